@@ -1,0 +1,41 @@
+# Thin wrapper around CMake. `make demo` and `make test` are the README's two commands.
+JOBS ?= 2
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: deps build build-asan demo test test-release test-asan bench format clean
+
+deps:
+	deploy/install-deps.sh
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-asan:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+# Command (a): install, build, run Tether on its embedded default in front of a demo app.
+demo: deps build
+	deploy/demo.sh $(BUILD)/tether
+
+# Command (b): install, build (release and ASan+UBSan) and run every test on both.
+test: deps
+	$(MAKE) test-release
+	$(MAKE) test-asan
+
+test-release: build
+	cd $(BUILD) && ctest -j2 --output-on-failure --timeout 600
+
+test-asan: build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j2 --output-on-failure --timeout 900
+
+bench: deps build
+	perf/bench.sh $(BUILD)/tether
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.cc')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

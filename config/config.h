@@ -1,0 +1,59 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/bootstrap.h"
+#include "config/error.h"
+#include "config/rules.h"
+
+namespace tether::config {
+
+/// A complete, validated configuration: the bootstrap plus every rule document.
+/// Immutable once built; shared read-only between the control loop and the workers.
+struct Config {
+  Bootstrap bootstrap;
+  std::map<std::string, ServiceConfig> services;
+  std::vector<RouteConfig> routes;
+  std::vector<DocumentInfo> documents;
+  std::string hash;  // sha256 over all documents and the bootstrap, hex
+
+  const ServiceConfig* findService(const std::string& name) const;
+};
+
+/// The name of the implicit service that inbound listeners deliver to (bootstrap localApp).
+inline constexpr const char* kLocalAppService = "local_app";
+
+/// Text source for loading: a name used in error messages plus its content.
+struct Source {
+  std::string name;
+  std::string content;
+};
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // null when errors is not empty
+  ConfigErrors errors;
+};
+
+/// Loads a bootstrap file and the rule sources it names (globs under rules.files are
+/// expanded here), plus `extraRuleFiles`. Collects every error, not just the first.
+LoadResult loadFromFiles(const std::string& bootstrapPath,
+                         const std::vector<std::string>& extraRuleFiles);
+
+/// Loads the embedded default bootstrap (DESIGN.md §3).
+LoadResult loadEmbeddedDefault();
+
+/// Loads from in-memory sources: the bootstrap text and rule texts. Rule globs named in the
+/// bootstrap are expanded and read when `expandRuleFiles` is true.
+LoadResult loadFromSources(const Source& bootstrap, const std::vector<Source>& rules,
+                           bool expandRuleFiles);
+
+/// The embedded default bootstrap YAML.
+const char* embeddedDefaultYaml();
+
+/// Hex SHA-256 of `data`.
+std::string sha256Hex(const std::string& data);
+
+}  // namespace tether::config

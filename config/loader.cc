@@ -1,0 +1,443 @@
+#include <glob.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "config/config.h"
+#include "config/loader_internal.h"
+#include "config/yaml_reader.h"
+
+namespace tether::config {
+
+const char* toString(Direction d) { return d == Direction::kInbound ? "inbound" : "outbound"; }
+
+const ServiceConfig* Config::findService(const std::string& name) const {
+  auto it = services.find(name);
+  return it == services.end() ? nullptr : &it->second;
+}
+
+std::string sha256Hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+namespace detail {
+
+void ErrorSink::add(const YAML::Node& at, const std::string& path, const std::string& message) {
+  if (at.IsDefined()) {
+    YAML::Mark m = at.Mark();
+    addAt(m.line + 1, m.column + 1, path, message);
+  } else {
+    addAt(0, 0, path, message);
+  }
+}
+
+void ErrorSink::addAt(int line, int column, const std::string& path, const std::string& message) {
+  errors_.push_back(ConfigError{file_, line, column, path, message});
+}
+
+MapReader::MapReader(ErrorSink& sink, const YAML::Node& node, std::string path)
+    : sink_(sink), node_(node.IsDefined() ? node : YAML::Node(YAML::NodeType::Undefined)),
+      path_(std::move(path)) {
+  if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
+    sink_.add(node_, path_, "expected a mapping");
+    ok_ = false;
+  }
+}
+
+MapReader::~MapReader() {
+  if (!ok_ || !node_.IsMap()) return;
+  for (const auto& kv : node_) {
+    std::string key = kv.first.Scalar();
+    if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+    std::string msg = "unknown key \"" + key + "\"";
+    std::string hint = didYouMean(key, known_);
+    if (!hint.empty()) msg += " (did you mean \"" + hint + "\"?)";
+    sink_.add(kv.first, path_, msg);
+  }
+}
+
+std::string MapReader::child(const std::string& key) const {
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+YAML::Node MapReader::get(const std::string& key) {
+  if (std::find(known_.begin(), known_.end(), key) == known_.end()) known_.push_back(key);
+  if (!ok_ || !node_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  // operator[] on a const node never inserts.
+  const YAML::Node& cn = node_;
+  YAML::Node v = cn[key];
+  // A missing key yields an "invalid" node that throws on most calls; hand out a plain
+  // undefined node instead so callers only ever test IsDefined().
+  if (!v.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+  return v;
+}
+
+void MapReader::error(const std::string& key, const std::string& message) {
+  YAML::Node v = get(key);
+  sink_.add(v.IsDefined() ? v : node_, child(key), message);
+}
+
+void MapReader::required(const std::string& key) {
+  YAML::Node v = get(key);
+  if (!v.IsDefined() || v.IsNull()) sink_.add(node_, child(key), "is required");
+}
+
+bool asString(ErrorSink& sink, const YAML::Node& n, const std::string& path, std::string& out) {
+  if (!n.IsScalar()) {
+    sink.add(n, path, "expected a string");
+    return false;
+  }
+  out = n.Scalar();
+  return true;
+}
+
+bool asDuration(ErrorSink& sink, const YAML::Node& n, const std::string& path, Duration& out) {
+  std::string text;
+  if (!asString(sink, n, path, text)) return false;
+  auto d = parseDuration(text);
+  if (!d) {
+    sink.add(n, path, "invalid duration \"" + text + "\" (use e.g. 300ms, 10s, 1m)");
+    return false;
+  }
+  out = *d;
+  return true;
+}
+
+bool MapReader::readString(const std::string& key, std::string& out) {
+  YAML::Node v = get(key);
+  if (!v.IsDefined() || v.IsNull()) return true;
+  return asString(sink_, v, child(key), out);
+}
+
+bool MapReader::readBool(const std::string& key, bool& out) {
+  YAML::Node v = get(key);
+  if (!v.IsDefined() || v.IsNull()) return true;
+  const std::string& s = v.IsScalar() ? v.Scalar() : std::string();
+  if (s == "true") {
+    out = true;
+  } else if (s == "false") {
+    out = false;
+  } else {
+    sink_.add(v, child(key), "expected true or false");
+    return false;
+  }
+  return true;
+}
+
+bool MapReader::readUint(const std::string& key, uint32_t& out, uint32_t min, uint32_t max) {
+  YAML::Node v = get(key);
+  if (!v.IsDefined() || v.IsNull()) return true;
+  std::string s = v.IsScalar() ? v.Scalar() : std::string();
+  bool digits = !s.empty() && s.size() <= 10 &&
+                std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  uint64_t n = digits ? std::stoull(s) : 0;
+  if (!digits || n < min || n > max) {
+    sink_.add(v, child(key),
+              "expected an integer from " + std::to_string(min) + " to " + std::to_string(max));
+    return false;
+  }
+  out = static_cast<uint32_t>(n);
+  return true;
+}
+
+bool MapReader::readDuration(const std::string& key, Duration& out) {
+  YAML::Node v = get(key);
+  if (!v.IsDefined() || v.IsNull()) return true;
+  return asDuration(sink_, v, child(key), out);
+}
+
+bool MapReader::readAddress(const std::string& key, Address& out) {
+  YAML::Node v = get(key);
+  if (!v.IsDefined() || v.IsNull()) return true;
+  std::string s;
+  if (!asString(sink_, v, child(key), s)) return false;
+  auto a = parseAddress(s);
+  if (!a) {
+    sink_.add(v, child(key), "invalid address \"" + s + "\" (expected ip:port)");
+    return false;
+  }
+  out = *a;
+  return true;
+}
+
+bool MapReader::readStringList(const std::string& key, std::vector<std::string>& out) {
+  YAML::Node v = get(key);
+  if (!v.IsDefined() || v.IsNull()) return true;
+  if (!v.IsSequence()) {
+    sink_.add(v, child(key), "expected a list");
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string s;
+    if (asString(sink_, v[i], child(key) + "[" + std::to_string(i) + "]", s)) {
+      out.push_back(s);
+    } else {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+bool MapReader::readStringMap(const std::string& key, std::map<std::string, std::string>& out) {
+  YAML::Node v = get(key);
+  if (!v.IsDefined() || v.IsNull()) return true;
+  if (!v.IsMap()) {
+    sink_.add(v, child(key), "expected a mapping");
+    return false;
+  }
+  bool ok = true;
+  for (const auto& kv : v) {
+    std::string s;
+    if (asString(sink_, kv.second, child(key) + "." + kv.first.Scalar(), s)) {
+      out[kv.first.Scalar()] = s;
+    } else {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+int MapReader::readEnum(const std::string& key, std::initializer_list<const char*> choices) {
+  YAML::Node v = get(key);
+  if (!v.IsDefined() || v.IsNull()) return -1;
+  std::string s;
+  if (!asString(sink_, v, child(key), s)) return -1;
+  int i = 0;
+  std::string list;
+  for (const char* c : choices) {
+    if (s == c) return i;
+    list += (i ? " | " : "") + std::string(c);
+    ++i;
+  }
+  sink_.add(v, child(key), "invalid value \"" + s + "\" (expected " + list + ")");
+  return -1;
+}
+
+namespace {
+
+void readListener(ErrorSink& sink, const YAML::Node& n, const std::string& path,
+                  ListenerConfig& out) {
+  MapReader r(sink, n, path);
+  if (!r.ok()) return;
+  r.required("name");
+  r.readString("name", out.name);
+  r.required("address");
+  r.readAddress("address", out.address);
+  int dir = r.readEnum("direction", {"inbound", "outbound"});
+  if (dir >= 0) out.direction = dir == 0 ? Direction::kInbound : Direction::kOutbound;
+  r.readBool("originalDestination", out.originalDestination);
+  r.readUint("maxConnections", out.maxConnections, 1);
+}
+
+void readHttpLimits(MapReader& parent, HttpLimits& out) {
+  MapReader r(parent.sink(), parent.get("http"), parent.child("http"));
+  r.readUint("maxRequestHeadersBytes", out.maxRequestHeadersBytes, 1024, 1024 * 1024);
+  r.readUint("maxRequestHeaders", out.maxRequestHeaders, 1, 10000);
+  r.readDuration("requestHeadersTimeout", out.requestHeadersTimeout);
+  r.readDuration("idleTimeout", out.idleTimeout);
+  r.readUint("bufferHighWatermark", out.bufferHighWatermark, 4096);
+  r.readUint("bufferLowWatermark", out.bufferLowWatermark, 0);
+  r.readBool("addXForwardedFor", out.addXForwardedFor);
+  r.readBool("addVia", out.addVia);
+  if (out.bufferLowWatermark >= out.bufferHighWatermark) {
+    r.error("bufferLowWatermark", "must be below bufferHighWatermark");
+  }
+}
+
+}  // namespace
+
+void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
+                   std::vector<YAML::Node>& inlineRules) {
+  MapReader r(sink, root, "");
+  if (!r.ok()) return;
+  {
+    MapReader n(sink, r.get("node"), "node");
+    n.readString("name", b.node.name);
+    n.readString("service", b.node.service);
+    n.readStringMap("labels", b.node.labels);
+  }
+  {
+    MapReader a(sink, r.get("admin"), "admin");
+    a.readAddress("address", b.admin);
+  }
+  YAML::Node workers = r.get("workers");
+  if (workers.IsDefined() && !workers.IsNull()) {
+    if (workers.IsScalar() && workers.Scalar() == "auto") {
+      b.workers = 0;
+    } else {
+      r.readUint("workers", b.workers, 1, 256);
+    }
+  }
+  YAML::Node listeners = r.get("listeners");
+  if (listeners.IsDefined() && !listeners.IsNull()) {
+    if (!listeners.IsSequence()) {
+      sink.add(listeners, "listeners", "expected a list");
+    } else {
+      for (size_t i = 0; i < listeners.size(); ++i) {
+        ListenerConfig l;
+        readListener(sink, listeners[i], "listeners[" + std::to_string(i) + "]", l);
+        for (const auto& other : b.listeners) {
+          if (other.name == l.name) {
+            sink.add(listeners[i], "listeners[" + std::to_string(i) + "].name",
+                     "duplicate listener name \"" + l.name + "\"");
+          }
+        }
+        b.listeners.push_back(l);
+      }
+    }
+  }
+  {
+    MapReader l(sink, r.get("localApp"), "localApp");
+    l.readAddress("address", b.localApp.address);
+    MapReader rd(sink, l.get("readiness"), l.child("readiness"));
+    std::string path;
+    rd.readString("path", path);
+    if (!path.empty()) b.localApp.readinessPath = path;
+  }
+  {
+    MapReader rr(sink, r.get("rules"), "rules");
+    rr.readStringList("files", b.rules.files);
+    MapReader cp(sink, rr.get("controlPlane"), rr.child("controlPlane"));
+    Address a;
+    if (cp.get("address").IsDefined() && cp.readAddress("address", a)) b.rules.controlPlane = a;
+    YAML::Node inl = rr.get("inline");
+    if (inl.IsDefined() && !inl.IsNull()) {
+      if (!inl.IsSequence()) {
+        sink.add(inl, "rules.inline", "expected a list of rule documents");
+      } else {
+        for (const auto& doc : inl) inlineRules.push_back(doc);
+      }
+    }
+  }
+  {
+    MapReader d(sink, r.get("drain"), "drain");
+    d.readDuration("timeout", b.drainTimeout);
+    d.readDuration("grace", b.drainGrace);
+  }
+  readHttpLimits(r, b.http);
+  {
+    MapReader u(sink, r.get("upstream"), "upstream");
+    u.readDuration("connectTimeout", b.upstream.connectTimeout);
+    u.readUint("maxIdlePerEndpoint", b.upstream.maxIdlePerEndpoint);
+    u.readDuration("idleTimeout", b.upstream.idleTimeout);
+  }
+  {
+    MapReader a(sink, r.get("accessLog"), "accessLog");
+    a.readString("path", b.accessLog.path);
+  }
+  if (b.node.name.empty()) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof(host) - 1) == 0) b.node.name = host;
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+bool readFile(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return true;
+}
+
+std::vector<std::string> expandGlob(const std::string& pattern) {
+  std::vector<std::string> out;
+  glob_t g{};
+  if (glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
+  }
+  globfree(&g);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+LoadResult loadFromSources(const Source& bootstrapSource, const std::vector<Source>& ruleSources,
+                           bool expandRuleFiles) {
+  LoadResult result;
+  auto cfg = std::make_shared<Config>();
+  detail::RuleSet rules;
+  {
+    detail::ErrorSink sink(bootstrapSource.name, result.errors);
+    std::vector<YAML::Node> inlineRules;
+    try {
+      YAML::Node root = YAML::Load(bootstrapSource.content);
+      if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+      detail::readBootstrap(sink, root, cfg->bootstrap, inlineRules);
+      for (const auto& doc : inlineRules) detail::readRuleDocument(sink, doc, rules);
+    } catch (const YAML::Exception& e) {
+      sink.addAt(e.mark.line + 1, e.mark.column + 1, "", e.msg);
+    }
+  }
+  std::vector<Source> sources = ruleSources;
+  if (expandRuleFiles) {
+    for (const auto& pattern : cfg->bootstrap.rules.files) {
+      for (const auto& file : expandGlob(pattern)) {
+        Source s{file, {}};
+        if (!readFile(file, s.content)) {
+          result.errors.push_back(ConfigError{file, 0, 0, "", "cannot read file"});
+          continue;
+        }
+        sources.push_back(std::move(s));
+      }
+    }
+  }
+  for (const auto& src : sources) detail::readRuleSource(src, rules, result.errors);
+  detail::finishConfig(*cfg, rules, result.errors);
+  std::string all = bootstrapSource.content;
+  for (const auto& d : cfg->documents) all += d.hash;
+  cfg->hash = sha256Hex(all);
+  if (result.errors.empty()) result.config = std::move(cfg);
+  return result;
+}
+
+LoadResult loadFromFiles(const std::string& bootstrapPath,
+                         const std::vector<std::string>& extraRuleFiles) {
+  Source bootstrap{bootstrapPath, {}};
+  if (!readFile(bootstrapPath, bootstrap.content)) {
+    LoadResult r;
+    r.errors.push_back(ConfigError{bootstrapPath, 0, 0, "", "cannot read file"});
+    return r;
+  }
+  std::vector<Source> rules;
+  ConfigErrors readErrors;
+  for (const auto& f : extraRuleFiles) {
+    Source s{f, {}};
+    if (!readFile(f, s.content)) {
+      readErrors.push_back(ConfigError{f, 0, 0, "", "cannot read file"});
+      continue;
+    }
+    rules.push_back(std::move(s));
+  }
+  LoadResult r = loadFromSources(bootstrap, rules, true);
+  if (!readErrors.empty()) {
+    r.errors.insert(r.errors.begin(), readErrors.begin(), readErrors.end());
+    r.config.reset();
+  }
+  return r;
+}
+
+LoadResult loadEmbeddedDefault() {
+  return loadFromSources(Source{"<embedded default>", embeddedDefaultYaml()}, {}, true);
+}
+
+}  // namespace tether::config

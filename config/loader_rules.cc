@@ -1,0 +1,409 @@
+// Rule documents: Service and Route. Other kinds arrive with their issues.
+
+#include <algorithm>
+#include <set>
+
+#include "config/loader_internal.h"
+
+namespace tether::config {
+
+bool StringMatch::matches(const std::string* candidate) const {
+  if (kind == StringMatchKind::kPresent) return candidate != nullptr;
+  if (candidate == nullptr) return false;
+  switch (kind) {
+    case StringMatchKind::kExact:
+      return *candidate == value;
+    case StringMatchKind::kPrefix:
+      return candidate->compare(0, value.size(), value) == 0;
+    case StringMatchKind::kRegex:
+      return std::regex_match(*candidate, *regex);
+    case StringMatchKind::kPresent:
+      break;
+  }
+  return true;
+}
+
+namespace detail {
+namespace {
+
+constexpr const char* kApiVersion = "tether.dev/v1alpha1";
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string indexed(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+Origin originOf(ErrorSink& sink, const YAML::Node& n) {
+  YAML::Mark m = n.Mark();
+  return Origin{sink.file(), m.line + 1, m.column + 1};
+}
+
+std::shared_ptr<const std::regex> compileRegex(ErrorSink& sink, const YAML::Node& at,
+                                               const std::string& path, const std::string& re) {
+  try {
+    return std::make_shared<const std::regex>(re, std::regex::ECMAScript | std::regex::optimize);
+  } catch (const std::regex_error& e) {
+    sink.add(at, path, "invalid regex \"" + re + "\": " + e.what());
+    return nullptr;
+  }
+}
+
+void readStringMatch(ErrorSink& sink, const YAML::Node& n, const std::string& path,
+                     StringMatch& out) {
+  MapReader r(sink, n, path);
+  if (!r.ok()) return;
+  int set = 0;
+  if (r.get("exact").IsDefined()) {
+    r.readString("exact", out.value);
+    out.kind = StringMatchKind::kExact;
+    ++set;
+  }
+  if (r.get("prefix").IsDefined()) {
+    r.readString("prefix", out.value);
+    out.kind = StringMatchKind::kPrefix;
+    ++set;
+  }
+  if (r.get("regex").IsDefined()) {
+    r.readString("regex", out.value);
+    out.kind = StringMatchKind::kRegex;
+    out.regex = compileRegex(sink, r.get("regex"), r.child("regex"), out.value);
+    ++set;
+  }
+  if (r.get("present").IsDefined()) {
+    bool present = true;
+    r.readBool("present", present);
+    if (!present) r.error("present", "only \"present: true\" is supported");
+    out.kind = StringMatchKind::kPresent;
+    ++set;
+  }
+  if (set != 1) sink.add(n, path, "expected exactly one of exact, prefix, regex, present");
+}
+
+void readMatchMap(MapReader& r, const std::string& key,
+                  std::vector<std::pair<std::string, StringMatch>>& out, bool lowerNames) {
+  YAML::Node m = r.get(key);
+  if (!m.IsDefined() || m.IsNull()) return;
+  if (!m.IsMap()) {
+    r.sink().add(m, r.child(key), "expected a mapping of name to match");
+    return;
+  }
+  for (const auto& kv : m) {
+    std::string name = kv.first.Scalar();
+    StringMatch sm;
+    readStringMatch(r.sink(), kv.second, r.child(key) + "." + name, sm);
+    out.emplace_back(lowerNames ? lower(name) : name, std::move(sm));
+  }
+}
+
+void readRouteMatch(ErrorSink& sink, const YAML::Node& n, const std::string& path,
+                    RouteMatch& out) {
+  MapReader r(sink, n, path);
+  if (!r.ok()) return;
+  std::string s;
+  if (r.get("path").IsDefined() && r.readString("path", s)) out.path = s;
+  if (r.get("pathPrefix").IsDefined() && r.readString("pathPrefix", s)) out.pathPrefix = s;
+  if (r.get("pathRegex").IsDefined() && r.readString("pathRegex", s)) {
+    out.pathRegexText = s;
+    out.pathRegex = compileRegex(sink, r.get("pathRegex"), r.child("pathRegex"), s);
+  }
+  if (int(out.path.has_value()) + int(out.pathPrefix.has_value()) +
+          int(out.pathRegexText.has_value()) > 1) {
+    sink.add(n, path, "use only one of path, pathPrefix, pathRegex");
+  }
+  YAML::Node methods = r.get("methods");
+  if (methods.IsDefined()) {
+    r.readStringList("methods", out.methods);
+  }
+  YAML::Node method = r.get("method");
+  if (method.IsDefined() && r.readString("method", s)) out.methods.push_back(s);
+  for (auto& m : out.methods) {
+    std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return std::toupper(c); });
+  }
+  readMatchMap(r, "headers", out.headers, true);
+  readMatchMap(r, "queryParams", out.queryParams, false);
+}
+
+void readBackend(ErrorSink& sink, const YAML::Node& n, const std::string& path,
+                 BackendConfig& out, RuleSet& rules) {
+  MapReader r(sink, n, path);
+  if (!r.ok()) return;
+  r.required("service");
+  r.readString("service", out.service);
+  r.readStringMap("subset", out.subset);
+  r.readUint("weight", out.weight, 0, 1'000'000);
+  if (!out.service.empty()) {
+    rules.serviceRefs.push_back({out.service, originOf(sink, r.get("service")),
+                                 r.child("service"), sink.file()});
+  }
+}
+
+void readRouteRule(ErrorSink& sink, const YAML::Node& n, const std::string& path,
+                   RouteRule& out, RuleSet& rules) {
+  MapReader r(sink, n, path);
+  if (!r.ok()) return;
+  readRouteMatch(sink, r.get("match"), r.child("match"), out.match);
+  YAML::Node backends = r.get("backends");
+  if (!backends.IsDefined() || !backends.IsSequence() || backends.size() == 0) {
+    sink.add(backends.IsDefined() ? backends : n, r.child("backends"),
+             "expected a non-empty list of backends");
+  } else {
+    for (size_t i = 0; i < backends.size(); ++i) {
+      BackendConfig b;
+      readBackend(sink, backends[i], indexed(r.child("backends"), i), b, rules);
+      out.totalWeight += b.weight;
+      out.backends.push_back(std::move(b));
+    }
+    if (out.totalWeight == 0) sink.add(backends, r.child("backends"), "weights sum to zero");
+  }
+  Duration d{};
+  if (r.get("timeout").IsDefined() && r.readDuration("timeout", d)) out.timeout = d;
+  YAML::Node retry = r.get("retry");
+  if (retry.IsDefined() && !retry.IsNull()) {
+    MapReader rr(sink, retry, r.child("retry"));
+    RetryPolicy p;
+    rr.readUint("attempts", p.attempts, 0, 10);
+    if (rr.get("perTryTimeout").IsDefined() && rr.readDuration("perTryTimeout", d)) {
+      p.perTryTimeout = d;
+    }
+    rr.readStringList("retryOn", p.retryOn);
+    rr.readUint("budgetPercent", p.budgetPercent, 0, 100);
+    out.retry = p;
+  }
+  int mode = r.readEnum("onFailure", {"failfast", "failover", "failsafe"});
+  if (mode >= 0) out.onFailure = static_cast<FailureMode>(mode);
+  YAML::Node fs = r.get("failsafe");
+  if (fs.IsDefined() && !fs.IsNull()) {
+    MapReader fr(sink, fs, r.child("failsafe"));
+    FailsafeReply f;
+    uint32_t status = 200;
+    fr.readUint("status", status, 100, 599);
+    f.status = static_cast<int>(status);
+    fr.readString("body", f.body);
+    fr.readStringMap("headers", f.headers);
+    out.failsafe = f;
+  }
+  if (out.onFailure == FailureMode::kFailsafe && !out.failsafe) {
+    r.error("onFailure", "onFailure: failsafe needs a failsafe reply");
+  }
+  r.readStringMap("addRequestHeaders", out.addRequestHeaders);
+  r.readStringList("removeRequestHeaders", out.removeRequestHeaders);
+  for (auto& h : out.removeRequestHeaders) h = lower(h);
+  std::string rewrite;
+  if (r.get("prefixRewrite").IsDefined() && r.readString("prefixRewrite", rewrite)) {
+    out.prefixRewrite = rewrite;
+    if (!out.match.pathPrefix) r.error("prefixRewrite", "prefixRewrite needs match.pathPrefix");
+  }
+}
+
+void readRouteSpec(ErrorSink& sink, MapReader& spec, RouteConfig& out, RuleSet& rules) {
+  spec.required("hosts");
+  spec.readStringList("hosts", out.hosts);
+  for (auto& h : out.hosts) h = lower(h);
+  YAML::Node list = spec.get("rules");
+  if (!list.IsDefined() || !list.IsSequence() || list.size() == 0) {
+    spec.error("rules", "expected a non-empty list of rules");
+    return;
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    RouteRule rule;
+    readRouteRule(sink, list[i], indexed(spec.child("rules"), i), rule, rules);
+    out.rules.push_back(std::move(rule));
+  }
+}
+
+void readEndpoint(ErrorSink& sink, const YAML::Node& n, const std::string& path,
+                  EndpointConfig& out) {
+  MapReader r(sink, n, path);
+  if (!r.ok()) return;
+  r.required("address");
+  r.readAddress("address", out.address);
+  r.readUint("weight", out.weight, 1, 1'000'000);
+  r.readStringMap("labels", out.labels);
+}
+
+void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
+  int proto = spec.readEnum("protocol", {"http1", "http2", "auto"});
+  if (proto >= 0) out.protocol = static_cast<Protocol>(proto);
+  YAML::Node eps = spec.get("endpoints");
+  if (eps.IsDefined() && !eps.IsNull()) {
+    if (!eps.IsSequence()) {
+      spec.error("endpoints", "expected a list");
+    } else {
+      for (size_t i = 0; i < eps.size(); ++i) {
+        EndpointConfig e;
+        readEndpoint(sink, eps[i], indexed(spec.child("endpoints"), i), e);
+        out.endpoints.push_back(std::move(e));
+      }
+    }
+  }
+  std::string dns;
+  if (spec.get("dns").IsDefined() && spec.readString("dns", dns)) {
+    auto a = parseHostPort(dns);
+    if (!a) {
+      spec.error("dns", "invalid dns target \"" + dns + "\" (expected name:port)");
+    } else {
+      out.dns = a;
+    }
+  }
+  if (out.dns && !out.endpoints.empty()) spec.error("dns", "use either endpoints or dns");
+  {
+    MapReader lb(sink, spec.get("loadBalancer"), spec.child("loadBalancer"));
+    int p = lb.readEnum("policy",
+                        {"round_robin", "random", "least_request", "ring_hash", "maglev"});
+    if (p >= 0) out.loadBalancer.policy = static_cast<LbPolicy>(p);
+    lb.readDuration("slowStart", out.loadBalancer.slowStart);
+  }
+  YAML::Node hc = spec.get("healthCheck");
+  if (hc.IsDefined() && !hc.IsNull()) {
+    MapReader h(sink, hc, spec.child("healthCheck"));
+    HealthCheckConfig c;
+    h.readString("path", c.path);
+    h.readDuration("interval", c.interval);
+    h.readDuration("timeout", c.timeout);
+    h.readUint("unhealthyThreshold", c.unhealthyThreshold, 1, 100);
+    h.readUint("healthyThreshold", c.healthyThreshold, 1, 100);
+    out.healthCheck = c;
+  }
+  YAML::Node od = spec.get("outlierDetection");
+  if (od.IsDefined() && !od.IsNull()) {
+    MapReader o(sink, od, spec.child("outlierDetection"));
+    OutlierDetectionConfig c;
+    o.readUint("consecutiveErrors", c.consecutiveErrors, 1, 1000);
+    o.readDuration("baseEjectionTime", c.baseEjectionTime);
+    o.readUint("maxEjectionPercent", c.maxEjectionPercent, 0, 100);
+    out.outlierDetection = c;
+  }
+  {
+    MapReader l(sink, spec.get("limits"), spec.child("limits"));
+    l.readUint("maxConnections", out.limits.maxConnections, 1);
+    l.readUint("maxPendingRequests", out.limits.maxPendingRequests, 0);
+    l.readUint("maxRequests", out.limits.maxRequests, 1);
+    l.readUint("maxRetries", out.limits.maxRetries, 0);
+  }
+  Duration d{};
+  if (spec.get("connectTimeout").IsDefined() && spec.readDuration("connectTimeout", d)) {
+    out.connectTimeout = d;
+  }
+}
+
+}  // namespace
+
+void readRuleDocument(ErrorSink& sink, const YAML::Node& doc, RuleSet& rules) {
+  if (doc.IsNull()) return;  // an empty document between two "---"
+  MapReader r(sink, doc, "");
+  if (!r.ok()) return;
+  std::string apiVersion, kind, name;
+  r.required("apiVersion");
+  if (r.readString("apiVersion", apiVersion) && !apiVersion.empty() &&
+      apiVersion != kApiVersion) {
+    r.error("apiVersion", "unsupported apiVersion \"" + apiVersion + "\" (expected " +
+                              kApiVersion + ")");
+  }
+  r.required("kind");
+  r.readString("kind", kind);
+  {
+    MapReader m(sink, r.get("metadata"), "metadata");
+    m.required("name");
+    m.readString("name", name);
+    Labels ignored;
+    m.readStringMap("labels", ignored);
+    std::string ns;
+    m.readString("namespace", ns);
+  }
+  if (!r.get("metadata").IsDefined()) r.required("metadata");
+  YAML::Node specNode = r.get("spec");
+  if (!specNode.IsDefined()) {
+    r.required("spec");
+    return;
+  }
+  MapReader spec(sink, specNode, "spec");
+  if (!spec.ok()) return;
+  DocumentInfo info{kind, name, originOf(sink, doc), "", YAML::Dump(doc)};
+  info.hash = sha256Hex(info.yaml);
+  if (kind == "Service") {
+    ServiceConfig s;
+    s.name = name;
+    s.origin = info.origin;
+    readServiceSpec(sink, spec, s);
+    rules.services.push_back(std::move(s));
+  } else if (kind == "Route") {
+    RouteConfig route;
+    route.name = name;
+    route.origin = info.origin;
+    readRouteSpec(sink, spec, route, rules);
+    rules.routes.push_back(std::move(route));
+  } else if (!kind.empty()) {
+    static const std::vector<std::string> kKinds = {"Service", "Route"};
+    std::string msg = "unknown kind \"" + kind + "\"";
+    std::string hint = didYouMean(kind, kKinds);
+    if (!hint.empty()) {
+      msg += " (did you mean \"" + hint + "\"?)";
+    } else {
+      msg += " (supported: Service, Route)";
+    }
+    r.error("kind", msg);
+    // Keys under spec are not checked for a kind we do not know.
+    for (const auto& kv : specNode) spec.get(kv.first.Scalar());
+    return;
+  }
+  rules.documents.push_back(std::move(info));
+}
+
+void readRuleSource(const Source& src, RuleSet& rules, ConfigErrors& errors) {
+  ErrorSink sink(src.name, errors);
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(src.content);
+    for (const auto& doc : docs) readRuleDocument(sink, doc, rules);
+  } catch (const YAML::Exception& e) {
+    sink.addAt(e.mark.line + 1, e.mark.column + 1, "", e.msg);
+  }
+}
+
+void finishConfig(Config& cfg, RuleSet& rules, ConfigErrors& errors) {
+  for (auto& s : rules.services) {
+    if (s.name == kLocalAppService) {
+      errors.push_back({s.origin.file, s.origin.line, s.origin.column, "metadata.name",
+                        std::string("service name \"") + kLocalAppService + "\" is reserved"});
+      continue;
+    }
+    auto [it, inserted] = cfg.services.emplace(s.name, s);
+    if (!inserted) {
+      errors.push_back({s.origin.file, s.origin.line, s.origin.column, "metadata.name",
+                        "duplicate Service \"" + s.name + "\" (first defined at " +
+                            it->second.origin.file + ":" +
+                            std::to_string(it->second.origin.line) + ")"});
+    }
+  }
+  // The local app is a service like any other, named kLocalAppService.
+  ServiceConfig local;
+  local.name = kLocalAppService;
+  local.origin = Origin{"<bootstrap>", 0, 0};
+  local.endpoints.push_back(EndpointConfig{cfg.bootstrap.localApp.address, 1, {}});
+  cfg.services.emplace(local.name, local);
+
+  std::set<std::string> routeNames;
+  for (const auto& r : rules.routes) {
+    if (!routeNames.insert(r.name).second) {
+      errors.push_back({r.origin.file, r.origin.line, r.origin.column, "metadata.name",
+                        "duplicate Route \"" + r.name + "\""});
+    }
+  }
+  std::vector<std::string> known;
+  for (const auto& [name, s] : cfg.services) known.push_back(name);
+  for (const auto& ref : rules.serviceRefs) {
+    if (cfg.services.count(ref.service)) continue;
+    std::string msg = "unknown service \"" + ref.service + "\"";
+    std::string hint = didYouMean(ref.service, known);
+    if (!hint.empty()) msg += " (did you mean \"" + hint + "\"?)";
+    errors.push_back({ref.file, ref.at.line, ref.at.column, ref.path, msg});
+  }
+  cfg.routes = std::move(rules.routes);
+  cfg.documents = std::move(rules.documents);
+}
+
+}  // namespace detail
+}  // namespace tether::config

@@ -1,0 +1,140 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "config/bootstrap.h"
+
+namespace tether::config {
+
+/// Where a rule document came from, for error messages and /rules.
+struct Origin {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+struct EndpointConfig {
+  Address address;
+  uint32_t weight = 1;
+  Labels labels;
+};
+
+enum class Protocol { kHttp1, kHttp2, kAuto };
+enum class LbPolicy { kRoundRobin, kRandom, kLeastRequest, kRingHash, kMaglev };
+
+struct LoadBalancerConfig {
+  LbPolicy policy = LbPolicy::kRoundRobin;
+  Duration slowStart{0};
+};
+
+struct HealthCheckConfig {
+  std::string path;
+  Duration interval = std::chrono::seconds(5);
+  Duration timeout = std::chrono::seconds(1);
+  uint32_t unhealthyThreshold = 3;
+  uint32_t healthyThreshold = 2;
+};
+
+struct OutlierDetectionConfig {
+  uint32_t consecutiveErrors = 5;
+  Duration baseEjectionTime = std::chrono::seconds(30);
+  uint32_t maxEjectionPercent = 10;
+};
+
+struct ServiceLimits {
+  uint32_t maxConnections = 1024;
+  uint32_t maxPendingRequests = 1024;
+  uint32_t maxRequests = 1024;
+  uint32_t maxRetries = 3;
+};
+
+struct ServiceConfig {
+  std::string name;
+  Origin origin;
+  Protocol protocol = Protocol::kHttp1;
+  std::vector<EndpointConfig> endpoints;
+  std::optional<Address> dns;  // name:port, re-resolved (traffic issue)
+  LoadBalancerConfig loadBalancer;
+  std::optional<HealthCheckConfig> healthCheck;
+  std::optional<OutlierDetectionConfig> outlierDetection;
+  ServiceLimits limits;
+  std::optional<Duration> connectTimeout;  // overrides upstream.connectTimeout
+};
+
+enum class StringMatchKind { kExact, kPrefix, kRegex, kPresent };
+
+struct StringMatch {
+  StringMatchKind kind = StringMatchKind::kExact;
+  std::string value;
+  std::shared_ptr<const std::regex> regex;  // compiled once, for kRegex
+
+  bool matches(const std::string* candidate) const;
+};
+
+struct RouteMatch {
+  std::optional<std::string> path;        // exact
+  std::optional<std::string> pathPrefix;
+  std::optional<std::string> pathRegexText;
+  std::shared_ptr<const std::regex> pathRegex;
+  std::vector<std::string> methods;       // empty = any
+  std::vector<std::pair<std::string, StringMatch>> headers;  // lower-case names
+  std::vector<std::pair<std::string, StringMatch>> queryParams;
+};
+
+struct BackendConfig {
+  std::string service;
+  Labels subset;
+  uint32_t weight = 1;
+};
+
+struct RetryPolicy {
+  uint32_t attempts = 0;
+  std::optional<Duration> perTryTimeout;
+  std::vector<std::string> retryOn;
+  uint32_t budgetPercent = 20;
+};
+
+enum class FailureMode { kFailfast, kFailover, kFailsafe };
+
+struct FailsafeReply {
+  int status = 200;
+  std::string body;
+  Labels headers;
+};
+
+struct RouteRule {
+  RouteMatch match;
+  std::vector<BackendConfig> backends;
+  uint32_t totalWeight = 0;
+  std::optional<Duration> timeout;
+  std::optional<RetryPolicy> retry;
+  FailureMode onFailure = FailureMode::kFailfast;
+  std::optional<FailsafeReply> failsafe;
+  Labels addRequestHeaders;
+  std::vector<std::string> removeRequestHeaders;
+  std::optional<std::string> prefixRewrite;
+};
+
+struct RouteConfig {
+  std::string name;
+  Origin origin;
+  std::vector<std::string> hosts;  // lower-case; "*" matches any host
+  std::vector<RouteRule> rules;
+};
+
+/// One rule document as read, for /rules and /config_dump.
+struct DocumentInfo {
+  std::string kind;
+  std::string name;
+  Origin origin;
+  std::string hash;  // sha256 of the document's canonical YAML
+  std::string yaml;  // canonical YAML (emitted by yaml-cpp)
+};
+
+}  // namespace tether::config

@@ -1,0 +1,14 @@
+#include "control/config_source.h"
+
+namespace tether::control {
+
+config::LoadResult ConfigSource::load() const {
+  if (bootstrapPath_.empty()) return config::loadEmbeddedDefault();
+  return config::loadFromFiles(bootstrapPath_, extraRuleFiles_);
+}
+
+std::string ConfigSource::describe() const {
+  return bootstrapPath_.empty() ? "<embedded default>" : bootstrapPath_;
+}
+
+}  // namespace tether::control

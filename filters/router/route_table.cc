@@ -1,0 +1,159 @@
+#include "filters/router/route_table.h"
+
+#include <algorithm>
+
+namespace tether::filters {
+
+namespace {
+
+bool subsetMatches(const config::Labels& subset, const config::Labels& labels) {
+  for (const auto& [k, v] : subset) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+// Finds `name`'s value in a query string "a=1&b=2" (no percent-decoding: values are
+// compared as sent, which is what the rule author sees in access logs).
+bool queryValue(std::string_view query, std::string_view name, std::string& out) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    std::string_view key = pair.substr(0, eq);
+    if (key == name) {
+      out = eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
+      return true;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request) {
+  // CONNECT has an authority, not a path: path conditions do not apply to it.
+  std::string_view path = request.isConnect() ? std::string_view("/") : request.pathOnly();
+  if (m.path && path != *m.path) return false;
+  if (m.pathPrefix && path.substr(0, m.pathPrefix->size()) != *m.pathPrefix) return false;
+  if (m.pathRegex && !std::regex_match(path.begin(), path.end(), *m.pathRegex)) return false;
+  if (!m.methods.empty() &&
+      std::find(m.methods.begin(), m.methods.end(), request.method) == m.methods.end()) {
+    return false;
+  }
+  for (const auto& [name, sm] : m.headers) {
+    const std::string* v = name == "host" || name == ":authority" ? &request.authority
+                                                                  : request.headers.get(name);
+    if (!sm.matches(v)) return false;
+  }
+  if (!m.queryParams.empty()) {
+    size_t q = request.path.find('?');
+    std::string_view query =
+        q == std::string::npos ? std::string_view() : std::string_view(request.path).substr(q + 1);
+    std::string value;
+    for (const auto& [name, sm] : m.queryParams) {
+      bool present = queryValue(query, name, value);
+      if (!sm.matches(present ? &value : nullptr)) return false;
+    }
+  }
+  return true;
+}
+
+CompiledBackend RouteTable::compileBackend(const config::BackendConfig& b) const {
+  CompiledBackend cb;
+  cb.backend = &b;
+  cb.service = config_->findService(b.service);
+  if (cb.service) {
+    for (const auto& e : cb.service->endpoints) {
+      if (!subsetMatches(b.subset, e.labels)) continue;
+      cb.endpoints.push_back(&e);
+      cb.totalEndpointWeight += e.weight;
+    }
+  }
+  return cb;
+}
+
+RouteTable::RouteTable(std::shared_ptr<const config::Config> config)
+    : config_(std::move(config)) {
+  routes_.reserve(config_->routes.size());
+  for (const auto& route : config_->routes) {
+    CompiledRoute cr{&route, {}};
+    for (const auto& rule : route.rules) {
+      CompiledRule r{&route, &rule, {}, rule.totalWeight};
+      for (const auto& b : rule.backends) r.backends.push_back(compileBackend(b));
+      cr.rules.push_back(std::move(r));
+    }
+    routes_.push_back(std::move(cr));
+  }
+  for (const auto& cr : routes_) {
+    for (const auto& host : cr.route->hosts) {
+      if (host == "*") {
+        wildcard_.push_back(&cr);
+      } else {
+        byHost_[host].push_back(&cr);
+      }
+    }
+  }
+  localBackend_.service = config::kLocalAppService;
+  localRule_.backends.push_back(localBackend_);
+  localRule_.totalWeight = 1;
+  localRoute_.name = "inbound";
+  inbound_.route = &localRoute_;
+  inbound_.rule = &localRule_;
+  inbound_.backends.push_back(compileBackend(localRule_.backends[0]));
+  inbound_.totalWeight = 1;
+}
+
+const CompiledRule* RouteTable::matchRoutes(const std::vector<const CompiledRoute*>& routes,
+                                            const proxy::RequestHead& request) const {
+  for (const auto* cr : routes) {
+    for (const auto& r : cr->rules) {
+      if (ruleMatches(r.rule->match, request)) return &r;
+    }
+  }
+  return nullptr;
+}
+
+const CompiledRule* RouteTable::matchOutbound(const proxy::RequestHead& request) const {
+  const std::string& authority = request.authority;
+  auto it = byHost_.find(authority);
+  if (it == byHost_.end()) {
+    // "ratings" also serves "ratings:9080" when no route names the port.
+    size_t colon = authority.rfind(':');
+    if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
+      it = byHost_.find(authority.substr(0, colon));
+    }
+  }
+  if (it != byHost_.end()) {
+    if (const CompiledRule* r = matchRoutes(it->second, request)) return r;
+  }
+  return matchRoutes(wildcard_, request);
+}
+
+const CompiledBackend* RouteTable::pickBackend(const CompiledRule& rule, uint64_t random) {
+  if (rule.backends.size() == 1) return &rule.backends[0];
+  if (rule.totalWeight == 0) return nullptr;
+  uint64_t point = random % rule.totalWeight;
+  for (const auto& b : rule.backends) {
+    if (point < b.backend->weight) return &b;
+    point -= b.backend->weight;
+  }
+  return &rule.backends.back();
+}
+
+const config::EndpointConfig* RouteTable::pickEndpoint(const CompiledBackend& backend,
+                                                       uint64_t random) {
+  if (backend.endpoints.empty()) return nullptr;
+  if (backend.endpoints.size() == 1) return backend.endpoints[0];
+  uint64_t point = random % backend.totalEndpointWeight;
+  for (const auto* e : backend.endpoints) {
+    if (point < e->weight) return e;
+    point -= e->weight;
+  }
+  return backend.endpoints.back();
+}
+
+}  // namespace tether::filters

@@ -1,0 +1,328 @@
+#include "filters/router/router_filter.h"
+
+#include "proxy/snapshot.h"
+#include "proxy/worker.h"
+
+namespace tether::filters {
+
+using proxy::FilterStatus;
+using proxy::Reason;
+
+namespace {
+
+// Envoy's default route timeout: a hung upstream must not hold a stream forever.
+constexpr config::Duration kDefaultRouteTimeout = std::chrono::seconds(15);
+
+std::string peerIp(const std::string& peer) {
+  size_t colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
+}  // namespace
+
+RouterFilter::RouterFilter(std::shared_ptr<const RouteTable> table) : table_(std::move(table)) {}
+
+RouterFilter::~RouterFilter() { releaseUpstream(); }
+
+FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endStream) {
+  auto& info = callbacks_->info();
+  request_ = &head;
+  requestEnd_ = endStream;
+  bodyless_ = endStream;
+  rule_ = info.direction == config::Direction::kInbound ? table_->inbound()
+                                                          : table_->matchOutbound(head);
+  if (!rule_) {
+    callbacks_->sendLocalReply(404, "no route\n", Reason::kNoRoute);
+    return FilterStatus::kStopIteration;
+  }
+  info.route = rule_->route->name;
+  proxy::Worker& worker = callbacks_->worker();
+  backend_ = RouteTable::pickBackend(*rule_, worker.random());
+  if (backend_) info.service = backend_->backend->service;
+  endpoint_ = backend_ ? RouteTable::pickEndpoint(*backend_, worker.random()) : nullptr;
+  if (!endpoint_) {
+    callbacks_->sendLocalReply(503, "no healthy upstream\n", Reason::kNoHealthyUpstream);
+    return FilterStatus::kStopIteration;
+  }
+  info.upstreamAddress = endpoint_->address.toString();
+
+  const config::RouteRule& rule = *rule_->rule;
+  for (const auto& name : rule.removeRequestHeaders) head.headers.remove(name);
+  for (const auto& [name, value] : rule.addRequestHeaders) {
+    std::string lower = name;
+    proxy::toLowerInPlace(lower);
+    head.headers.set(lower, value);
+  }
+  if (rule.prefixRewrite && rule.match.pathPrefix) {
+    head.path = *rule.prefixRewrite + head.path.substr(rule.match.pathPrefix->size());
+  }
+  const auto& http = worker.bootstrap().http;
+  if (http.addXForwardedFor && !info.downstreamAddress.empty()) {
+    std::string ip = peerIp(info.downstreamAddress);
+    if (const std::string* xff = head.headers.get("x-forwarded-for")) {
+      head.headers.set("x-forwarded-for", *xff + ", " + ip);
+    } else {
+      head.headers.add("x-forwarded-for", ip);
+    }
+  }
+  if (http.addVia) {
+    if (const std::string* via = head.headers.get("via")) {
+      head.headers.set("via", *via + ", 1.1 tether");
+    } else {
+      head.headers.add("via", "1.1 tether");
+    }
+  }
+  config::Duration timeout = rule.timeout.value_or(kDefaultRouteTimeout);
+  if (timeout.count() > 0) {
+    timer_ = std::make_unique<proxy::Timer>(worker.loop(), [this] { onTimeout(); });
+    timer_->start(timeout);
+  }
+  worker.stats().service(info.service).upstreamRequests++;
+  startUpstream();
+  return FilterStatus::kStopIteration;
+}
+
+void RouterFilter::startUpstream() {
+  proxy::Worker& worker = callbacks_->worker();
+  config::Duration connectTimeout =
+      backend_->service->connectTimeout.value_or(worker.bootstrap().upstream.connectTimeout);
+  bool reused = false;
+  upstreamReady_ = false;
+  upstream_ = worker.pools().get(endpoint_->address).acquire(*this, request_->isHead(),
+                                                              connectTimeout, reused);
+  if (!upstream_) {
+    fail(Reason::kUpstreamConnectFailure);
+    return;
+  }
+  if (reused) onUpstreamReady();
+}
+
+void RouterFilter::onUpstreamReady() {
+  upstreamReady_ = true;
+  auto& info = callbacks_->info();
+  info.upstreamRequestSent = true;
+  if (request_->isConnect()) {
+    // CONNECT ends here: the tunnel runs from Tether to the endpoint.
+    tunnel_ = true;
+    if (timer_) timer_->stop();
+    upstream_->enterTunnel();
+    proxy::ResponseHead ok;
+    ok.status = 200;
+    responseStarted_ = true;
+    callbacks_->encodeHeaders(ok, false);
+    callbacks_->switchToTunnel();
+    if (!pending_.empty()) {
+      upstream_->write(pending_);
+      pending_.clear();
+    }
+    return;
+  }
+  sendRequestHead();
+}
+
+void RouterFilter::sendRequestHead() {
+  const proxy::RequestHead& r = *request_;
+  if (head_.empty()) {
+    head_.reserve(256);
+    head_ += r.method;
+    head_ += ' ';
+    head_ += r.path;
+    head_ += " HTTP/1.1\r\nhost: ";
+    head_ += r.authority.empty() ? endpoint_->address.toString() : r.authority;
+    head_ += "\r\n";
+    for (const auto& f : r.headers) {
+      head_ += f.name;
+      head_ += ": ";
+      head_ += f.value;
+      head_ += "\r\n";
+    }
+    if (r.upgrade) {
+      head_ += "connection: upgrade\r\nupgrade: ";
+      head_ += r.upgradeProtocol;
+      head_ += "\r\n";
+    } else if (!requestEnd_ && !r.headers.get("content-length")) {
+      head_ += "transfer-encoding: chunked\r\n";
+      chunked_ = true;
+    }
+    head_ += "\r\n";
+  }
+  upstream_->write(head_);
+  if (!pending_.empty() || (requestEnd_ && !requestEndSent_ && chunked_)) {
+    std::string body;
+    body.swap(pending_);
+    writeBody(body, requestEnd_ && !pendingTrailers_);
+  }
+  if (pendingTrailers_) onRequestTrailers(trailers_);
+  if (requestEnd_) requestEndSent_ = true;
+  if (pausedDownstream_ && upstream_->bufferedBytes() < callbacks_->worker().lowWatermark()) {
+    pausedDownstream_ = false;
+    callbacks_->setRequestReadPaused(false);
+  }
+}
+
+void RouterFilter::writeBody(std::string_view data, bool endStream) {
+  if (chunked_ && !tunnel_) {
+    if (!data.empty()) {
+      char size[20];
+      int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+      upstream_->write(std::string_view(size, static_cast<size_t>(n)));
+      upstream_->write(data);
+      upstream_->write("\r\n");
+    }
+    if (endStream) upstream_->write("0\r\n\r\n");
+  } else {
+    upstream_->write(data);
+  }
+}
+
+FilterStatus RouterFilter::onRequestData(std::string& data, bool endStream) {
+  requestEnd_ = endStream;
+  if (tunnel_ && endStream) {
+    // The client closed its side of the tunnel; so does the upstream connection.
+    if (upstream_) upstream_->close();
+    upstream_ = nullptr;
+    if (!responseDone_) {
+      responseDone_ = true;
+      std::string empty;
+      callbacks_->encodeData(empty, true);
+    }
+    return FilterStatus::kStopIteration;
+  }
+  if (!upstream_ || !upstreamReady_) {
+    pending_.append(data);
+    if (!pausedDownstream_ && pending_.size() > callbacks_->worker().highWatermark()) {
+      pausedDownstream_ = true;
+      callbacks_->setRequestReadPaused(true);
+    }
+    return FilterStatus::kStopIteration;
+  }
+  writeBody(data, endStream);
+  if (endStream) requestEndSent_ = true;
+  return FilterStatus::kStopIteration;
+}
+
+FilterStatus RouterFilter::onRequestTrailers(proxy::HeaderMap& trailers) {
+  requestEnd_ = true;
+  if (!upstream_ || !upstreamReady_) {
+    trailers_ = std::move(trailers);
+    pendingTrailers_ = true;
+    return FilterStatus::kStopIteration;
+  }
+  pendingTrailers_ = false;
+  if (chunked_) {
+    std::string out = "0\r\n";
+    for (const auto& f : trailers) out += f.name + ": " + f.value + "\r\n";
+    out += "\r\n";
+    upstream_->write(out);
+  }
+  requestEndSent_ = true;
+  return FilterStatus::kStopIteration;
+}
+
+void RouterFilter::onUpstreamFailure(Reason reason, bool reused) {
+  upstream_ = nullptr;
+  upstreamReady_ = false;
+  auto& stats = callbacks_->worker().stats().service(callbacks_->info().service);
+  // The keep-alive race: a pooled connection the upstream had already closed. Retrying
+  // once on a fresh connection is safe when the whole request is still in hand and
+  // the method is idempotent. Only bodyless requests qualify: a streamed body is gone.
+  if (reused && !retried_ && bodyless_ && !responseStarted_ && request_->idempotent()) {
+    retried_ = true;
+    requestEndSent_ = false;
+    stats.retries++;
+    startUpstream();
+    return;
+  }
+  if (reason == Reason::kUpstreamConnectFailure) {
+    stats.upstreamConnectFailures++;
+  } else {
+    stats.upstreamResets++;
+  }
+  fail(reason);
+}
+
+void RouterFilter::fail(Reason reason) {
+  if (timer_) timer_->stop();
+  releaseUpstream();
+  if (responseStarted_) {
+    callbacks_->resetStream();
+    return;
+  }
+  int status = proxy::defaultStatus(reason);
+  std::string body = std::string(proxy::reasonName(reason)) + "\n";
+  callbacks_->sendLocalReply(status, body, reason);
+}
+
+void RouterFilter::onTimeout() {
+  callbacks_->worker().stats().service(callbacks_->info().service).upstreamTimeouts++;
+  fail(Reason::kUpstreamTimeout);
+}
+
+void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) {
+  responseStarted_ = true;
+  if (head.status == 101 && request_->upgrade) {
+    tunnel_ = true;
+    if (timer_) timer_->stop();
+    upstream_->enterTunnel();
+    callbacks_->encodeHeaders(head, false);
+    callbacks_->switchToTunnel();
+    return;
+  }
+  if (endStream) {
+    responseDone_ = true;
+    if (timer_) timer_->stop();
+  }
+  callbacks_->encodeHeaders(head, endStream);
+}
+
+void RouterFilter::onUpstreamData(std::string& data, bool endStream) {
+  if (endStream) {
+    responseDone_ = true;
+    if (timer_) timer_->stop();
+  }
+  callbacks_->encodeData(data, endStream);
+}
+
+void RouterFilter::onUpstreamTrailers(proxy::HeaderMap& trailers) {
+  responseDone_ = true;
+  if (timer_) timer_->stop();
+  callbacks_->encodeTrailers(trailers);
+}
+
+void RouterFilter::onUpstreamReset() {
+  upstream_ = nullptr;
+  callbacks_->worker().stats().service(callbacks_->info().service).upstreamResets++;
+  fail(Reason::kUpstreamReset);
+}
+
+void RouterFilter::onUpstreamWatermark(bool aboveHigh) {
+  // A slow upstream reader pauses the client; its drain resumes it.
+  if (aboveHigh == pausedDownstream_) return;
+  pausedDownstream_ = aboveHigh;
+  callbacks_->setRequestReadPaused(aboveHigh);
+}
+
+void RouterFilter::onResponseWatermark(bool aboveHigh) {
+  // A slow client pauses reading the upstream's response.
+  if (!upstream_ || aboveHigh == pausedUpstream_) return;
+  pausedUpstream_ = aboveHigh;
+  upstream_->readDisable(aboveHigh);
+}
+
+void RouterFilter::releaseUpstream() {
+  if (!upstream_) return;
+  proxy::UpstreamConnection* c = upstream_;
+  upstream_ = nullptr;
+  if (pausedUpstream_) {
+    pausedUpstream_ = false;
+    c->readDisable(false);
+  }
+  c->release(requestEndSent_ && responseDone_);
+}
+
+void RouterFilter::onDestroy() {
+  timer_.reset();
+  releaseUpstream();
+}
+
+}  // namespace tether::filters

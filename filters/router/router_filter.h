@@ -1,0 +1,80 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "filters/router/route_table.h"
+#include "proxy/filter.h"
+#include "proxy/timer.h"
+#include "proxy/upstream_pool.h"
+
+namespace tether::filters {
+
+/// The terminal filter: picks the route, backend and endpoint, forwards the request over a
+/// pooled upstream connection and streams the response back, with flow control both ways.
+class RouterFilter : public proxy::Filter, public proxy::UpstreamClient {
+ public:
+  explicit RouterFilter(std::shared_ptr<const RouteTable> table);
+  ~RouterFilter() override;
+
+  proxy::FilterStatus onRequestHeaders(proxy::RequestHead& head, bool endStream) override;
+  proxy::FilterStatus onRequestData(std::string& data, bool endStream) override;
+  proxy::FilterStatus onRequestTrailers(proxy::HeaderMap& trailers) override;
+  void onResponseWatermark(bool aboveHigh) override;
+  void onDestroy() override;
+
+  // UpstreamClient
+  void onUpstreamReady() override;
+  void onUpstreamFailure(proxy::Reason reason, bool reused) override;
+  void onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) override;
+  void onUpstreamData(std::string& data, bool endStream) override;
+  void onUpstreamTrailers(proxy::HeaderMap& trailers) override;
+  void onUpstreamReset() override;
+  void onUpstreamWatermark(bool aboveHigh) override;
+
+ private:
+  void startUpstream();
+  void sendRequestHead();
+  void writeBody(std::string_view data, bool endStream);
+  void fail(proxy::Reason reason);
+  void onTimeout();
+  void releaseUpstream();
+
+  std::shared_ptr<const RouteTable> table_;
+  const CompiledRule* rule_ = nullptr;
+  const CompiledBackend* backend_ = nullptr;
+  const config::EndpointConfig* endpoint_ = nullptr;
+  proxy::RequestHead* request_ = nullptr;  // owned by the stream, stable for its life
+  proxy::UpstreamConnection* upstream_ = nullptr;
+  std::unique_ptr<proxy::Timer> timer_;
+  std::string head_;      // the encoded request head, kept for a keep-alive-race retry
+  std::string pending_;   // body bytes that arrived before the upstream was ready
+  bool requestEnd_ = false;
+  bool bodyless_ = false;
+  bool requestEndSent_ = false;
+  bool pendingTrailers_ = false;
+  proxy::HeaderMap trailers_;
+  bool chunked_ = false;
+  bool upstreamReady_ = false;
+  bool responseStarted_ = false;
+  bool responseDone_ = false;
+  bool tunnel_ = false;
+  bool retried_ = false;
+  bool pausedDownstream_ = false;
+  bool pausedUpstream_ = false;
+};
+
+/// Builds router filters for one snapshot.
+class RouterFilterFactory : public proxy::FilterFactory {
+ public:
+  explicit RouterFilterFactory(std::shared_ptr<const RouteTable> table)
+      : table_(std::move(table)) {}
+  std::unique_ptr<proxy::Filter> create() const override {
+    return std::make_unique<RouterFilter>(table_);
+  }
+
+ private:
+  std::shared_ptr<const RouteTable> table_;
+};
+
+}  // namespace tether::filters

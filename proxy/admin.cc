@@ -1,0 +1,162 @@
+#include "proxy/admin.h"
+
+#include "proxy/http1_parser.h"
+#include "proxy/reason.h"
+
+namespace tether::proxy {
+
+namespace {
+
+/// One admin connection: parse one request, answer, close.
+class AdminConnection : public Http1Parser::Callbacks {
+ public:
+  AdminConnection(uv_loop_t* loop, AdminHandler& handler)
+      : handler_(handler), parser_(Http1Parser::Type::kRequest, *this, Http1Limits{16384, 64}),
+        alive_(std::make_shared<bool>(true)) {
+    uv_tcp_init(loop, &tcp_);
+    tcp_.data = this;
+  }
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+
+  void start() {
+    uv_read_start(
+        stream(),
+        [](uv_handle_t*, size_t, uv_buf_t* buf) {
+          static thread_local char storage[16384];
+          *buf = uv_buf_init(storage, sizeof(storage));
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+          static_cast<AdminConnection*>(s->data)->onRead(n, buf);
+        });
+  }
+
+  void onRead(ssize_t n, const uv_buf_t* buf) {
+    if (n < 0) {
+      close();
+      return;
+    }
+    if (answered_) return;
+    Http1Parser::Result r = parser_.execute(buf->base, static_cast<size_t>(n));
+    if (r.status == Http1Parser::Status::kError && !answered_) {
+      AdminResponse resp;
+      resp.status = defaultStatus(parser_.errorReason());
+      resp.body = parser_.errorMessage() + "\n";
+      respond(std::move(resp));
+    }
+  }
+
+  int onHeadersComplete(Http1Message& m) override {
+    request_.method = m.method;
+    size_t q = m.url.find('?');
+    request_.path = m.url.substr(0, q);
+    if (q != std::string::npos) request_.query = m.url.substr(q + 1);
+    return 0;
+  }
+  int onBody(const char*, size_t) override { return 0; }
+  int onMessageComplete(HeaderMap&) override {
+    if (answered_) return HPE_PAUSED;
+    answered_ = true;
+    uv_read_stop(stream());
+    std::weak_ptr<bool> alive = alive_;
+    handler_(request_, [this, alive](AdminResponse resp) {
+      if (alive.expired()) return;  // the client left before the answer was ready
+      respond(std::move(resp));
+    });
+    return HPE_PAUSED;
+  }
+
+  void respond(AdminResponse resp) {
+    answered_ = true;
+    auto* w = new Write;
+    w->data = "HTTP/1.1 " + std::to_string(resp.status) + " " +
+              std::string(statusText(resp.status)) + "\r\ncontent-type: " + resp.contentType +
+              "\r\ncontent-length: " + std::to_string(resp.body.size()) +
+              "\r\nconnection: close\r\n\r\n" + resp.body;
+    w->conn = this;
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    if (uv_write(&w->req, stream(), &b, 1, [](uv_write_t* req, int) {
+          auto* w = reinterpret_cast<Write*>(req);
+          AdminConnection* c = w->conn;
+          delete w;
+          c->close();
+        }) != 0) {
+      delete w;
+      close();
+    }
+  }
+
+  void close() {
+    if (closing_) return;
+    closing_ = true;
+    alive_.reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
+      delete static_cast<AdminConnection*>(h->data);
+    });
+  }
+
+ private:
+  struct Write {
+    uv_write_t req;
+    std::string data;
+    AdminConnection* conn;
+  };
+
+  AdminHandler& handler_;
+  uv_tcp_t tcp_;
+  Http1Parser parser_;
+  AdminRequest request_;
+  std::shared_ptr<bool> alive_;
+  bool answered_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace
+
+AdminServer::AdminServer(uv_loop_t* loop, AdminHandler handler)
+    : loop_(loop), handler_(std::move(handler)) {}
+
+AdminServer::~AdminServer() { close(); }
+
+int AdminServer::listen(config::Address& address) {
+  server_ = new uv_tcp_t;
+  uv_tcp_init(loop_, server_);
+  server_->data = this;
+  sockaddr_storage ss{};
+  int rc = uv_ip4_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&ss));
+  if (rc != 0) {
+    rc = uv_ip6_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in6*>(&ss));
+  }
+  if (rc == 0) rc = uv_tcp_bind(server_, reinterpret_cast<sockaddr*>(&ss), 0);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 128, [](uv_stream_t* s, int status) {
+      static_cast<AdminServer*>(s->data)->onConnection(status);
+    });
+  }
+  if (rc == 0 && address.port == 0) {
+    sockaddr_storage bound{};
+    int len = sizeof(bound);
+    uv_tcp_getsockname(server_, reinterpret_cast<sockaddr*>(&bound), &len);
+    address.port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  }
+  return rc;
+}
+
+void AdminServer::onConnection(int status) {
+  if (status != 0) return;
+  auto* conn = new AdminConnection(loop_, handler_);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(server_), conn->stream()) != 0) {
+    conn->close();
+    return;
+  }
+  conn->start();
+}
+
+void AdminServer::close() {
+  if (!server_) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(server_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  server_ = nullptr;
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/address.h"
+#include "proxy/headers.h"
+
+namespace tether::proxy {
+
+struct AdminRequest {
+  std::string method;
+  std::string path;  // without the query string
+  std::string query;
+};
+
+struct AdminResponse {
+  int status = 200;
+  std::string contentType = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+/// Sends the response for one admin request; may be called later (after collecting from
+/// the workers), exactly once, on the control thread.
+using AdminRespond = std::function<void(AdminResponse)>;
+using AdminHandler = std::function<void(const AdminRequest&, AdminRespond)>;
+
+/// A small HTTP/1.1 server on the control loop: one request per connection, then close.
+/// Admin traffic is rare and local; simplicity beats throughput here.
+class AdminServer {
+ public:
+  AdminServer(uv_loop_t* loop, AdminHandler handler);
+  ~AdminServer();
+
+  /// Binds and listens; writes back the chosen port when address.port is 0. Returns 0 or a
+  /// negative libuv error.
+  int listen(config::Address& address);
+  void close();
+
+  void onConnection(int status);
+
+ private:
+  uv_loop_t* loop_;
+  AdminHandler handler_;
+  uv_tcp_t* server_ = nullptr;
+};
+
+}  // namespace tether::proxy

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tether::proxy {
+
+class Worker;
+
+/// A TCP connection on a worker's loop with a buffered writer and watermarks. Writes are
+/// appended to an output buffer and flushed once per loop turn (so a response head and its
+/// body leave in one syscall). Used for both downstream and upstream connections.
+class TcpConnection {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    /// Bytes arrived. `data` is only valid during the call.
+    virtual void onRead(const char* data, size_t len) = 0;
+    /// The peer closed its side (status UV_EOF) or the read failed.
+    virtual void onReadEnd(int status) = 0;
+    /// An outbound connect finished (0 or a negative libuv error).
+    virtual void onConnected(int status) {}
+    /// The output buffer passed the high mark (true) or drained below the low mark (false).
+    virtual void onWriteWatermark(bool aboveHigh) {}
+    /// The handle is closed; the owner may now delete itself (deferred).
+    virtual void onClosed() = 0;
+  };
+
+  TcpConnection(Worker& worker, Handler& handler);
+  ~TcpConnection();
+  TcpConnection(const TcpConnection&) = delete;
+  TcpConnection& operator=(const TcpConnection&) = delete;
+
+  /// Accepts a pending connection from `server` and starts reading.
+  int accept(uv_stream_t* server);
+  /// Starts an outbound connect; Handler::onConnected follows.
+  int connect(const sockaddr* addr);
+
+  /// Counted: each disable needs a matching enable before reading resumes.
+  void readDisable(bool disable);
+  bool readEnabled() const { return readDisabled_ == 0; }
+
+  void write(std::string_view data);
+  /// Closes once everything written so far has been flushed.
+  void closeAfterFlush();
+  /// Closes now; buffered output is dropped. Idempotent.
+  void close();
+  bool closed() const { return closing_; }
+  bool connected() const { return connected_; }
+  size_t bufferedBytes() const { return out_.size() + inflightBytes_; }
+  uint64_t bytesWritten() const { return bytesWritten_; }
+  std::string peerAddress() const;
+  uv_tcp_t* handle() { return &tcp_; }
+
+  /// Called by the worker once per loop turn for connections with pending output.
+  void flush();
+
+  // libuv callback bridges (free functions forward here).
+  void onUvRead(ssize_t nread, const uv_buf_t* buf);
+  void onUvWrite(int status, size_t bytes);
+  void onUvConnect(int status);
+  void onUvClose();
+
+ private:
+  void startReading();
+  void checkLowWatermark();
+
+  Worker& worker_;
+  Handler& handler_;
+  uv_tcp_t tcp_;
+  std::string out_;
+  size_t inflightBytes_ = 0;
+  uint64_t bytesWritten_ = 0;
+  int readDisabled_ = 0;
+  bool initialized_ = false;
+  bool connected_ = false;
+  bool readEnded_ = false;
+  bool closing_ = false;
+  bool closeAfterFlush_ = false;
+  bool flushScheduled_ = false;
+  bool aboveHigh_ = false;
+};
+
+}  // namespace tether::proxy

@@ -1,0 +1,408 @@
+#include "proxy/downstream_connection.h"
+
+#include "proxy/log.h"
+
+namespace tether::proxy {
+
+DownstreamConnection::DownstreamConnection(
+    Worker& worker, const config::ListenerConfig& listener,
+    std::shared_ptr<std::atomic<uint32_t>> listenerConnections)
+    : worker_(worker),
+      listener_(listener),
+      listenerConnections_(std::move(listenerConnections)),
+      conn_(worker, *this),
+      parser_(Http1Parser::Type::kRequest, *this,
+              Http1Limits{worker.bootstrap().http.maxRequestHeadersBytes,
+                          worker.bootstrap().http.maxRequestHeaders}),
+      timer_(worker.loop(), [this] { onTimeout(); }) {
+  worker_.addConnection(this);
+  worker_.stats().downstreamConnectionsActive++;
+  worker_.stats().downstreamConnectionsTotal++;
+}
+
+DownstreamConnection::~DownstreamConnection() = default;
+
+int DownstreamConnection::accept(uv_stream_t* server) { return conn_.accept(server); }
+
+void DownstreamConnection::start() {
+  peer_ = conn_.peerAddress();
+  armHeaderTimer();
+}
+
+void DownstreamConnection::armHeaderTimer() {
+  timerKind_ = TimerKind::kHeaders;
+  timer_.start(worker_.bootstrap().http.requestHeadersTimeout);
+}
+
+void DownstreamConnection::armIdleTimer() {
+  timerKind_ = TimerKind::kIdle;
+  timer_.start(worker_.bootstrap().http.idleTimeout);
+}
+
+void DownstreamConnection::onTimeout() {
+  TimerKind kind = timerKind_;
+  timerKind_ = TimerKind::kNone;
+  if (kind == TimerKind::kHeaders && !parser_.idle()) {
+    // A request head that never finishes (slowloris) gets 408 and the door.
+    replyError(Reason::kRequestTimeout, "request headers timeout");
+    return;
+  }
+  if (!stream_) closeNow();
+}
+
+void DownstreamConnection::onRead(const char* data, size_t len) {
+  if (tunnel_) {
+    if (stream_) {
+      bodyScratch_.assign(data, len);
+      stream_->decodeData(bodyScratch_, false);
+    }
+    return;
+  }
+  if (parserPaused_ || upgradePending_ || errorSent_) {
+    // Pipelined bytes wait until the current response is out; reading pauses meanwhile, so
+    // this holds at most one read's worth.
+    pending_.append(data, len);
+    return;
+  }
+  parse(data, len);
+}
+
+void DownstreamConnection::parse(const char* data, size_t len) {
+  if (timerKind_ == TimerKind::kIdle) armHeaderTimer();
+  inParse_ = true;
+  Http1Parser::Result r = parser_.execute(data, len);
+  inParse_ = false;
+  if (closed_) return;
+  switch (r.status) {
+    case Http1Parser::Status::kOk:
+      break;
+    case Http1Parser::Status::kPaused:
+      pending_.assign(data + r.consumed, len - r.consumed);
+      if (!stream_) {
+        // The response finished during the pause's own callback chain: carry on now.
+        resumeParsing();
+      } else {
+        parserPaused_ = true;
+        conn_.readDisable(true);
+      }
+      break;
+    case Http1Parser::Status::kUpgrade:
+      pending_.assign(data + r.consumed, len - r.consumed);
+      if (stream_ && !tunnel_) {
+        upgradePending_ = true;
+        conn_.readDisable(true);
+      } else if (tunnel_ && stream_ && !pending_.empty()) {
+        std::string early;
+        early.swap(pending_);
+        stream_->decodeData(early, false);
+      }
+      break;
+    case Http1Parser::Status::kError:
+      replyError(parser_.errorReason(), parser_.errorMessage());
+      break;
+  }
+}
+
+void DownstreamConnection::resumeParsing() {
+  if (closed_ || stream_ || tunnel_) return;
+  parser_.resume();
+  std::string data;
+  data.swap(pending_);
+  if (!data.empty()) parse(data.data(), data.size());
+}
+
+void DownstreamConnection::onReadEnd(int status) {
+  if (tunnel_ && stream_) {
+    std::string empty;
+    stream_->decodeData(empty, true);
+    return;
+  }
+  if (stream_ && !requestComplete_) {
+    // The client hung up mid-request: nobody is left to answer.
+    closeNow();
+    return;
+  }
+  if (stream_) {
+    // Half-closed after a full request: finish the response, then close.
+    closeAfterResponse_ = true;
+    return;
+  }
+  if (!parser_.idle()) parser_.finish();
+  closeNow();
+}
+
+void DownstreamConnection::onWriteWatermark(bool aboveHigh) {
+  if (stream_) stream_->onDownstreamWatermark(aboveHigh);
+}
+
+bool DownstreamConnection::buildRequestHead(Http1Message& m, RequestHead& head) {
+  head.method = std::move(m.method);
+  head.versionMinor = m.versionMinor;
+  const std::string* host = nullptr;
+  int hostCount = 0;
+  for (const auto& f : m.headers) {
+    if (f.name == "host") {
+      host = &f.value;
+      ++hostCount;
+    }
+  }
+  if (hostCount > 1) {
+    parser_.fail(Reason::kBadRequest, "multiple Host headers");
+    return false;
+  }
+  if (head.method == "CONNECT") {
+    head.authority = m.url;  // authority-form
+    head.path = m.url;
+  } else if (m.url[0] == '/' || m.url == "*") {
+    head.path = std::move(m.url);
+    if (host) head.authority = *host;
+  } else {
+    // absolute-form (RFC 9112 §3.2.2): the URI's authority wins over Host.
+    size_t scheme = m.url.find("://");
+    if (scheme == std::string::npos) {
+      parser_.fail(Reason::kBadRequest, "invalid request target");
+      return false;
+    }
+    size_t pathStart = m.url.find('/', scheme + 3);
+    head.authority = m.url.substr(scheme + 3, pathStart == std::string::npos
+                                                  ? std::string::npos
+                                                  : pathStart - scheme - 3);
+    head.path = pathStart == std::string::npos ? "/" : m.url.substr(pathStart);
+  }
+  if (head.authority.empty() && m.versionMinor >= 1) {
+    parser_.fail(Reason::kBadRequest, "missing Host header");
+    return false;
+  }
+  toLowerInPlace(head.authority);
+  if (m.upgrade) {
+    head.upgrade = true;
+    if (const std::string* u = m.headers.get("upgrade")) head.upgradeProtocol = *u;
+  }
+  head.headers = std::move(m.headers);
+  head.headers.remove("host");
+  stripHopByHop(head.headers);
+  return true;
+}
+
+int DownstreamConnection::onHeadersComplete(Http1Message& m) {
+  timerKind_ = TimerKind::kNone;
+  timer_.stop();
+  requestVersionMinor_ = m.versionMinor;
+  requestKeepAlive_ = m.keepAlive;
+  requestIsHead_ = m.method == "HEAD";
+  requestIsConnect_ = m.method == "CONNECT";
+  bool expectContinue = false;
+  if (const std::string* e = m.headers.get("expect")) {
+    expectContinue = equalsIgnoreCase(*e, "100-continue");
+    m.headers.remove("expect");
+  }
+  bool hasBody = m.chunked || m.contentLength > 0;
+  bool endStream = !hasBody && !m.upgrade;
+  RequestHead head;
+  if (!buildRequestHead(m, head)) return -1;
+  requestComplete_ = endStream;
+  StreamInfo info;
+  info.direction = listener_.direction;
+  info.listener = listener_.name;
+  info.downstreamAddress = peer_;
+  stream_ = std::make_unique<ActiveStream>(worker_, worker_.snapshot(), *this, std::move(info));
+  if (worker_.draining()) closeAfterResponse_ = true;
+  stream_->decodeHeaders(std::move(head), endStream);
+  if (expectContinue && hasBody && stream_ && !stream_->responseStarted() && !closed_) {
+    // Tether accepts the body on the upstream's behalf (Envoy's default), so the client
+    // does not wait for a 100 that the upstream, which never saw Expect, would not send.
+    conn_.write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  return 0;
+}
+
+int DownstreamConnection::onBody(const char* data, size_t len) {
+  if (!stream_) return 0;  // the response already ended; the body is discarded
+  bodyScratch_.assign(data, len);
+  stream_->decodeData(bodyScratch_, false);
+  return closed_ ? -1 : 0;
+}
+
+int DownstreamConnection::onMessageComplete(HeaderMap& trailers) {
+  requestComplete_ = true;
+  if (!stream_) return closed_ ? -1 : 0;
+  bool upgrade = stream_->request().upgrade;
+  if (!stream_->requestComplete()) {
+    if (!trailers.empty()) {
+      stream_->decodeTrailers(std::move(trailers));
+    } else if (!upgrade) {
+      bodyScratch_.clear();
+      stream_->decodeData(bodyScratch_, true);
+    }
+  }
+  if (closed_) return -1;
+  // Stop after this request until its response is out (answers go back in order). An
+  // upgrade stops by itself (HPE_PAUSED_UPGRADE).
+  if (stream_ && !upgrade) return HPE_PAUSED;
+  return 0;
+}
+
+void DownstreamConnection::encodeHeaders(ResponseHead& head, bool endStream) {
+  bool keepAlive = requestKeepAlive_ && !closeAfterResponse_ && !worker_.draining();
+  bool bodyless = endStream || requestIsHead_ || head.status == 204 || head.status == 304 ||
+                  (head.status >= 100 && head.status < 200);
+  bool tunnelReply = head.status == 101 || (requestIsConnect_ && head.status / 100 == 2);
+  out_.clear();
+  out_ += "HTTP/1.1 ";
+  out_ += std::to_string(head.status);
+  out_ += ' ';
+  out_ += statusText(head.status);
+  out_ += "\r\n";
+  for (const auto& f : head.headers) {
+    out_ += f.name;
+    out_ += ": ";
+    out_ += f.value;
+    out_ += "\r\n";
+  }
+  responseChunked_ = false;
+  if (tunnelReply) {
+    if (head.status == 101) out_ += "connection: upgrade\r\n";
+  } else {
+    bool hasLength = head.headers.get("content-length") != nullptr;
+    if (!hasLength && !bodyless) {
+      if (requestVersionMinor_ >= 1) {
+        out_ += "transfer-encoding: chunked\r\n";
+        responseChunked_ = true;
+      } else {
+        keepAlive = false;  // HTTP/1.0: the body ends when the connection does
+      }
+    } else if (!hasLength && endStream && head.status != 204 && head.status != 304 &&
+               head.status >= 200) {
+      out_ += "content-length: 0\r\n";
+    }
+    if (!keepAlive) {
+      out_ += "connection: close\r\n";
+      closeAfterResponse_ = true;
+    } else if (requestVersionMinor_ == 0) {
+      out_ += "connection: keep-alive\r\n";
+    }
+  }
+  out_ += "\r\n";
+  conn_.write(out_);
+}
+
+void DownstreamConnection::encodeData(std::string_view data, bool endStream) {
+  if (responseChunked_) {
+    if (!data.empty()) {
+      char size[20];
+      int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+      conn_.write(std::string_view(size, static_cast<size_t>(n)));
+      conn_.write(data);
+      conn_.write("\r\n");
+    }
+    if (endStream) conn_.write("0\r\n\r\n");
+  } else {
+    conn_.write(data);
+  }
+}
+
+void DownstreamConnection::encodeTrailers(const HeaderMap& trailers) {
+  if (!responseChunked_) return;  // no way to carry trailers without chunked framing
+  out_ = "0\r\n";
+  for (const auto& f : trailers) {
+    out_ += f.name;
+    out_ += ": ";
+    out_ += f.value;
+    out_ += "\r\n";
+  }
+  out_ += "\r\n";
+  conn_.write(out_);
+}
+
+void DownstreamConnection::readDisable(bool disable) { conn_.readDisable(disable); }
+
+void DownstreamConnection::resetFromStream() {
+  // The response started and cannot be finished: closing is the only honest signal.
+  closeNow();
+}
+
+void DownstreamConnection::enterTunnel() {
+  tunnel_ = true;
+  responseChunked_ = false;
+  if (upgradePending_) {
+    upgradePending_ = false;
+    conn_.readDisable(false);
+  }
+  if (!pending_.empty() && stream_) {
+    std::string early;
+    early.swap(pending_);
+    stream_->decodeData(early, false);
+  }
+}
+
+void DownstreamConnection::onStreamComplete() {
+  std::unique_ptr<ActiveStream> done = std::move(stream_);
+  worker_.deferDelete(std::move(done));
+  if (tunnel_ || closeAfterResponse_ || !requestComplete_ || upgradePending_) {
+    // After a tunnel, an early response (body still coming) or a close-delimited
+    // response, the connection cannot carry another request.
+    conn_.closeAfterFlush();
+    return;
+  }
+  armIdleTimer();
+  if (parserPaused_) {
+    parserPaused_ = false;
+    conn_.readDisable(false);
+  }
+  if (!inParse_) resumeParsing();
+}
+
+void DownstreamConnection::replyError(Reason reason, const std::string& why) {
+  if (errorSent_ || closed_) return;
+  errorSent_ = true;
+  TETHER_LOG(kDebug, "listener " + listener_.name + ": " + peer_ + ": " + why);
+  if (stream_) {
+    if (stream_->responseStarted()) {
+      closeNow();
+      return;
+    }
+    // The body turned out malformed: the stream's own reply path closes the connection.
+    closeAfterResponse_ = true;
+    requestKeepAlive_ = false;
+    stream_->sendLocalReply(defaultStatus(reason), why + "\n", reason, nullptr);
+    // A completed reply closes after it is flushed (onStreamComplete); anything else ends.
+    if (stream_) closeNow();
+    return;
+  }
+  int status = defaultStatus(reason);
+  worker_.stats().recordLocal(listener_.direction, status, reason);
+  std::string body = why + "\n";
+  out_ = "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) +
+         "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
+         "\r\nx-tether-reason: " + std::string(reasonName(reason)) +
+         "\r\nconnection: close\r\n\r\n" + body;
+  conn_.write(out_);
+  conn_.readDisable(true);
+  conn_.closeAfterFlush();
+}
+
+void DownstreamConnection::onDrain() {
+  closeAfterResponse_ = true;
+  if (!stream_ && parser_.idle()) closeNow();
+}
+
+void DownstreamConnection::closeNow() {
+  if (closed_) return;
+  closed_ = true;
+  conn_.close();
+}
+
+void DownstreamConnection::onClosed() {
+  closed_ = true;
+  if (stream_) {
+    stream_->onDownstreamReset();
+    worker_.deferDelete(std::move(stream_));
+  }
+  timer_.stop();
+  if (counted_) listenerConnections_->fetch_sub(1, std::memory_order_relaxed);
+  worker_.stats().downstreamConnectionsActive--;
+  worker_.removeConnection(this);
+  worker_.deferDelete(std::unique_ptr<Deletable>(this));
+}
+
+}  // namespace tether::proxy

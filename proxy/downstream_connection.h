@@ -1,0 +1,94 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "proxy/connection.h"
+#include "proxy/http1_parser.h"
+#include "proxy/stream.h"
+#include "proxy/timer.h"
+#include "proxy/worker.h"
+
+namespace tether::proxy {
+
+/// The HTTP/1.1 server side of one accepted connection: parses requests with llhttp, runs
+/// one ActiveStream at a time (pipelined requests wait, parsed later, so responses leave in
+/// order), encodes responses, and becomes a byte tunnel after an accepted Upgrade/CONNECT.
+class DownstreamConnection : public TcpConnection::Handler,
+                             public Http1Parser::Callbacks,
+                             public ResponseEncoder,
+                             public Deletable {
+ public:
+  DownstreamConnection(Worker& worker, const config::ListenerConfig& listener,
+                       std::shared_ptr<std::atomic<uint32_t>> listenerConnections);
+  ~DownstreamConnection() override;
+
+  int accept(uv_stream_t* server);
+  /// Called once the connection is admitted: starts timers and reading.
+  void start();
+  /// Marks the connection as counted in its listener's active total.
+  void countAsActive() { counted_ = true; }
+  /// Drain: close if idle, otherwise close after the current response.
+  void onDrain();
+  /// Closes at once (shutdown, overflow); frees itself in the close callback.
+  void closeNow();
+
+  // TcpConnection::Handler
+  void onRead(const char* data, size_t len) override;
+  void onReadEnd(int status) override;
+  void onWriteWatermark(bool aboveHigh) override;
+  void onClosed() override;
+
+  // Http1Parser::Callbacks
+  int onHeadersComplete(Http1Message& message) override;
+  int onBody(const char* data, size_t len) override;
+  int onMessageComplete(HeaderMap& trailers) override;
+
+  // ResponseEncoder
+  void encodeHeaders(ResponseHead& head, bool endStream) override;
+  void encodeData(std::string_view data, bool endStream) override;
+  void encodeTrailers(const HeaderMap& trailers) override;
+  void readDisable(bool disable) override;
+  void resetFromStream() override;
+  void enterTunnel() override;
+  void onStreamComplete() override;
+
+ private:
+  void parse(const char* data, size_t len);
+  void resumeParsing();
+  void replyError(Reason reason, const std::string& why);
+  void armHeaderTimer();
+  void armIdleTimer();
+  void onTimeout();
+  bool buildRequestHead(Http1Message& message, RequestHead& head);
+
+  Worker& worker_;
+  const config::ListenerConfig& listener_;
+  std::shared_ptr<std::atomic<uint32_t>> listenerConnections_;
+  TcpConnection conn_;
+  Http1Parser parser_;
+  Timer timer_;
+  std::unique_ptr<ActiveStream> stream_;
+  std::string peer_;
+  std::string pending_;       // bytes read but not parsed while a stream is active
+  std::string bodyScratch_;   // reused for body chunks handed to the stream
+  std::string out_;           // reused for encoding heads
+  int requestVersionMinor_ = 1;
+  bool requestKeepAlive_ = true;
+  bool requestIsHead_ = false;
+  bool requestIsConnect_ = false;
+  bool requestComplete_ = false;
+  bool responseChunked_ = false;
+  bool closeAfterResponse_ = false;
+  bool parserPaused_ = false;    // paused after a complete request (pipelining)
+  bool upgradePending_ = false;  // an Upgrade/CONNECT request waits for its answer
+  bool tunnel_ = false;
+  bool inParse_ = false;
+  bool counted_ = false;
+  bool closed_ = false;
+  bool errorSent_ = false;
+  enum class TimerKind { kNone, kHeaders, kIdle } timerKind_ = TimerKind::kNone;
+};
+
+}  // namespace tether::proxy

@@ -1,0 +1,104 @@
+#include "proxy/headers.h"
+
+#include <algorithm>
+
+namespace tether::proxy {
+
+const std::string* HeaderMap::get(std::string_view name) const {
+  for (const auto& f : fields_) {
+    if (f.name == name) return &f.value;
+  }
+  return nullptr;
+}
+
+void HeaderMap::add(std::string name, std::string value) {
+  fields_.push_back(Field{std::move(name), std::move(value)});
+}
+
+void HeaderMap::set(std::string_view name, std::string value) {
+  remove(name);
+  fields_.push_back(Field{std::string(name), std::move(value)});
+}
+
+size_t HeaderMap::remove(std::string_view name) {
+  size_t before = fields_.size();
+  fields_.erase(std::remove_if(fields_.begin(), fields_.end(),
+                               [&](const Field& f) { return f.name == name; }),
+                fields_.end());
+  return before - fields_.size();
+}
+
+bool RequestHead::idempotent() const {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+         method == "DELETE" || method == "TRACE";
+}
+
+std::string_view RequestHead::pathOnly() const {
+  std::string_view p = path;
+  size_t q = p.find('?');
+  return q == std::string_view::npos ? p : p.substr(0, q);
+}
+
+void toLowerInPlace(std::string& s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+  }
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// Fixed hop-by-hop fields (RFC 9110 §7.6.1 and the de-facto Keep-Alive/Proxy-Connection).
+constexpr std::string_view kHopByHop[] = {"connection", "keep-alive",        "proxy-connection",
+                                          "te",         "transfer-encoding", "upgrade",
+                                          "trailer"};
+
+}  // namespace
+
+void stripHopByHop(HeaderMap& headers) {
+  // Fields named by Connection are hop-by-hop too; collect them before removing Connection.
+  std::vector<std::string> named;
+  for (const auto& f : headers) {
+    if (f.name != "connection") continue;
+    std::string_view v = f.value;
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view token = v.substr(0, comma);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+        token.remove_prefix(1);
+      }
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+        token.remove_suffix(1);
+      }
+      if (!token.empty()) {
+        std::string t(token);
+        toLowerInPlace(t);
+        named.push_back(std::move(t));
+      }
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  auto& fields = headers.fields();
+  fields.erase(std::remove_if(fields.begin(), fields.end(),
+                              [&](const HeaderMap::Field& f) {
+                                for (auto h : kHopByHop) {
+                                  if (f.name == h) return true;
+                                }
+                                return std::find(named.begin(), named.end(), f.name) !=
+                                       named.end();
+                              }),
+               fields.end());
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tether::proxy {
+
+/// An ordered list of header fields. Names are stored lower-case (HTTP/2 style), values as
+/// received minus surrounding whitespace. Small: linear search beats hashing at this size.
+class HeaderMap {
+ public:
+  struct Field {
+    std::string name;
+    std::string value;
+  };
+
+  /// The first value for `name` (lower-case), or nullptr.
+  const std::string* get(std::string_view name) const;
+  void add(std::string name, std::string value);
+  /// Replaces every field called `name` with one field.
+  void set(std::string_view name, std::string value);
+  /// Removes every field called `name`; returns how many were removed.
+  size_t remove(std::string_view name);
+  bool empty() const { return fields_.empty(); }
+  size_t size() const { return fields_.size(); }
+  void clear() { fields_.clear(); }
+
+  std::vector<Field>::const_iterator begin() const { return fields_.begin(); }
+  std::vector<Field>::const_iterator end() const { return fields_.end(); }
+  std::vector<Field>& fields() { return fields_; }
+
+ private:
+  std::vector<Field> fields_;
+};
+
+/// A request as the filters see it, whatever the codec.
+struct RequestHead {
+  std::string method;
+  std::string path;       // origin-form path and query; authority-form for CONNECT
+  std::string authority;  // Host header / :authority, lower-case
+  HeaderMap headers;      // without Host and without hop-by-hop fields
+  int versionMinor = 1;   // HTTP/1.x minor version (1 for HTTP/2 streams)
+  bool upgrade = false;   // Upgrade or CONNECT: becomes a byte tunnel once accepted
+  std::string upgradeProtocol;  // the Upgrade header's value, e.g. "websocket"
+
+  bool isConnect() const { return method == "CONNECT"; }
+  bool isHead() const { return method == "HEAD"; }
+  /// RFC 9110 §9.2.2 idempotent methods: safe to retry when nothing came back.
+  bool idempotent() const;
+  /// The path without the query string.
+  std::string_view pathOnly() const;
+};
+
+struct ResponseHead {
+  int status = 200;
+  HeaderMap headers;  // without hop-by-hop fields
+};
+
+/// ASCII lower-casing in place.
+void toLowerInPlace(std::string& s);
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
+/// RFC 9110 §7.6.1: removes Connection, the fields it names, and the other hop-by-hop
+/// fields (Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade, Trailer,
+/// Proxy-Authenticate/-Authorization are left to end-to-end use only when not named).
+void stripHopByHop(HeaderMap& headers);
+
+}  // namespace tether::proxy

@@ -1,0 +1,333 @@
+#include "proxy/http1_parser.h"
+
+#include <cstring>
+
+namespace tether::proxy {
+
+namespace {
+
+Http1Parser* self(llhttp_t* p) { return static_cast<Http1Parser*>(p->data); }
+
+int cbMessageBegin(llhttp_t* p) { return self(p)->onMessageBegin(); }
+int cbUrl(llhttp_t* p, const char* at, size_t len) { return self(p)->onUrl(at, len); }
+int cbStatus(llhttp_t* p, const char* at, size_t len) { return self(p)->onStatus(at, len); }
+int cbHeaderField(llhttp_t* p, const char* at, size_t len) {
+  return self(p)->onHeaderField(at, len);
+}
+int cbHeaderValue(llhttp_t* p, const char* at, size_t len) {
+  return self(p)->onHeaderValue(at, len);
+}
+int cbHeadersComplete(llhttp_t* p) { return self(p)->onHeadersCompleteRaw(); }
+int cbBody(llhttp_t* p, const char* at, size_t len) { return self(p)->onBodyRaw(at, len); }
+int cbMessageComplete(llhttp_t* p) { return self(p)->onMessageCompleteRaw(); }
+
+// Field values: VCHAR, SP, HTAB and obs-text. Everything else (CR, LF, NUL, other controls,
+// DEL) is refused rather than passed on for a next hop to misread.
+bool isValueChar(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+void trimOws(std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
+  if (b != 0 || e != s.size()) s = s.substr(b, e - b);
+}
+
+}  // namespace
+
+bool isTokenChar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+}
+
+Http1Parser::Http1Parser(Type type, Callbacks& callbacks, Http1Limits limits)
+    : type_(type), callbacks_(callbacks), limits_(limits) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = cbMessageBegin;
+  settings_.on_url = cbUrl;
+  settings_.on_status = cbStatus;
+  settings_.on_header_field = cbHeaderField;
+  settings_.on_header_value = cbHeaderValue;
+  settings_.on_headers_complete = cbHeadersComplete;
+  settings_.on_body = cbBody;
+  settings_.on_message_complete = cbMessageComplete;
+  llhttp_init(&parser_, type == Type::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+  parser_.data = this;
+}
+
+void Http1Parser::fail(Reason reason, std::string message) {
+  if (errorReason_ != Reason::kNone) return;  // keep the first cause
+  errorReason_ = reason;
+  errorMessage_ = std::move(message);
+}
+
+bool Http1Parser::scanHead(const char* data, size_t len, size_t& headEnd) {
+  // llhttp takes "\r" followed by anything as the blank line that ends a head, so a request
+  // with "\rTransfer-Encoding: chunked" would end early and its tail would be parsed as
+  // the next request. Every CR and LF of a head must come as a CRLF pair; checking that
+  // here, before llhttp sees the bytes, keeps such a request from being forwarded at all.
+  headEnd = len;
+  for (size_t i = 0; i < len; ++i) {
+    char c = data[i];
+    if (pendingCr_) {
+      pendingCr_ = false;
+      if (c != '\n') return false;
+      if (lineEmpty_) {
+        headEnd = i + 1;
+        return true;
+      }
+      lineEmpty_ = true;
+    } else if (c == '\r') {
+      pendingCr_ = true;
+    } else if (c == '\n') {
+      return false;
+    } else {
+      lineEmpty_ = false;
+    }
+  }
+  return true;
+}
+
+Http1Parser::Result Http1Parser::execute(const char* data, size_t len) {
+  Result r;
+  size_t offset = 0;
+  for (;;) {
+    const char* chunk = data + offset;
+    size_t chunkLen = len - offset;
+    if (scanningHead_) {
+      size_t headEnd;
+      if (!scanHead(chunk, chunkLen, headEnd)) {
+        fail(Reason::kBadRequest, "bare CR or LF in the message head");
+        r.status = Status::kError;
+        return r;
+      }
+    }
+    bufStart_ = chunk;
+    bufEnd_ = chunk + chunkLen;
+    llhttp_errno_t err = llhttp_execute(&parser_, chunk, chunkLen);
+    switch (err) {
+      case HPE_OK:
+        r.consumed = len;
+        return r;
+      case HPE_PAUSED:
+        r.consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+        if (autoResume_) {
+          // Paused by us at a message end so that the next head gets scanned too.
+          autoResume_ = false;
+          llhttp_resume(&parser_);
+          offset = r.consumed;
+          if (offset == len) return r;
+          continue;
+        }
+        r.status = Status::kPaused;
+        return r;
+      case HPE_PAUSED_UPGRADE:
+        r.status = Status::kUpgrade;
+        r.consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+        return r;
+      default:
+        r.status = Status::kError;
+        if (errorReason_ == Reason::kNone) {
+          const char* why = llhttp_get_error_reason(&parser_);
+          fail(Reason::kBadRequest, why ? why : llhttp_errno_name(err));
+        }
+        return r;
+    }
+  }
+}
+
+void Http1Parser::resume() { llhttp_resume(&parser_); }
+
+Http1Parser::Status Http1Parser::finish() {
+  llhttp_errno_t err = llhttp_finish(&parser_);
+  if (err == HPE_OK || err == HPE_PAUSED) return Status::kOk;
+  fail(Reason::kBadRequest, "connection closed inside a message");
+  return Status::kError;
+}
+
+bool Http1Parser::countBytes(size_t len) {
+  headerBytes_ += len;
+  if (headerBytes_ > limits_.maxHeadersBytes) {
+    fail(Reason::kHeadersTooLarge, "header section larger than " +
+                                       std::to_string(limits_.maxHeadersBytes) + " bytes");
+    return false;
+  }
+  return true;
+}
+
+int Http1Parser::onMessageBegin() {
+  message_ = Http1Message{};
+  trailers_.clear();
+  field_.clear();
+  value_.clear();
+  inValue_ = false;
+  headersDone_ = false;
+  inMessage_ = true;
+  headerBytes_ = 0;
+  return 0;
+}
+
+int Http1Parser::onUrl(const char* at, size_t len) {
+  if (!countBytes(len)) return -1;
+  message_.url.append(at, len);
+  return 0;
+}
+
+int Http1Parser::onStatus(const char* at, size_t len) {
+  if (!countBytes(len)) return -1;
+  return 0;
+}
+
+int Http1Parser::commitField() {
+  if (field_.empty()) return 0;
+  for (unsigned char c : field_) {
+    if (!isTokenChar(c)) {
+      fail(Reason::kBadRequest, "invalid character in header name");
+      return -1;
+    }
+  }
+  for (unsigned char c : value_) {
+    if (!isValueChar(c)) {
+      fail(Reason::kBadRequest, "invalid character in value of header \"" + field_ + "\"");
+      return -1;
+    }
+  }
+  toLowerInPlace(field_);
+  trimOws(value_);
+  HeaderMap& target = headersDone_ ? trailers_ : message_.headers;
+  if (target.size() >= limits_.maxHeaders) {
+    fail(Reason::kHeadersTooLarge,
+         "more than " + std::to_string(limits_.maxHeaders) + " header fields");
+    return -1;
+  }
+  target.add(std::move(field_), std::move(value_));
+  field_.clear();
+  value_.clear();
+  inValue_ = false;
+  return 0;
+}
+
+int Http1Parser::onHeaderField(const char* at, size_t len) {
+  if (!countBytes(len)) return -1;
+  if (inValue_ && commitField() != 0) return -1;
+  field_.append(at, len);
+  return 0;
+}
+
+int Http1Parser::onHeaderValue(const char* at, size_t len) {
+  if (!countBytes(len)) return -1;
+  // llhttp folds obs-fold continuation lines into the same value, calling us once per line.
+  // A second call is legitimate only when the value was split across two reads: the first
+  // part then ended at the end of the previous buffer and this one starts this buffer.
+  if (inValue_ && !(at == bufStart_ && valueEndedAtBufferEnd_)) {
+    fail(Reason::kBadRequest, "obsolete line folding in header \"" + field_ + "\"");
+    return -1;
+  }
+  valueEndedAtBufferEnd_ = at + len == bufEnd_;
+  inValue_ = true;
+  value_.append(at, len);
+  return 0;
+}
+
+int Http1Parser::validateRequestHead() {
+  // llhttp accepts a few bytes in the request target that an origin may split on; only
+  // visible ASCII is passed on (RFC 9112 §3.2 has no room for anything else).
+  if (message_.url.empty()) {
+    fail(Reason::kBadRequest, "empty request target");
+    return -1;
+  }
+  for (unsigned char c : message_.url) {
+    if (c <= 0x20 || c >= 0x7f) {
+      fail(Reason::kBadRequest, "invalid character in request target");
+      return -1;
+    }
+  }
+  if (message_.versionMajor != 1) {
+    fail(Reason::kBadRequest, "unsupported HTTP version");
+    return -1;
+  }
+  return 0;
+}
+
+int Http1Parser::validateFraming() {
+  // RFC 9112 §6.3: exactly one way to find the end of the body, or the request is refused.
+  int clCount = 0, teCount = 0;
+  for (const auto& f : message_.headers) {
+    if (f.name == "content-length") {
+      ++clCount;
+      const std::string& v = f.value;
+      if (v.empty() || v.size() > 18 ||
+          v.find_first_not_of("0123456789") != std::string::npos) {
+        fail(Reason::kBadRequest, "invalid Content-Length");
+        return -1;
+      }
+      message_.contentLength = std::stoll(v);
+    } else if (f.name == "transfer-encoding") {
+      ++teCount;
+      if (!equalsIgnoreCase(f.value, "chunked")) {
+        fail(Reason::kBadRequest, "unsupported Transfer-Encoding \"" + f.value + "\"");
+        return -1;
+      }
+    }
+  }
+  if (clCount > 1) {
+    fail(Reason::kBadRequest, "multiple Content-Length headers");
+    return -1;
+  }
+  if (teCount > 1) {
+    fail(Reason::kBadRequest, "multiple Transfer-Encoding headers");
+    return -1;
+  }
+  if (clCount && teCount) {
+    fail(Reason::kBadRequest, "both Content-Length and Transfer-Encoding");
+    return -1;
+  }
+  if (teCount && message_.versionMinor == 0) {
+    fail(Reason::kBadRequest, "Transfer-Encoding in an HTTP/1.0 message");
+    return -1;
+  }
+  message_.chunked = teCount == 1;
+  return 0;
+}
+
+int Http1Parser::onHeadersCompleteRaw() {
+  if (inValue_ || !field_.empty()) {
+    if (commitField() != 0) return -1;
+  }
+  message_.versionMajor = parser_.http_major;
+  message_.versionMinor = parser_.http_minor;
+  message_.keepAlive = llhttp_should_keep_alive(&parser_) != 0;
+  message_.upgrade = parser_.upgrade != 0;
+  if (type_ == Type::kRequest) {
+    message_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+    if (validateRequestHead() != 0) return -1;
+  } else {
+    message_.status = parser_.status_code;
+  }
+  if (validateFraming() != 0) return -1;
+  headersDone_ = true;
+  scanningHead_ = false;
+  int rc = callbacks_.onHeadersComplete(message_);
+  if (rc < 0) return -1;
+  return rc;
+}
+
+int Http1Parser::onBodyRaw(const char* at, size_t len) { return callbacks_.onBody(at, len); }
+
+int Http1Parser::onMessageCompleteRaw() {
+  if (inValue_ || !field_.empty()) {
+    if (commitField() != 0) return -1;
+  }
+  inMessage_ = false;
+  scanningHead_ = true;
+  lineEmpty_ = false;
+  pendingCr_ = false;
+  int rc = callbacks_.onMessageComplete(trailers_);
+  // An upgrade ends in HPE_PAUSED_UPGRADE, which llhttp reports only if we return 0.
+  if (rc == 0 && !message_.upgrade) {
+    autoResume_ = true;
+    return HPE_PAUSED;
+  }
+  return rc;
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string_view>
+
+namespace tether::proxy {
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+/// Sets the lowest level printed (default info). Call before starting workers.
+void setLogLevel(LogLevel level);
+bool logEnabled(LogLevel level);
+
+/// Writes one line to stderr: "<UTC time> <level> <message>\n". One write(2) per line,
+/// so lines from different threads never interleave.
+void logLine(LogLevel level, std::string_view message);
+
+}  // namespace tether::proxy
+
+#define TETHER_LOG(level, msg)                                                     \
+  do {                                                                             \
+    if (::tether::proxy::logEnabled(::tether::proxy::LogLevel::level)) {          \
+      ::tether::proxy::logLine(::tether::proxy::LogLevel::level, (msg));          \
+    }                                                                              \
+  } while (0)

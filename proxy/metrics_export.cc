@@ -1,0 +1,144 @@
+#include "proxy/metrics_export.h"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace tether::proxy {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(const std::string& name, const std::string& help, MetricType type) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+ClientMetric counter(double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = value;
+  return m;
+}
+
+ClientMetric gauge(double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  return m;
+}
+
+}  // namespace
+
+std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control) {
+  std::vector<MetricFamily> families;
+
+  auto requests = family("tether_requests_total",
+                         "Requests finished, by direction, service, route, status and reason.",
+                         MetricType::Counter);
+  auto durations = family("tether_request_duration_seconds",
+                          "Time from the request head to the end of the response.",
+                          MetricType::Histogram);
+  for (const auto& [key, rs] : stats.routes) {
+    for (const auto& c : rs.codes) {
+      requests.metric.push_back(counter(static_cast<double>(c.count),
+                                        {{"code", std::to_string(c.code)},
+                                         {"direction", rs.direction},
+                                         {"reason", std::string(reasonName(c.reason))},
+                                         {"route", rs.route},
+                                         {"service", rs.service}}));
+    }
+    ClientMetric h;
+    h.label = {{"direction", rs.direction}, {"route", rs.route}, {"service", rs.service}};
+    h.histogram.sample_count = rs.duration.count;
+    h.histogram.sample_sum = rs.duration.sum;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < rs.duration.counts.size(); ++i) {
+      cumulative += rs.duration.counts[i];
+      ClientMetric::Bucket b;
+      b.cumulative_count = cumulative;
+      b.upper_bound = i < kDurationBuckets.size() ? kDurationBuckets[i]
+                                                  : std::numeric_limits<double>::infinity();
+      h.histogram.bucket.push_back(b);
+    }
+    durations.metric.push_back(std::move(h));
+  }
+  families.push_back(std::move(requests));
+  families.push_back(std::move(durations));
+
+  auto upstreamRequests = family("tether_upstream_requests_total",
+                                 "Requests sent to upstream services.", MetricType::Counter);
+  auto connectFailures = family("tether_upstream_connect_failures_total",
+                                "Upstream connections that could not be made.",
+                                MetricType::Counter);
+  auto resets = family("tether_upstream_resets_total",
+                       "Upstream connections that broke during an exchange.",
+                       MetricType::Counter);
+  auto timeouts = family("tether_upstream_timeouts_total",
+                         "Requests that hit the route timeout.", MetricType::Counter);
+  auto retries = family("tether_retries_total", "Upstream requests retried.",
+                        MetricType::Counter);
+  for (const auto& [name, ss] : stats.services) {
+    std::vector<ClientMetric::Label> l = {{"service", name}};
+    upstreamRequests.metric.push_back(counter(static_cast<double>(ss.upstreamRequests), l));
+    connectFailures.metric.push_back(
+        counter(static_cast<double>(ss.upstreamConnectFailures), l));
+    resets.metric.push_back(counter(static_cast<double>(ss.upstreamResets), l));
+    timeouts.metric.push_back(counter(static_cast<double>(ss.upstreamTimeouts), l));
+    retries.metric.push_back(counter(static_cast<double>(ss.retries), l));
+  }
+  families.push_back(std::move(upstreamRequests));
+  families.push_back(std::move(connectFailures));
+  families.push_back(std::move(resets));
+  families.push_back(std::move(timeouts));
+  families.push_back(std::move(retries));
+
+  auto one = [&](const std::string& name, const std::string& help, MetricType type,
+                 double value) {
+    auto f = family(name, help, type);
+    f.metric.push_back(type == MetricType::Counter ? counter(value) : gauge(value));
+    families.push_back(std::move(f));
+  };
+  one("tether_downstream_connections_active", "Open downstream connections.",
+      MetricType::Gauge, static_cast<double>(stats.downstreamConnectionsActive));
+  one("tether_downstream_connections_total", "Downstream connections accepted.",
+      MetricType::Counter, static_cast<double>(stats.downstreamConnectionsTotal));
+  one("tether_downstream_connections_overflow_total",
+      "Connections refused because a listener was at maxConnections.", MetricType::Counter,
+      static_cast<double>(stats.downstreamOverflow));
+  one("tether_upstream_connections_active", "Open upstream connections.", MetricType::Gauge,
+      static_cast<double>(stats.upstreamConnectionsActive));
+  one("tether_upstream_connections_total", "Upstream connections opened.",
+      MetricType::Counter, static_cast<double>(stats.upstreamConnectionsTotal));
+  one("tether_upstream_connections_reused_total",
+      "Requests sent on a pooled keep-alive connection.", MetricType::Counter,
+      static_cast<double>(stats.upstreamConnectionsReused));
+  one("tether_config_version", "Version of the snapshot being served.", MetricType::Gauge,
+      static_cast<double>(control.configVersion));
+  one("tether_ready", "1 when /ready answers 200.", MetricType::Gauge, control.ready ? 1 : 0);
+  one("tether_draining", "1 while draining.", MetricType::Gauge, control.draining ? 1 : 0);
+  one("tether_workers", "Worker threads.", MetricType::Gauge, control.workers);
+
+  auto reloads = family("tether_config_reloads_total", "Config reloads, by result.",
+                        MetricType::Counter);
+  for (const char* result : {"applied", "rejected", "unchanged"}) {
+    auto it = control.reloads.find(result);
+    reloads.metric.push_back(counter(
+        it == control.reloads.end() ? 0.0 : static_cast<double>(it->second),
+        {{"result", result}}));
+  }
+  families.push_back(std::move(reloads));
+
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace tether::proxy

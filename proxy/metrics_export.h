@@ -1,0 +1,24 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "proxy/stats.h"
+
+namespace tether::proxy {
+
+/// Control-plane numbers owned by the control thread.
+struct ControlStats {
+  uint64_t configVersion = 0;
+  std::map<std::string, uint64_t> reloads;  // result -> count
+  bool ready = false;
+  bool draining = false;
+  uint32_t workers = 0;
+};
+
+/// Folds the merged worker counters and the control numbers into prometheus-cpp metric
+/// families and returns the text exposition format (DESIGN.md §8 names).
+std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control);
+
+}  // namespace tether::proxy

@@ -1,0 +1,417 @@
+#include "proxy/server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+#include "proxy/json.h"
+#include "proxy/listener.h"
+#include "proxy/log.h"
+#include "proxy/readiness_probe.h"
+#include "proxy/upstream_pool.h"
+
+namespace tether::proxy {
+
+Server::Server(std::shared_ptr<const config::Config> config, SnapshotBuilder builder,
+               ConfigLoader loader)
+    : config_(std::move(config)), builder_(std::move(builder)), loader_(std::move(loader)) {
+  uv_loop_init(&loop_);
+  tasks_ = std::make_unique<TaskQueue>(&loop_);
+}
+
+Server::~Server() {
+  for (auto& w : workers_) w->join();
+}
+
+int Server::start() {
+  const config::Bootstrap& b = config_->bootstrap;
+  unsigned n = b.workers ? b.workers : std::max(1u, std::thread::hardware_concurrency());
+  control_.workers = n;
+  snapshot_ = builder_(config_, version_);
+  control_.configVersion = version_;
+
+  // Every worker gets its own SO_REUSEPORT socket per listener; the kernel spreads
+  // connections across them, and no accept lock is shared.
+  std::vector<std::vector<ListenerSocket>> perWorker(n);
+  for (const auto& lc : b.listeners) {
+    config::Address addr = lc.address;
+    auto counter = std::make_shared<std::atomic<uint32_t>>(0);
+    for (unsigned i = 0; i < n; ++i) {
+      int fd = openReusePortSocket(addr);
+      if (fd < 0) {
+        TETHER_LOG(kError, "listener " + lc.name + ": cannot listen on " +
+                               lc.address.toString() + ": " + std::strerror(-fd));
+        for (auto& list : perWorker) {
+          for (auto& s : list) ::close(s.fd);
+        }
+        return 1;
+      }
+      ListenerSocket s{lc, fd, counter};
+      s.config.address = addr;  // port 0 resolved by the first bind
+      perWorker[i].push_back(s);
+    }
+    TETHER_LOG(kInfo, "listener " + lc.name + " (" + config::toString(lc.direction) +
+                          ") on " + addr.toString());
+  }
+
+  admin_ = std::make_unique<AdminServer>(
+      &loop_, [this](const AdminRequest& r, AdminRespond respond) { handleAdmin(r, respond); });
+  config::Address adminAddr = b.admin;
+  int rc = admin_->listen(adminAddr);
+  if (rc != 0) {
+    TETHER_LOG(kError, "admin: cannot listen on " + b.admin.toString() + ": " + uv_strerror(rc));
+    for (auto& list : perWorker) {
+      for (auto& s : list) ::close(s.fd);
+    }
+    return 1;
+  }
+  TETHER_LOG(kInfo, "admin on " + adminAddr.toString());
+
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(
+        std::make_unique<Worker>(static_cast<int>(i), b, snapshot_, std::move(perWorker[i])));
+    workers_.back()->start();
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
+    auto* s = new uv_signal_t;
+    uv_signal_init(&loop_, s);
+    s->data = this;
+    uv_signal_start(
+        s,
+        [](uv_signal_t* h, int sig) {
+          auto* self = static_cast<Server*>(h->data);
+          if (sig == SIGHUP) {
+            self->reload("SIGHUP");
+            return;
+          }
+          // The second SIGTERM/SIGINT does not wait for anything.
+          if (++self->signalsSeen_ > 1) {
+            TETHER_LOG(kWarn, "second signal: exiting now");
+            _exit(0);
+          }
+          TETHER_LOG(kInfo, std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                                ": draining");
+          self->beginShutdown(true);
+        },
+        signum);
+    signals_.push_back(s);
+  }
+
+  if (b.localApp.readinessPath) {
+    readinessTimer_ = std::make_unique<Timer>(&loop_, [this] { checkReadiness(); });
+    readinessTimer_->start(std::chrono::milliseconds(0), std::chrono::seconds(1));
+  } else {
+    localAppReady_ = true;
+  }
+  TETHER_LOG(kInfo, "tether started: " + std::to_string(n) + " worker(s), config " +
+                        config_->hash.substr(0, 12) + ", " +
+                        std::to_string(config_->documents.size()) + " rule document(s)");
+  return 0;
+}
+
+int Server::run() {
+  int rc = start();
+  if (rc != 0) {
+    admin_.reset();
+    tasks_->close();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return rc;
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  for (auto& w : workers_) w->join();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop_) != 0) TETHER_LOG(kDebug, "control loop not empty at exit");
+  TETHER_LOG(kInfo, "tether stopped");
+  return 0;
+}
+
+bool Server::ready() const { return localAppReady_ && !draining_; }
+
+std::string Server::readyReason() const {
+  if (draining_) return "draining";
+  if (!localAppReady_) return "local app not ready";
+  return "ready";
+}
+
+void Server::checkReadiness() {
+  const auto& app = config_->bootstrap.localApp;
+  probeHttp(&loop_, app.address, *app.readinessPath, std::chrono::seconds(1), [this](bool ok) {
+    if (ok != localAppReady_) {
+      TETHER_LOG(kInfo, std::string("local app ") + (ok ? "ready" : "not ready"));
+    }
+    localAppReady_ = ok;
+  });
+}
+
+void Server::collectStats(std::function<void(WorkerStats)> done) {
+  struct Gather {
+    WorkerStats merged;
+    size_t remaining;
+    std::function<void(WorkerStats)> done;
+  };
+  auto g = std::make_shared<Gather>();
+  g->remaining = workers_.size();
+  g->done = std::move(done);
+  if (workers_.empty()) {
+    g->done(WorkerStats{});
+    return;
+  }
+  TaskQueue* back = tasks_.get();
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    // The copy is taken on the worker's own thread: no lock on its counters.
+    worker->post([worker, back, g] {
+      WorkerStats copy = worker->stats();
+      back->post([g, copy = std::move(copy)] {
+        g->merged.merge(copy);
+        if (--g->remaining == 0) g->done(std::move(g->merged));
+      });
+    });
+  }
+}
+
+void Server::collectClusters(AdminRespond respond) {
+  struct PoolInfo {
+    size_t connections = 0, idle = 0;
+  };
+  struct Gather {
+    std::map<std::string, PoolInfo> pools;
+    size_t remaining;
+  };
+  auto g = std::make_shared<Gather>();
+  g->remaining = workers_.size();
+  auto render = [this, respond](const std::map<std::string, PoolInfo>& pools) {
+    JsonWriter j;
+    j.beginObject();
+    j.key("version").value(static_cast<int64_t>(version_));
+    j.key("services").beginArray();
+    for (const auto& [name, svc] : config_->services) {
+      j.beginObject();
+      j.key("name").value(name);
+      j.key("endpoints").beginArray();
+      for (const auto& e : svc.endpoints) {
+        std::string addr = e.address.toString();
+        auto it = pools.find(addr);
+        PoolInfo pi = it == pools.end() ? PoolInfo{} : it->second;
+        j.beginObject();
+        j.key("address").value(addr);
+        j.key("weight").value(static_cast<int64_t>(e.weight));
+        j.key("effectiveWeight").value(static_cast<int64_t>(e.weight));
+        j.key("labels").beginObject();
+        for (const auto& [k, v] : e.labels) j.key(k).value(v);
+        j.endObject();
+        // No health checks yet: every static endpoint is served (traffic issue adds them).
+        j.key("health").value("unchecked");
+        j.key("ejected").value(false);
+        j.key("activeRequests").value(static_cast<int64_t>(pi.connections - pi.idle));
+        j.key("connections").value(static_cast<int64_t>(pi.connections));
+        j.key("idleConnections").value(static_cast<int64_t>(pi.idle));
+        j.endObject();
+      }
+      j.endArray();
+      j.endObject();
+    }
+    j.endArray();
+    j.endObject();
+    respond(AdminResponse{200, "application/json", j.str() + "\n"});
+  };
+  TaskQueue* back = tasks_.get();
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker, back, g, render] {
+      std::map<std::string, PoolInfo> mine;
+      for (const auto& [key, pool] : worker->pools().pools()) {
+        mine[key] = PoolInfo{pool->connectionCount(), pool->idleCount()};
+      }
+      back->post([g, mine = std::move(mine), render] {
+        for (const auto& [k, v] : mine) {
+          g->pools[k].connections += v.connections;
+          g->pools[k].idle += v.idle;
+        }
+        if (--g->remaining == 0) render(g->pools);
+      });
+    });
+  }
+}
+
+std::string Server::configDump() const {
+  std::ostringstream out;
+  out << "# tether config_dump\n";
+  out << "version: " << version_ << "\n";
+  out << "hash: " << config_->hash << "\n";
+  out << "documents:\n";
+  for (const auto& d : config_->documents) {
+    out << "  - kind: " << d.kind << "\n    name: " << d.name << "\n    source: \""
+        << d.origin.file << ":" << d.origin.line << "\"\n    hash: " << d.hash
+        << "\n    yaml: |\n";
+    std::istringstream lines(d.yaml);
+    std::string line;
+    while (std::getline(lines, line)) out << "      " << line << "\n";
+  }
+  return out.str();
+}
+
+std::string Server::rulesJson() const {
+  JsonWriter j;
+  j.beginObject();
+  j.key("version").value(static_cast<int64_t>(version_));
+  j.key("hash").value(config_->hash);
+  j.key("documents").beginArray();
+  for (const auto& d : config_->documents) {
+    j.beginObject();
+    j.key("kind").value(d.kind);
+    j.key("name").value(d.name);
+    j.key("source").value(d.origin.file + ":" + std::to_string(d.origin.line));
+    j.key("status").value("accepted");
+    j.key("hash").value(d.hash);
+    j.endObject();
+  }
+  j.endArray();
+  j.key("lastRejected");
+  if (lastRejection_.empty()) {
+    j.null();
+  } else {
+    j.beginObject();
+    j.key("trigger").value(lastRejectionTrigger_);
+    j.key("errors").beginArray();
+    for (const auto& e : lastRejection_) j.value(e.format());
+    j.endArray();
+    j.endObject();
+  }
+  j.endObject();
+  return j.str() + "\n";
+}
+
+void Server::reload(const std::string& trigger) {
+  if (draining_) return;
+  config::LoadResult r = loader_();
+  if (!r.config) {
+    control_.reloads["rejected"]++;
+    lastRejection_ = r.errors;
+    lastRejectionTrigger_ = trigger;
+    for (const auto& e : r.errors) TETHER_LOG(kError, "reload rejected: " + e.format());
+    return;
+  }
+  if (r.config->hash == config_->hash) {
+    control_.reloads["unchanged"]++;
+    TETHER_LOG(kInfo, "reload (" + trigger + "): configuration unchanged");
+    return;
+  }
+  if (r.config->bootstrap.listeners.size() != config_->bootstrap.listeners.size()) {
+    TETHER_LOG(kWarn, "reload: listener changes need a restart; keeping the current listeners");
+  }
+  config_ = r.config;
+  lastRejection_.clear();
+  ++version_;
+  snapshot_ = builder_(config_, version_);
+  for (auto& w : workers_) w->setSnapshot(snapshot_);
+  control_.configVersion = version_;
+  control_.reloads["applied"]++;
+  TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
+}
+
+void Server::handleAdmin(const AdminRequest& req, AdminRespond respond) {
+  const std::string& p = req.path;
+  bool get = req.method == "GET" || req.method == "HEAD";
+  bool post = req.method == "POST";
+  if (get && p == "/ready") {
+    bool ok = ready();
+    respond(AdminResponse{ok ? 200 : 503, "text/plain; charset=utf-8", readyReason() + "\n"});
+  } else if (get && p == "/live") {
+    respond(AdminResponse{200, "text/plain; charset=utf-8", "live\n"});
+  } else if (get && p == "/metrics") {
+    collectStats([this, respond](WorkerStats stats) {
+      control_.ready = ready();
+      control_.draining = draining_;
+      respond(AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                            renderPrometheus(stats, control_)});
+    });
+  } else if (get && p == "/clusters") {
+    collectClusters(respond);
+  } else if (get && p == "/config_dump") {
+    respond(AdminResponse{200, "application/yaml", configDump()});
+  } else if (get && p == "/rules") {
+    respond(AdminResponse{200, "application/json", rulesJson()});
+  } else if (post && p == "/drain") {
+    beginShutdown(false);
+    respond(AdminResponse{200, "text/plain; charset=utf-8", "draining\n"});
+  } else if (post && p == "/quitquitquit") {
+    respond(AdminResponse{200, "text/plain; charset=utf-8", "exiting\n"});
+    beginShutdown(true);
+  } else if (post && p == "/reload") {
+    reload("POST /reload");
+    respond(AdminResponse{lastRejection_.empty() ? 200 : 400, "application/json", rulesJson()});
+  } else if (p == "/" || p == "/help") {
+    respond(AdminResponse{200, "text/plain; charset=utf-8",
+                          "GET  /ready /live /metrics /clusters /config_dump /rules\n"
+                          "POST /drain /quitquitquit /reload\n"});
+  } else {
+    respond(AdminResponse{404, "text/plain; charset=utf-8", "not found\n"});
+  }
+}
+
+void Server::beginShutdown(bool exitAfter) {
+  exiting_ = exiting_ || exitAfter;
+  if (draining_) {
+    if (exiting_ && workersDraining_) pollDrain();
+    return;
+  }
+  draining_ = true;
+  drainStarted_ = MonoClock::now();
+  drainDeadline_ = drainStarted_ + config_->bootstrap.drainTimeout;
+  if (readinessTimer_) readinessTimer_->stop();
+  // /ready turns 503 first; the listeners keep accepting for the grace period so that
+  // whoever routes to us (a kube Service, a load balancer) notices before we stop.
+  drainTimer_ = std::make_unique<Timer>(&loop_, [this] { drainWorkers(); });
+  drainTimer_->start(config_->bootstrap.drainGrace);
+}
+
+void Server::drainWorkers() {
+  workersDraining_ = true;
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker] { worker->drain(); });
+  }
+  TETHER_LOG(kInfo, "draining: stopped accepting, finishing in-flight requests");
+  drainTimer_ = std::make_unique<Timer>(&loop_, [this] { pollDrain(); });
+  drainTimer_->start(std::chrono::milliseconds(50), std::chrono::milliseconds(50));
+}
+
+void Server::pollDrain() {
+  if (!exiting_) return;  // POST /drain only: keep serving what is open, never exit
+  size_t open = 0;
+  for (auto& w : workers_) open += w->activeConnections();
+  bool timedOut = MonoClock::now() >= drainDeadline_;
+  if (open == 0 || timedOut) {
+    if (timedOut && open > 0) {
+      TETHER_LOG(kWarn, "drain timeout: closing " + std::to_string(open) + " connection(s)");
+    }
+    finish();
+  }
+}
+
+void Server::finish() {
+  if (finished_) return;
+  finished_ = true;
+  drainTimer_.reset();
+  readinessTimer_.reset();
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker] { worker->stop(); });
+  }
+  admin_.reset();
+  for (auto* s : signals_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(s),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+  }
+  signals_.clear();
+  tasks_->close();
+}
+
+}  // namespace tether::proxy

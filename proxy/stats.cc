@@ -1,0 +1,96 @@
+#include "proxy/stats.h"
+
+namespace tether::proxy {
+
+void DurationHistogram::observe(double seconds) {
+  size_t i = 0;
+  while (i < kDurationBuckets.size() && seconds > kDurationBuckets[i]) ++i;
+  ++counts[i];
+  ++count;
+  sum += seconds;
+}
+
+void DurationHistogram::merge(const DurationHistogram& other) {
+  for (size_t i = 0; i < counts.size(); ++i) counts[i] += other.counts[i];
+  count += other.count;
+  sum += other.sum;
+}
+
+void RouteStats::record(int code, Reason reason, double seconds) {
+  duration.observe(seconds);
+  for (auto& c : codes) {
+    if (c.code == code && c.reason == reason) {
+      ++c.count;
+      return;
+    }
+  }
+  codes.push_back(CodeCount{code, reason, 1});
+}
+
+void WorkerStats::recordRequest(config::Direction direction, std::string_view service,
+                                std::string_view route, int code, Reason reason,
+                                double seconds) {
+  keyScratch_.clear();
+  keyScratch_ += config::toString(direction);
+  keyScratch_ += '\0';
+  keyScratch_ += service;
+  keyScratch_ += '\0';
+  keyScratch_ += route;
+  auto it = routes.find(std::string_view(keyScratch_));
+  if (it == routes.end()) {
+    RouteStats rs;
+    rs.direction = config::toString(direction);
+    rs.service = service;
+    rs.route = route;
+    it = routes.emplace(keyScratch_, std::move(rs)).first;
+  }
+  it->second.record(code, reason, seconds);
+}
+
+void WorkerStats::recordLocal(config::Direction direction, int code, Reason reason) {
+  recordRequest(direction, "", "", code, reason, 0);
+}
+
+ServiceStats& WorkerStats::service(std::string_view name) {
+  auto it = services.find(name);
+  if (it == services.end()) it = services.emplace(std::string(name), ServiceStats{}).first;
+  return it->second;
+}
+
+void WorkerStats::merge(const WorkerStats& other) {
+  for (const auto& [key, rs] : other.routes) {
+    auto it = routes.find(key);
+    if (it == routes.end()) {
+      routes.emplace(key, rs);
+      continue;
+    }
+    for (const auto& c : rs.codes) {
+      bool found = false;
+      for (auto& mine : it->second.codes) {
+        if (mine.code == c.code && mine.reason == c.reason) {
+          mine.count += c.count;
+          found = true;
+          break;
+        }
+      }
+      if (!found) it->second.codes.push_back(c);
+    }
+    it->second.duration.merge(rs.duration);
+  }
+  for (const auto& [name, ss] : other.services) {
+    ServiceStats& mine = service(name);
+    mine.upstreamRequests += ss.upstreamRequests;
+    mine.upstreamConnectFailures += ss.upstreamConnectFailures;
+    mine.upstreamResets += ss.upstreamResets;
+    mine.upstreamTimeouts += ss.upstreamTimeouts;
+    mine.retries += ss.retries;
+  }
+  downstreamConnectionsActive += other.downstreamConnectionsActive;
+  downstreamConnectionsTotal += other.downstreamConnectionsTotal;
+  downstreamOverflow += other.downstreamOverflow;
+  upstreamConnectionsActive += other.upstreamConnectionsActive;
+  upstreamConnectionsTotal += other.upstreamConnectionsTotal;
+  upstreamConnectionsReused += other.upstreamConnectionsReused;
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,270 @@
+#include "proxy/stream.h"
+
+namespace tether::proxy {
+
+ActiveStream::ActiveStream(Worker& worker, SnapshotPtr snapshot, ResponseEncoder& encoder,
+                           StreamInfo info)
+    : worker_(worker), snapshot_(std::move(snapshot)), encoder_(encoder), info_(std::move(info)) {
+  const auto& chain = snapshot_->chain(info_.direction);
+  filters_.reserve(chain.size());
+  for (const auto& factory : chain) {
+    filters_.push_back(factory->create());
+    filters_.back()->setCallbacks(*this);
+  }
+}
+
+ActiveStream::~ActiveStream() = default;
+
+void ActiveStream::decodeHeaders(RequestHead head, bool endStream) {
+  request_ = std::move(head);
+  info_.method = request_.method;
+  info_.path = request_.path;
+  requestEnd_ = endStream;
+  requestComplete_ = endStream;
+  runRequestHeaders(0);
+}
+
+void ActiveStream::runRequestHeaders(size_t from) {
+  for (size_t i = from; i < filters_.size(); ++i) {
+    FilterStatus s = filters_[i]->onRequestHeaders(request_, requestEnd_);
+    if (finished_ || responseComplete_) return;
+    // The last filter is terminal: its status ends iteration either way.
+    if (s == FilterStatus::kStopIteration && i + 1 < filters_.size()) {
+      requestStopped_ = true;
+      requestStoppedAt_ = i;
+      return;
+    }
+  }
+}
+
+void ActiveStream::decodeData(std::string& data, bool endStream) {
+  info_.requestBytes += data.size();
+  requestEnd_ = endStream;
+  if (endStream) requestComplete_ = true;
+  if (finished_ || responseComplete_) return;
+  if (requestStopped_) {
+    // Held until the filter resumes; a large body pauses the downstream instead of growing.
+    pendingRequestData_.append(data);
+    pendingRequestEnd_ = endStream;
+    if (!requestReadPausedForBuffer_ && pendingRequestData_.size() > worker_.highWatermark()) {
+      requestReadPausedForBuffer_ = true;
+      encoder_.readDisable(true);
+    }
+    return;
+  }
+  runRequestData(data, endStream);
+}
+
+void ActiveStream::runRequestData(std::string& data, bool endStream) {
+  for (auto& f : filters_) {
+    if (f->onRequestData(data, endStream) == FilterStatus::kStopIteration) return;
+    if (finished_ || responseComplete_) return;
+  }
+}
+
+void ActiveStream::decodeTrailers(HeaderMap trailers) {
+  requestEnd_ = true;
+  requestComplete_ = true;
+  if (finished_ || responseComplete_) return;
+  if (requestStopped_) {
+    pendingRequestTrailers_ = std::move(trailers);
+    hasPendingRequestTrailers_ = true;
+    return;
+  }
+  pendingRequestTrailers_ = std::move(trailers);
+  runRequestTrailers();
+}
+
+void ActiveStream::runRequestTrailers() {
+  for (auto& f : filters_) {
+    if (f->onRequestTrailers(pendingRequestTrailers_) == FilterStatus::kStopIteration) return;
+    if (finished_ || responseComplete_) return;
+  }
+}
+
+void ActiveStream::continueRequest() {
+  if (!requestStopped_ || finished_ || responseComplete_) return;
+  requestStopped_ = false;
+  runRequestHeaders(requestStoppedAt_ + 1);
+  if (requestStopped_ || finished_ || responseComplete_) return;
+  if (!pendingRequestData_.empty() || pendingRequestEnd_) {
+    std::string data;
+    data.swap(pendingRequestData_);
+    runRequestData(data, pendingRequestEnd_ && !hasPendingRequestTrailers_);
+  }
+  if (hasPendingRequestTrailers_ && !finished_ && !responseComplete_) {
+    hasPendingRequestTrailers_ = false;
+    runRequestTrailers();
+  }
+  if (requestReadPausedForBuffer_) {
+    requestReadPausedForBuffer_ = false;
+    encoder_.readDisable(false);
+  }
+}
+
+void ActiveStream::encodeHeaders(ResponseHead& head, bool endStream) {
+  if (finished_ || responseStarted_) return;
+  response_ = std::move(head);
+  responseHeadersEnd_ = endStream;
+  runResponseHeaders(filters_.size());
+}
+
+void ActiveStream::runResponseHeaders(size_t from) {
+  // Response events run from the last filter to the first.
+  for (size_t i = from; i-- > 0;) {
+    if (filters_[i]->onResponseHeaders(response_, responseHeadersEnd_) ==
+            FilterStatus::kStopIteration &&
+        i > 0) {
+      responseStopped_ = true;
+      responseStoppedAt_ = i;
+      return;
+    }
+    if (finished_) return;
+  }
+  responseStarted_ = true;
+  info_.status = response_.status;
+  if (responseHeadersEnd_) responseComplete_ = true;
+  encoder_.encodeHeaders(response_, responseHeadersEnd_);
+  if (responseComplete_) finishStream();
+}
+
+void ActiveStream::encodeData(std::string& data, bool endStream) {
+  if (finished_ || responseComplete_) return;
+  if (responseStopped_) {
+    pendingResponseData_.append(data);
+    pendingResponseEnd_ = endStream;
+    return;
+  }
+  runResponseData(data, endStream);
+}
+
+void ActiveStream::runResponseData(std::string& data, bool endStream) {
+  for (size_t i = filters_.size(); i-- > 0;) {
+    if (filters_[i]->onResponseData(data, endStream) == FilterStatus::kStopIteration) return;
+    if (finished_) return;
+  }
+  info_.responseBytes += data.size();
+  if (endStream) responseComplete_ = true;
+  encoder_.encodeData(data, endStream);
+  if (responseComplete_) finishStream();
+}
+
+void ActiveStream::encodeTrailers(HeaderMap& trailers) {
+  if (finished_ || responseComplete_) return;
+  pendingResponseTrailers_ = std::move(trailers);
+  if (responseStopped_) {
+    hasPendingResponseTrailers_ = true;
+    return;
+  }
+  runResponseTrailers();
+}
+
+void ActiveStream::runResponseTrailers() {
+  for (size_t i = filters_.size(); i-- > 0;) {
+    if (filters_[i]->onResponseTrailers(pendingResponseTrailers_) ==
+        FilterStatus::kStopIteration) {
+      return;
+    }
+    if (finished_) return;
+  }
+  responseComplete_ = true;
+  encoder_.encodeTrailers(pendingResponseTrailers_);
+  finishStream();
+}
+
+void ActiveStream::continueResponse() {
+  if (!responseStopped_ || finished_) return;
+  responseStopped_ = false;
+  runResponseHeaders(responseStoppedAt_);
+  if (responseStopped_ || finished_ || responseComplete_) return;
+  if (!pendingResponseData_.empty() || pendingResponseEnd_) {
+    std::string data;
+    data.swap(pendingResponseData_);
+    runResponseData(data, pendingResponseEnd_ && !hasPendingResponseTrailers_);
+  }
+  if (hasPendingResponseTrailers_ && !finished_) {
+    hasPendingResponseTrailers_ = false;
+    runResponseTrailers();
+  }
+}
+
+void ActiveStream::sendLocalReply(int status, std::string_view body, Reason reason,
+                                  const HeaderMap* extra) {
+  if (finished_ || responseComplete_) return;
+  info_.reason = reason;
+  if (responseStarted_) {
+    // Too late for a reply: the client already has a status line. Abort instead.
+    resetStream();
+    return;
+  }
+  responseStopped_ = false;
+  pendingResponseData_.clear();
+  ResponseHead head;
+  head.status = status;
+  if (extra) {
+    for (const auto& f : *extra) head.headers.add(f.name, f.value);
+  }
+  if (!head.headers.get("content-type") && !body.empty()) {
+    head.headers.add("content-type", "text/plain");
+  }
+  head.headers.set("x-tether-reason", std::string(reasonName(reason)));
+  head.headers.set("content-length", std::to_string(body.size()));
+  bool bodyless = body.empty() || request_.isHead();
+  response_ = std::move(head);
+  responseHeadersEnd_ = bodyless;
+  runResponseHeaders(filters_.size());
+  if (!bodyless && !finished_ && !responseComplete_) {
+    std::string data(body);
+    runResponseData(data, true);
+  }
+}
+
+void ActiveStream::setRequestReadPaused(bool paused) {
+  if (finished_) return;
+  if (paused) {
+    ++requestPausedByFilters_;
+    encoder_.readDisable(true);
+  } else if (requestPausedByFilters_ > 0) {
+    --requestPausedByFilters_;
+    encoder_.readDisable(false);
+  }
+}
+
+void ActiveStream::resetStream() {
+  if (finished_) return;
+  if (info_.reason == Reason::kNone) info_.reason = Reason::kUpstreamReset;
+  if (info_.status == 0) info_.status = defaultStatus(info_.reason);
+  finishStream();
+  encoder_.resetFromStream();
+}
+
+void ActiveStream::switchToTunnel() { encoder_.enterTunnel(); }
+
+void ActiveStream::onDownstreamWatermark(bool aboveHigh) {
+  for (auto& f : filters_) f->onResponseWatermark(aboveHigh);
+}
+
+void ActiveStream::onDownstreamReset() {
+  if (finished_) return;
+  // 499 is nginx's "client closed request": no status was sent, but the record needs one.
+  if (info_.status == 0) info_.status = 499;
+  finishStream();
+}
+
+void ActiveStream::finishStream() {
+  if (finished_) return;
+  finished_ = true;
+  while (requestPausedByFilters_ > 0) {
+    --requestPausedByFilters_;
+    encoder_.readDisable(false);
+  }
+  if (requestReadPausedForBuffer_) {
+    requestReadPausedForBuffer_ = false;
+    encoder_.readDisable(false);
+  }
+  for (auto& f : filters_) f->onStreamComplete(info_);
+  for (auto& f : filters_) f->onDestroy();
+  if (responseComplete_) encoder_.onStreamComplete();
+}
+
+}  // namespace tether::proxy

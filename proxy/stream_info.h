@@ -1,0 +1,33 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "config/bootstrap.h"
+#include "proxy/reason.h"
+
+namespace tether::proxy {
+
+using MonoClock = std::chrono::steady_clock;
+
+/// What is known about one request as it passes through, for metrics and the access log.
+/// Label values (service, route) come from config, never from the request.
+struct StreamInfo {
+  config::Direction direction = config::Direction::kOutbound;
+  std::string listener;
+  std::string downstreamAddress;  // "ip:port" of the peer
+  std::string service;            // chosen service ("" until routed)
+  std::string route;              // matched route name ("" until routed)
+  std::string upstreamAddress;    // chosen endpoint
+  std::string method;
+  std::string path;
+  MonoClock::time_point start = MonoClock::now();
+  int status = 0;
+  Reason reason = Reason::kNone;
+  uint64_t requestBytes = 0;
+  uint64_t responseBytes = 0;
+  bool upstreamRequestSent = false;
+};
+
+}  // namespace tether::proxy

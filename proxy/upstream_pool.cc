@@ -1,0 +1,301 @@
+#include "proxy/upstream_pool.h"
+
+#include <uv.h>
+
+#include "proxy/log.h"
+
+namespace tether::proxy {
+
+UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool)
+    : worker_(worker),
+      pool_(pool),
+      conn_(worker, *this),
+      // Upstream heads are not the client's to bloat; a generous fixed limit suffices.
+      parser_(Http1Parser::Type::kResponse, *this, Http1Limits{256 * 1024, 1000}),
+      timer_(worker.loop(), [this] {
+        if (!conn_.connected()) {
+          fail(Reason::kUpstreamConnectFailure);
+        } else if (idle_) {
+          close();  // idle too long
+        }
+      }) {
+  worker_.stats().upstreamConnectionsActive++;
+  worker_.stats().upstreamConnectionsTotal++;
+}
+
+UpstreamConnection::~UpstreamConnection() = default;
+
+int UpstreamConnection::connect(const sockaddr* addr, config::Duration timeout) {
+  timer_.start(timeout);
+  return conn_.connect(addr);
+}
+
+void UpstreamConnection::attach(UpstreamClient* client, bool headRequest) {
+  client_ = client;
+  headRequest_ = headRequest;
+  responseStarted_ = false;
+  responseComplete_ = false;
+  idle_ = false;
+  timer_.stop();
+}
+
+void UpstreamConnection::onConnected(int status) {
+  timer_.stop();
+  if (status != 0) {
+    fail(Reason::kUpstreamConnectFailure);
+    return;
+  }
+  if (client_) client_->onUpstreamReady();
+}
+
+void UpstreamConnection::fail(Reason reason) {
+  UpstreamClient* c = client_;
+  client_ = nullptr;
+  bool wasReused = reused();
+  close();
+  if (c) c->onUpstreamFailure(reason, wasReused);
+}
+
+void UpstreamConnection::release(bool requestComplete) {
+  client_ = nullptr;
+  if (closed_) return;
+  if (!tunnel_ && responseComplete_ && requestComplete && keepAlive_ && !worker_.draining()) {
+    ++requestsServed_;
+    pool_.returnIdle(this);
+  } else {
+    close();
+  }
+}
+
+void UpstreamConnection::enterTunnel() { tunnel_ = true; }
+
+void UpstreamConnection::close() {
+  if (closed_) return;
+  closed_ = true;
+  timer_.stop();
+  conn_.close();
+}
+
+void UpstreamConnection::onRead(const char* data, size_t len) {
+  if (tunnel_) {
+    if (client_) {
+      scratch_.assign(data, len);
+      client_->onUpstreamData(scratch_, false);
+    }
+    return;
+  }
+  if (!client_) {
+    // Bytes on an idle connection: the upstream is confused or closing. Not reusable.
+    close();
+    return;
+  }
+  Http1Parser::Result r = parser_.execute(data, len);
+  if (closed_) return;
+  if (r.status == Http1Parser::Status::kError) {
+    TETHER_LOG(kDebug, "upstream " + pool_.address().toString() +
+                           ": bad response: " + parser_.errorMessage());
+    if (responseStarted_) {
+      UpstreamClient* c = client_;
+      client_ = nullptr;
+      close();
+      if (c) c->onUpstreamReset();
+    } else {
+      fail(Reason::kUpstreamReset);
+    }
+  } else if (r.status == Http1Parser::Status::kPaused) {
+    if (r.consumed < len) {
+      // Bytes after a complete response, before we asked for another: never reuse this.
+      if (client_) {
+        fail(Reason::kUpstreamReset);
+        return;
+      }
+      close();
+      return;
+    }
+    // The response ended. If a router already took this connection again (from inside the
+    // callbacks above), parsing resumes now; otherwise acquire() resumes it.
+    if (client_) {
+      parser_.resume();
+    } else {
+      parserPaused_ = true;
+    }
+  } else if (r.status == Http1Parser::Status::kUpgrade && client_ && r.consumed < len) {
+    // Bytes after the 101 belong to the tunnel.
+    scratch_.assign(data + r.consumed, len - r.consumed);
+    client_->onUpstreamData(scratch_, false);
+  }
+}
+
+void UpstreamConnection::onReadEnd(int status) {
+  if (tunnel_) {
+    UpstreamClient* c = client_;
+    if (c) {
+      scratch_.clear();
+      c->onUpstreamData(scratch_, true);
+    }
+    close();
+    return;
+  }
+  if (client_ && responseStarted_ && !responseComplete_) {
+    // A close-delimited body ends here; anything else was cut short.
+    if (parser_.finish() == Http1Parser::Status::kOk && responseComplete_) {
+      close();
+      return;
+    }
+    UpstreamClient* c = client_;
+    client_ = nullptr;
+    close();
+    c->onUpstreamReset();
+    return;
+  }
+  if (client_ && !responseStarted_) {
+    fail(Reason::kUpstreamReset);
+    return;
+  }
+  close();
+}
+
+void UpstreamConnection::onWriteWatermark(bool aboveHigh) {
+  if (client_) client_->onUpstreamWatermark(aboveHigh);
+}
+
+void UpstreamConnection::onClosed() {
+  closed_ = true;
+  worker_.stats().upstreamConnectionsActive--;
+  pool_.onConnectionClosed(this);
+  worker_.deferDelete(std::unique_ptr<Deletable>(this));
+}
+
+int UpstreamConnection::onHeadersComplete(Http1Message& m) {
+  if (m.status >= 100 && m.status < 200 && m.status != 101) {
+    return 0;  // interim responses (100 Continue, 103) are not passed on
+  }
+  responseStarted_ = true;
+  keepAlive_ = m.keepAlive;
+  ResponseHead head;
+  head.status = m.status;
+  head.headers = std::move(m.headers);
+  std::string upgrade;
+  if (m.status == 101) {
+    if (const std::string* u = head.headers.get("upgrade")) upgrade = *u;
+  }
+  stripHopByHop(head.headers);
+  if (!upgrade.empty()) head.headers.add("upgrade", upgrade);
+  bool bodyless = headRequest_ || m.status == 204 || m.status == 304 ||
+                  (!m.chunked && m.contentLength == 0);
+  if (m.status == 101) bodyless = false;
+  // A bodyless response is complete with its head: the router may hand the connection
+  // back to the pool from inside the callback below.
+  if (bodyless) responseComplete_ = true;
+  if (client_) client_->onUpstreamHeaders(head, bodyless);
+  if (closed_) return -1;
+  return headRequest_ ? 1 : 0;
+}
+
+int UpstreamConnection::onBody(const char* data, size_t len) {
+  if (!client_) return 0;
+  scratch_.assign(data, len);
+  client_->onUpstreamData(scratch_, false);
+  return closed_ ? -1 : 0;
+}
+
+int UpstreamConnection::onMessageComplete(HeaderMap& trailers) {
+  if (!responseStarted_) return 0;  // the end of an interim response
+  if (tunnel_) return 0;            // a 101's head: the tunnel follows (HPE_PAUSED_UPGRADE)
+  if (parser_.headersDone() && !responseComplete_) {
+    responseComplete_ = true;
+    UpstreamClient* c = client_;
+    if (c) {
+      if (!trailers.empty()) {
+        c->onUpstreamTrailers(trailers);
+      } else {
+        scratch_.clear();
+        c->onUpstreamData(scratch_, true);
+      }
+    }
+  }
+  if (closed_) return -1;
+  // One response per request: anything after it before the next request is an error.
+  return HPE_PAUSED;
+}
+
+UpstreamPool::UpstreamPool(Worker& worker, const config::Address& address)
+    : worker_(worker), address_(address) {
+  if (uv_ip4_addr(address.host.c_str(), address.port,
+                  reinterpret_cast<sockaddr_in*>(&sockaddr_)) == 0 ||
+      uv_ip6_addr(address.host.c_str(), address.port,
+                  reinterpret_cast<sockaddr_in6*>(&sockaddr_)) == 0) {
+    sockaddrValid_ = true;
+  }
+}
+
+UpstreamPool::~UpstreamPool() { closeAll(); }
+
+UpstreamConnection* UpstreamPool::acquire(UpstreamClient& client, bool headRequest,
+                                          config::Duration connectTimeout, bool& reused) {
+  while (!idle_.empty()) {
+    UpstreamConnection* c = idle_.back();
+    idle_.pop_back();
+    if (c->closed_) continue;
+    c->attach(&client, headRequest);
+    if (c->parserPaused_) {
+      c->parserPaused_ = false;
+      c->parser_.resume();
+    }
+    reused = true;
+    worker_.stats().upstreamConnectionsReused++;
+    return c;
+  }
+  reused = false;
+  if (!sockaddrValid_) return nullptr;
+  auto* c = new UpstreamConnection(worker_, *this);
+  all_.insert(c);
+  c->attach(&client, headRequest);
+  if (c->connect(reinterpret_cast<const sockaddr*>(&sockaddr_), connectTimeout) != 0) {
+    c->client_ = nullptr;
+    c->close();  // frees itself in its close callback
+    return nullptr;
+  }
+  return c;
+}
+
+void UpstreamPool::returnIdle(UpstreamConnection* c) {
+  if (idle_.size() >= worker_.bootstrap().upstream.maxIdlePerEndpoint) {
+    c->close();
+    return;
+  }
+  c->idle_ = true;
+  c->timer_.start(worker_.bootstrap().upstream.idleTimeout);
+  idle_.push_back(c);
+}
+
+void UpstreamPool::onConnectionClosed(UpstreamConnection* c) {
+  all_.erase(c);
+  for (size_t i = 0; i < idle_.size(); ++i) {
+    if (idle_[i] == c) {
+      idle_.erase(idle_.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+}
+
+void UpstreamPool::closeAll() {
+  std::vector<UpstreamConnection*> conns(all_.begin(), all_.end());
+  for (auto* c : conns) c->close();
+  idle_.clear();
+}
+
+UpstreamPool& UpstreamPools::get(const config::Address& address) {
+  std::string key = address.toString();
+  auto it = pools_.find(key);
+  if (it == pools_.end()) {
+    it = pools_.emplace(key, std::make_unique<UpstreamPool>(worker_, address)).first;
+  }
+  return *it->second;
+}
+
+void UpstreamPools::closeAll() {
+  for (auto& [key, pool] : pools_) pool->closeAll();
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,144 @@
+#pragma once
+
+#include <netinet/in.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "config/address.h"
+#include "proxy/connection.h"
+#include "proxy/http1_parser.h"
+#include "proxy/timer.h"
+#include "proxy/worker.h"
+
+namespace tether::proxy {
+
+class UpstreamPool;
+
+/// What the router sees of an upstream HTTP/1.1 exchange.
+class UpstreamClient {
+ public:
+  virtual ~UpstreamClient() = default;
+  /// A new connection finished connecting; the request may be written.
+  virtual void onUpstreamReady() = 0;
+  /// The exchange failed before any response byte arrived. `reused` tells whether the
+  /// connection had served earlier requests (the keep-alive race).
+  virtual void onUpstreamFailure(Reason reason, bool reused) = 0;
+  virtual void onUpstreamHeaders(ResponseHead& head, bool endStream) = 0;
+  virtual void onUpstreamData(std::string& data, bool endStream) = 0;
+  virtual void onUpstreamTrailers(HeaderMap& trailers) = 0;
+  /// The connection broke after the response started (or a tunnel ended abruptly).
+  virtual void onUpstreamReset() = 0;
+  /// The upstream connection's write buffer crossed a watermark.
+  virtual void onUpstreamWatermark(bool aboveHigh) = 0;
+};
+
+/// One HTTP/1.1 connection to an endpoint. Owned by its pool while idle, lent to one
+/// router at a time while active; frees itself (deferred) when closed.
+class UpstreamConnection : public TcpConnection::Handler,
+                           public Http1Parser::Callbacks,
+                           public Deletable {
+ public:
+  UpstreamConnection(Worker& worker, UpstreamPool& pool);
+  ~UpstreamConnection() override;
+
+  int connect(const sockaddr* addr, config::Duration timeout);
+  void attach(UpstreamClient* client, bool headRequest);
+  /// The router is done with the exchange. Returns the connection to the pool when the
+  /// exchange ended cleanly, closes it otherwise.
+  void release(bool requestComplete);
+  void write(std::string_view data) { conn_.write(data); }
+  void readDisable(bool disable) { conn_.readDisable(disable); }
+  /// Switches to raw bytes in both directions (after 101, or for CONNECT).
+  void enterTunnel();
+  void close();
+  bool reused() const { return requestsServed_ > 0; }
+  bool connected() const { return conn_.connected(); }
+  bool responseComplete() const { return responseComplete_; }
+  size_t bufferedBytes() const { return conn_.bufferedBytes(); }
+
+  // TcpConnection::Handler
+  void onRead(const char* data, size_t len) override;
+  void onReadEnd(int status) override;
+  void onConnected(int status) override;
+  void onWriteWatermark(bool aboveHigh) override;
+  void onClosed() override;
+
+  // Http1Parser::Callbacks
+  int onHeadersComplete(Http1Message& message) override;
+  int onBody(const char* data, size_t len) override;
+  int onMessageComplete(HeaderMap& trailers) override;
+
+ private:
+  void fail(Reason reason);
+
+  Worker& worker_;
+  UpstreamPool& pool_;
+  TcpConnection conn_;
+  Http1Parser parser_;
+  Timer timer_;
+  UpstreamClient* client_ = nullptr;
+  std::string scratch_;
+  uint64_t requestsServed_ = 0;
+  bool headRequest_ = false;
+  bool responseStarted_ = false;
+  bool responseComplete_ = false;
+  bool keepAlive_ = true;
+  bool tunnel_ = false;
+  bool closed_ = false;
+  bool idle_ = false;
+  bool parserPaused_ = false;
+
+  friend class UpstreamPool;
+};
+
+/// Keep-alive connections to one endpoint, for one worker.
+class UpstreamPool {
+ public:
+  UpstreamPool(Worker& worker, const config::Address& address);
+  ~UpstreamPool();
+
+  /// Lends a connection to `client`: an idle one (reused = true; write at once) or a new
+  /// one (onUpstreamReady follows). Returns nullptr when no connection can be made (the
+  /// client's onUpstreamFailure has not been called).
+  UpstreamConnection* acquire(UpstreamClient& client, bool headRequest,
+                              config::Duration connectTimeout, bool& reused);
+  /// Called by a connection that finished an exchange and may be reused.
+  void returnIdle(UpstreamConnection* conn);
+  /// Called by a connection when it closes.
+  void onConnectionClosed(UpstreamConnection* conn);
+  void closeAll();
+  const config::Address& address() const { return address_; }
+  size_t idleCount() const { return idle_.size(); }
+  size_t connectionCount() const { return all_.size(); }
+
+ private:
+  Worker& worker_;
+  config::Address address_;
+  sockaddr_storage sockaddr_{};
+  bool sockaddrValid_ = false;
+  std::vector<UpstreamConnection*> idle_;  // most recently used last
+  std::unordered_set<UpstreamConnection*> all_;
+  friend class UpstreamConnection;
+};
+
+/// All of a worker's pools, by endpoint address. Pools outlive snapshots: a reload that
+/// keeps an endpoint keeps its warm connections.
+class UpstreamPools {
+ public:
+  explicit UpstreamPools(Worker& worker) : worker_(worker) {}
+  UpstreamPool& get(const config::Address& address);
+  void closeAll();
+  const std::unordered_map<std::string, std::unique_ptr<UpstreamPool>>& pools() const {
+    return pools_;
+  }
+
+ private:
+  Worker& worker_;
+  std::unordered_map<std::string, std::unique_ptr<UpstreamPool>> pools_;
+};
+
+}  // namespace tether::proxy

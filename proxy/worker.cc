@@ -1,0 +1,163 @@
+#include "proxy/worker.h"
+
+#include <unistd.h>
+
+#include <future>
+
+#include "proxy/connection.h"
+#include "proxy/downstream_connection.h"
+#include "proxy/listener.h"
+#include "proxy/log.h"
+#include "proxy/upstream_pool.h"
+
+namespace tether::proxy {
+
+namespace {
+
+thread_local Worker* tCurrent = nullptr;
+
+void onCheckCb(uv_check_t* handle) { static_cast<Worker*>(handle->data)->onCheck(); }
+void onIdleCb(uv_idle_t*) {}
+
+}  // namespace
+
+Worker::Worker(int index, const config::Bootstrap& bootstrap, SnapshotPtr snapshot,
+               std::vector<ListenerSocket> sockets)
+    : index_(index),
+      bootstrap_(bootstrap),
+      snapshot_(std::move(snapshot)),
+      sockets_(std::move(sockets)),
+      readBuffer_(new char[kReadBufferSize]),
+      rng_(0x9E3779B97F4A7C15ULL ^ (static_cast<uint64_t>(index) * 0xBF58476D1CE4E5B9ULL) ^
+           static_cast<uint64_t>(getpid())) {
+  uv_loop_init(&loop_);
+  check_.data = this;
+  uv_check_init(&loop_, &check_);
+  uv_check_start(&check_, onCheckCb);
+  uv_idle_init(&loop_, &idle_);
+  tasks_ = std::make_unique<TaskQueue>(&loop_);
+  pools_ = std::make_unique<UpstreamPools>(*this);
+}
+
+Worker::~Worker() {
+  if (thread_.joinable()) thread_.join();
+}
+
+Worker* Worker::current() { return tCurrent; }
+
+uint64_t Worker::random() {
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  return rng_;
+}
+
+void Worker::start() {
+  std::promise<void> started;
+  auto ready = started.get_future();
+  thread_ = std::thread([this, &started] {
+    tCurrent = this;
+    for (auto& s : sockets_) {
+      listeners_.push_back(std::make_unique<Listener>(*this, s));
+    }
+    started.set_value();
+    run();
+  });
+  ready.wait();
+}
+
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // stop() closed every connection; what their close callbacks deferred is freed here.
+  // Freeing an object closes its timers, whose close callbacks need one more turn.
+  for (int round = 0; round < 8; ++round) {
+    flushList_.clear();
+    std::vector<std::unique_ptr<Deletable>> batch;
+    batch.swap(deleteList_);
+    batch.clear();
+    if (deleteList_.empty() && pools_) pools_.reset();  // no connection refers to a pool now
+    if (uv_run(&loop_, UV_RUN_DEFAULT) == 0 && deleteList_.empty()) break;
+  }
+  int rc = uv_loop_close(&loop_);
+  if (rc != 0) TETHER_LOG(kWarn, "worker " + std::to_string(index_) + ": loop not empty at exit");
+  tCurrent = nullptr;
+}
+
+void Worker::post(TaskQueue::Task task) { tasks_->post(std::move(task)); }
+
+void Worker::setSnapshot(SnapshotPtr snapshot) {
+  post([this, snapshot = std::move(snapshot)]() mutable { snapshot_ = std::move(snapshot); });
+}
+
+void Worker::drain() {
+  if (draining_) return;
+  draining_ = true;
+  listeners_.clear();  // stop accepting; the kernel hands queued connections to no one
+  std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
+  for (auto* c : conns) c->onDrain();
+}
+
+void Worker::stop() {
+  stopping_ = true;
+  listeners_.clear();
+  std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
+  for (auto* c : conns) c->closeNow();
+  pools_->closeAll();
+  tasks_->close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+  // uv_run returns once the close callbacks have run; run() then frees what they deferred.
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::scheduleFlush(TcpConnection* conn) {
+  if (stopping_) return;
+  flushList_.push_back(conn);
+  if (!idleActive_) {
+    // An active idle handle makes the loop poll without blocking, so the check phase (and
+    // the flush) runs in this turn even when the write came from a timer.
+    idleActive_ = true;
+    uv_idle_start(&idle_, onIdleCb);
+  }
+}
+
+void Worker::deferDelete(std::unique_ptr<Deletable> object) {
+  deleteList_.push_back(std::move(object));
+  if (!idleActive_ && !stopping_) {
+    idleActive_ = true;
+    uv_idle_start(&idle_, onIdleCb);
+  }
+}
+
+void Worker::onCheck() {
+  // Flushing can schedule more flushes (a write callback's continuation); loop until quiet.
+  while (!flushList_.empty()) {
+    std::vector<TcpConnection*> batch;
+    batch.swap(flushList_);
+    for (auto* c : batch) c->flush();
+  }
+  if (!deleteList_.empty()) {
+    std::vector<std::unique_ptr<Deletable>> batch;
+    batch.swap(deleteList_);
+    batch.clear();
+  }
+  if (idleActive_ && flushList_.empty() && deleteList_.empty()) {
+    idleActive_ = false;
+    uv_idle_stop(&idle_);
+  }
+}
+
+void Worker::addConnection(DownstreamConnection* conn) {
+  connections_.insert(conn);
+  activeConnections_.store(connections_.size(), std::memory_order_relaxed);
+}
+
+void Worker::removeConnection(DownstreamConnection* conn) {
+  connections_.erase(conn);
+  activeConnections_.store(connections_.size(), std::memory_order_relaxed);
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "config/bootstrap.h"
+#include "proxy/snapshot.h"
+#include "proxy/stats.h"
+#include "proxy/task_queue.h"
+
+namespace tether::proxy {
+
+class DownstreamConnection;
+class Listener;
+class UpstreamPools;
+
+/// An object whose deletion must wait until no callback of it is on the stack.
+class Deletable {
+ public:
+  virtual ~Deletable() = default;
+};
+
+/// A listening socket prepared by the control thread for one worker (SO_REUSEPORT).
+struct ListenerSocket {
+  config::ListenerConfig config;
+  int fd = -1;
+  std::shared_ptr<std::atomic<uint32_t>> activeConnections;  // shared by all workers
+};
+
+/// One event loop on its own thread. Owns its listeners, downstream connections, upstream
+/// pools, counters and current snapshot pointer: nothing here is shared with other workers,
+/// except through post().
+class Worker {
+ public:
+  static constexpr size_t kReadBufferSize = 64 * 1024;
+
+  Worker(int index, const config::Bootstrap& bootstrap, SnapshotPtr snapshot,
+         std::vector<ListenerSocket> sockets);
+  ~Worker();
+
+  /// Starts the thread. Returns once the loop is running.
+  void start();
+  /// Runs `task` on this worker's thread.
+  void post(TaskQueue::Task task);
+  /// Publishes a new snapshot; new streams use it, running ones keep theirs.
+  void setSnapshot(SnapshotPtr snapshot);
+  /// Begins draining: stop accepting, close idle keep-alive connections, `Connection:
+  /// close` on every later response. Runs on the worker thread (post it).
+  void drain();
+  /// Closes every handle and stops the loop; join() afterwards.
+  void stop();
+  void join();
+
+  // Everything below is for code running on this worker's thread.
+  static Worker* current();
+  int index() const { return index_; }
+  uv_loop_t* loop() { return &loop_; }
+  const SnapshotPtr& snapshot() const { return snapshot_; }
+  const config::Bootstrap& bootstrap() const { return bootstrap_; }
+  WorkerStats& stats() { return stats_; }
+  UpstreamPools& pools() { return *pools_; }
+  char* readBuffer() { return readBuffer_.get(); }
+  size_t highWatermark() const { return bootstrap_.http.bufferHighWatermark; }
+  size_t lowWatermark() const { return bootstrap_.http.bufferLowWatermark; }
+  bool draining() const { return draining_; }
+  /// A fast per-worker random number (xorshift), for weighted choices.
+  uint64_t random();
+
+  void scheduleFlush(class TcpConnection* conn);
+  void deferDelete(std::unique_ptr<Deletable> object);
+  void addConnection(DownstreamConnection* conn);
+  void removeConnection(DownstreamConnection* conn);
+  size_t connectionCount() const { return connections_.size(); }
+  /// Thread-safe: downstream connections open on this worker (for the drain).
+  size_t activeConnections() const { return activeConnections_.load(std::memory_order_relaxed); }
+
+  // libuv callback bridges.
+  void onCheck();
+
+ private:
+  void run();
+
+  int index_;
+  config::Bootstrap bootstrap_;
+  SnapshotPtr snapshot_;
+  std::vector<ListenerSocket> sockets_;
+  uv_loop_t loop_;
+  uv_check_t check_;
+  uv_idle_t idle_;
+  std::unique_ptr<TaskQueue> tasks_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unique_ptr<UpstreamPools> pools_;
+  WorkerStats stats_;
+  std::unique_ptr<char[]> readBuffer_;
+  std::vector<TcpConnection*> flushList_;
+  std::vector<std::unique_ptr<Deletable>> deleteList_;
+  std::unordered_set<DownstreamConnection*> connections_;
+  std::atomic<size_t> activeConnections_{0};
+  std::thread thread_;
+  uint64_t rng_;
+  bool draining_ = false;
+  bool idleActive_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace tether::proxy

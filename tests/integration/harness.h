@@ -1,0 +1,105 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tether::test {
+
+/// A directory for this test process, removed at exit.
+const std::string& tempDir();
+/// Writes `content` to tempDir()/name and returns the path.
+std::string writeFile(const std::string& name, const std::string& content);
+
+/// Runs a shell command; returns its exit status and captures stdout (and stderr when
+/// `mergeStderr`).
+int runCommand(const std::string& cmd, std::string* out = nullptr, bool mergeStderr = false);
+
+/// The real `tether` binary, started on a config whose ports are 0; the chosen ports are
+/// read back from its log. Killed (SIGKILL) on destruction if still running.
+class TetherProcess {
+ public:
+  /// `bootstrap` is YAML; "{{UPSTREAM}}"-style placeholders are the caller's business.
+  explicit TetherProcess(const std::string& bootstrap, std::vector<std::string> extraArgs = {});
+  ~TetherProcess();
+  TetherProcess(const TetherProcess&) = delete;
+  TetherProcess& operator=(const TetherProcess&) = delete;
+
+  bool started() const { return started_; }
+  uint16_t port(const std::string& listener) const;
+  uint16_t adminPort() const { return adminPort_; }
+  pid_t pid() const { return pid_; }
+  void signal(int sig);
+  /// Waits for exit; returns the exit status, or -1 on timeout.
+  int wait(std::chrono::milliseconds timeout);
+  bool running();
+  std::string logs() const;
+  /// Resident set size in KiB (from /proc), or 0.
+  long rssKiB() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string logPath_;
+  std::map<std::string, uint16_t> ports_;
+  uint16_t adminPort_ = 0;
+  bool started_ = false;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+/// A parsed HTTP/1.1 response.
+struct HttpResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> trailers;
+  bool closed = false;  // the server closed the connection after it
+
+  const std::string* header(const std::string& name) const;
+};
+
+/// A blocking HTTP/1.1 client connection for tests that need byte-level control.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port);
+  ~RawClient();
+  bool connected() const { return fd_ >= 0; }
+  bool send(const std::string& bytes);
+  /// Reads one response (Content-Length, chunked or close-delimited).
+  bool readResponse(HttpResponse& r, bool headRequest = false, int timeoutMs = 5000);
+  /// Reads until the peer closes or the timeout passes; returns what came.
+  std::string readAll(int timeoutMs = 2000);
+  /// Whether the peer closed the connection within the timeout.
+  bool waitClosed(int timeoutMs = 2000);
+  int fd() const { return fd_; }
+
+ private:
+  bool fill(int timeoutMs);
+  bool readLine(std::string& line, int timeoutMs);
+
+  int fd_ = -1;
+  std::string buf_;
+  bool eof_ = false;
+};
+
+/// One request on a fresh connection.
+HttpResponse httpRequest(uint16_t port, const std::string& method, const std::string& target,
+                         const std::string& host = "localhost", const std::string& body = "",
+                         const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+/// A GET to the admin port; returns the response.
+HttpResponse adminGet(uint16_t adminPort, const std::string& path);
+
+/// The value of one sample in Prometheus text, matched by name and a label substring
+/// (e.g. "code=\"200\""); -1 when absent.
+double metricValue(const std::string& text, const std::string& name,
+                   const std::string& labelSubstring = "");
+
+/// A bootstrap YAML with an outbound and an inbound listener on port 0, admin on port 0,
+/// 1 worker, and `localApp` pointing at `appPort`. `extra` is appended verbatim.
+std::string basicBootstrap(uint16_t appPort, const std::string& extra = "");
+
+}  // namespace tether::test

@@ -1,0 +1,87 @@
+// SIGTERM drain (DESIGN.md §9): in-flight requests finish, nothing is lost, exit 0.
+
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <future>
+#include <thread>
+
+#include "tests/fakes/fake_upstream.h"
+#include "tests/integration/harness.h"
+
+using namespace tether::test;
+
+TEST_CASE("SIGTERM drains in-flight requests and exits 0", "[lifecycle]") {
+  FakeUpstream app;
+  TetherProcess t(basicBootstrap(app.port()));
+  REQUIRE(t.started());
+  uint16_t port = t.port("inbound");
+  std::vector<std::future<HttpResponse>> inflight;
+  for (int i = 0; i < 8; ++i) {
+    inflight.push_back(std::async(std::launch::async, [port] {
+      return httpRequest(port, "GET", "/slow/800", "app");
+    }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  t.signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(adminGet(t.adminPort(), "/ready").status == 503);
+  for (auto& f : inflight) {
+    HttpResponse r = f.get();
+    CHECK(r.status == 200);
+    // Responses finished during the drain tell the client to go away.
+    REQUIRE(r.header("connection"));
+    CHECK(*r.header("connection") == "close");
+  }
+  CHECK(t.wait(std::chrono::seconds(5)) == 0);
+  CHECK(t.logs().find("tether stopped") != std::string::npos);
+}
+
+TEST_CASE("a request arriving during the grace period is still served", "[lifecycle]") {
+  FakeUpstream app;
+  TetherProcess t(basicBootstrap(app.port()));
+  REQUIRE(t.started());
+  t.signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  HttpResponse r = httpRequest(t.port("inbound"), "GET", "/echo", "app");
+  CHECK(r.status == 200);
+  CHECK(t.wait(std::chrono::seconds(5)) == 0);
+}
+
+TEST_CASE("a second SIGTERM exits at once", "[lifecycle]") {
+  FakeUpstream app;
+  TetherProcess t(basicBootstrap(app.port(), ""));
+  REQUIRE(t.started());
+  auto hung = std::async(std::launch::async, [&] {
+    return httpRequest(t.port("inbound"), "GET", "/hang", "app");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  t.signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(t.running());
+  auto start = std::chrono::steady_clock::now();
+  t.signal(SIGTERM);
+  CHECK(t.wait(std::chrono::seconds(2)) == 0);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+  hung.get();
+}
+
+TEST_CASE("the drain timeout bounds a request that never ends", "[lifecycle]") {
+  FakeUpstream app;
+  std::string boot = basicBootstrap(app.port());
+  boot.replace(boot.find("timeout: 5s"), 11, "timeout: 1s");
+  TetherProcess t(boot);
+  REQUIRE(t.started());
+  auto hung = std::async(std::launch::async, [&] {
+    return httpRequest(t.port("inbound"), "GET", "/hang", "app");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto start = std::chrono::steady_clock::now();
+  t.signal(SIGTERM);
+  CHECK(t.wait(std::chrono::seconds(5)) == 0);
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took >= std::chrono::milliseconds(900));
+  CHECK(took < std::chrono::seconds(3));
+  CHECK(t.logs().find("drain timeout") != std::string::npos);
+  hung.get();
+}

@@ -1,0 +1,142 @@
+#include <catch2/catch.hpp>
+
+#include "config/config.h"
+
+using namespace tether::config;
+
+namespace {
+
+LoadResult loadRules(const std::string& rules, const std::string& bootstrap = "") {
+  return loadFromSources(Source{"boot.yaml", bootstrap}, {Source{"rules.yaml", rules}}, false);
+}
+
+std::vector<std::string> messages(const LoadResult& r) {
+  std::vector<std::string> out;
+  for (const auto& e : r.errors) out.push_back(e.format());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the DESIGN.md bootstrap and Service/Route examples load verbatim", "[config]") {
+  LoadResult r = loadFromFiles(TETHER_FIXTURES_DIR "/design_bootstrap.yaml",
+                               {TETHER_FIXTURES_DIR "/design_example.yaml"});
+  INFO(Catch::Detail::stringify(messages(r)));
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  CHECK(c.bootstrap.node.name == "reviews-7f9c");
+  CHECK(c.bootstrap.node.labels.at("version") == "v2");
+  CHECK(c.bootstrap.workers == 0);
+  REQUIRE(c.bootstrap.listeners.size() == 2);
+  CHECK(c.bootstrap.listeners[0].originalDestination);
+  CHECK(c.bootstrap.listeners[1].direction == Direction::kInbound);
+  CHECK(c.bootstrap.localApp.readinessPath == std::string("/healthz"));
+  CHECK(c.bootstrap.rules.controlPlane->port == 15010);
+  CHECK(c.bootstrap.drainTimeout == std::chrono::seconds(20));
+  const ServiceConfig* s = c.findService("ratings");
+  REQUIRE(s);
+  CHECK(s->endpoints.size() == 2);
+  CHECK(s->endpoints[1].weight == 2);
+  CHECK(s->loadBalancer.policy == LbPolicy::kLeastRequest);
+  CHECK(s->outlierDetection->maxEjectionPercent == 50);
+  REQUIRE(c.routes.size() == 1);
+  const RouteConfig& route = c.routes[0];
+  CHECK(route.hosts == std::vector<std::string>{"ratings", "ratings:9080"});
+  REQUIRE(route.rules.size() == 2);
+  CHECK(route.rules[0].match.headers[0].first == "x-canary");
+  CHECK(route.rules[1].totalWeight == 100);
+  CHECK(route.rules[1].timeout == std::chrono::seconds(1));
+  CHECK(route.rules[1].retry->perTryTimeout == std::chrono::milliseconds(300));
+  CHECK(route.rules[1].onFailure == FailureMode::kFailover);
+  CHECK(route.rules[1].failsafe->body == "{}");
+  CHECK(c.documents.size() == 2);
+}
+
+TEST_CASE("every error is reported with file, line, column, path and a hint", "[config]") {
+  LoadResult r = loadFromFiles(TETHER_FIXTURES_DIR "/design_bootstrap.yaml",
+                               {TETHER_FIXTURES_DIR "/bad_rules.yaml"});
+  CHECK_FALSE(r.config);
+  std::string f = TETHER_FIXTURES_DIR "/bad_rules.yaml";
+  CHECK(messages(r) ==
+        std::vector<std::string>{
+            f + ":6:34: spec.endpoints[0]: unknown key \"wieght\" (did you mean \"weight\"?)",
+            f + ":16:16: spec.rules[0].timeout: invalid duration \"soon\" (use e.g. 300ms, 10s, "
+                "1m)",
+            f + ":15:30: spec.rules[0].backends[0].service: unknown service \"ratngs\" (did you "
+                "mean \"ratings\"?)"});
+}
+
+TEST_CASE("unknown kinds are errors naming the kind", "[config]") {
+  LoadResult r = loadRules(
+      "apiVersion: tether.dev/v1alpha1\nkind: Servise\nmetadata: {name: x}\nspec: {}\n---\n"
+      "apiVersion: tether.dev/v1alpha1\nkind: Gateway\nmetadata: {name: y}\nspec: {a: 1}\n");
+  CHECK(messages(r) == std::vector<std::string>{
+                           "rules.yaml:2:7: kind: unknown kind \"Servise\" (did you mean "
+                           "\"Service\"?)",
+                           "rules.yaml:7:7: kind: unknown kind \"Gateway\" (supported: Service, "
+                           "Route)"});
+}
+
+TEST_CASE("YAML syntax errors carry their position", "[config]") {
+  LoadResult r = loadRules("apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: {name: x\n");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].file == "rules.yaml");
+  CHECK(r.errors[0].line >= 3);
+  CHECK_FALSE(r.config);
+}
+
+TEST_CASE("bootstrap keys are checked too", "[config]") {
+  LoadResult r = loadRules("", "admin: { adress: 127.0.0.1:1 }\nworkers: lots\n");
+  CHECK(messages(r) == std::vector<std::string>{
+                           "boot.yaml:1:10: admin: unknown key \"adress\" (did you mean "
+                           "\"address\"?)",
+                           "boot.yaml:2:10: workers: expected an integer from 1 to 256"});
+}
+
+TEST_CASE("route checks: weights, regexes, duplicate names, missing fields", "[config]") {
+  std::string svc =
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: {name: a}\n"
+      "spec: {endpoints: [{address: 127.0.0.1:1}]}\n---\n";
+  LoadResult r = loadRules(svc +
+                           "apiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: {name: r}\n"
+                           "spec:\n  hosts: [a]\n  rules:\n"
+                           "    - match: {pathRegex: \"([\"}\n"
+                           "      backends: [{service: a, weight: 0}]\n"
+                           "---\n"
+                           "apiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: {name: r}\n"
+                           "spec: {hosts: [b]}\n");
+  auto m = messages(r);
+  REQUIRE(m.size() == 4);
+  INFO(m[0]);
+  CHECK(m[0].rfind("rules.yaml:12:26: spec.rules[0].match.pathRegex: invalid regex \"([\"", 0) ==
+        0);
+  CHECK(m[1] == "rules.yaml:13:17: spec.rules[0].backends: weights sum to zero");
+  CHECK(m[2] == "rules.yaml:18:7: spec.rules: expected a non-empty list of rules");
+  CHECK(m[3] == "rules.yaml:15:1: metadata.name: duplicate Route \"r\"");
+}
+
+TEST_CASE("the embedded default is DESIGN.md section 3", "[config]") {
+  LoadResult r = loadEmbeddedDefault();
+  REQUIRE(r.config);
+  const Bootstrap& b = r.config->bootstrap;
+  CHECK(b.admin.toString() == "127.0.0.1:15000");
+  REQUIRE(b.listeners.size() == 2);
+  CHECK(b.listeners[0].address.toString() == "127.0.0.1:15001");
+  CHECK(b.listeners[1].address.toString() == "0.0.0.0:15006");
+  CHECK(b.localApp.address.toString() == "127.0.0.1:8080");
+  CHECK(r.config->findService(kLocalAppService) != nullptr);
+}
+
+TEST_CASE("identical content hashes identically, any change changes the hash", "[config]") {
+  std::string doc =
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: {name: a}\n"
+      "spec: {endpoints: [{address: 127.0.0.1:1}]}\n";
+  LoadResult a = loadRules(doc), b = loadRules(doc);
+  std::string other = doc;
+  other.replace(other.find("name: a"), 7, "name: b");
+  LoadResult c = loadRules(doc + "---\n" + other);
+  REQUIRE(a.config);
+  REQUIRE(c.config);
+  CHECK(a.config->hash == b.config->hash);
+  CHECK(a.config->hash != c.config->hash);
+}

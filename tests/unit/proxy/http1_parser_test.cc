@@ -1,0 +1,137 @@
+#include "proxy/http1_parser.h"
+
+#include <catch2/catch.hpp>
+#include <vector>
+
+using namespace tether::proxy;
+
+namespace {
+
+struct Recorder : Http1Parser::Callbacks {
+  std::vector<Http1Message> heads;
+  std::string body;
+  std::vector<HeaderMap> trailers;
+  int completed = 0;
+  bool pauseOnComplete = false;
+
+  int onHeadersComplete(Http1Message& m) override {
+    heads.push_back(m);
+    return 0;
+  }
+  int onBody(const char* d, size_t n) override {
+    body.append(d, n);
+    return 0;
+  }
+  int onMessageComplete(HeaderMap& t) override {
+    ++completed;
+    trailers.push_back(t);
+    return pauseOnComplete ? HPE_PAUSED : 0;
+  }
+};
+
+struct Parsed {
+  Recorder rec;
+  Http1Parser::Result result;
+  Reason reason;
+  std::string message;
+};
+
+std::unique_ptr<Parsed> parseRequest(const std::string& raw, Http1Limits limits = {}) {
+  auto p = std::make_unique<Parsed>();
+  Http1Parser parser(Http1Parser::Type::kRequest, p->rec, limits);
+  p->result = parser.execute(raw.data(), raw.size());
+  p->reason = parser.errorReason();
+  p->message = parser.errorMessage();
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("a chunked request with trailers parses, split at every byte", "[http1]") {
+  std::string raw =
+      "POST /upload?x=1 HTTP/1.1\r\nHost: Example.com\r\nTransfer-Encoding: chunked\r\n"
+      "X-Multi: a\r\nX-Multi: b\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n";
+  Recorder rec;
+  Http1Parser parser(Http1Parser::Type::kRequest, rec);
+  for (char c : raw) REQUIRE(parser.execute(&c, 1).status == Http1Parser::Status::kOk);
+  REQUIRE(rec.heads.size() == 1);
+  const Http1Message& m = rec.heads[0];
+  CHECK(m.method == "POST");
+  CHECK(m.url == "/upload?x=1");
+  CHECK(m.chunked);
+  CHECK(*m.headers.get("host") == "Example.com");
+  CHECK(m.headers.size() == 4);
+  CHECK(rec.body == "hello world");
+  REQUIRE(rec.completed == 1);
+  CHECK(*rec.trailers[0].get("x-sum") == "42");
+}
+
+TEST_CASE("pipelined requests pause after each message", "[http1]") {
+  Recorder rec;
+  rec.pauseOnComplete = true;
+  Http1Parser parser(Http1Parser::Type::kRequest, rec);
+  std::string raw = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  auto r = parser.execute(raw.data(), raw.size());
+  REQUIRE(r.status == Http1Parser::Status::kPaused);
+  CHECK(rec.completed == 1);
+  parser.resume();
+  auto r2 = parser.execute(raw.data() + r.consumed, raw.size() - r.consumed);
+  CHECK(r2.status == Http1Parser::Status::kPaused);
+  REQUIRE(rec.heads.size() == 2);
+  CHECK(rec.heads[1].url == "/b");
+}
+
+TEST_CASE("request smuggling shapes are refused with a reason", "[http1]") {
+  struct Case {
+    const char* name;
+    std::string raw;
+    const char* why;
+  };
+  std::vector<Case> cases = {
+      {"CL and TE", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", ""},
+      {"two CLs", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n", ""},
+      {"equal CLs", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n", ""},
+      {"CL list", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4, 4\r\n\r\n", ""},
+      {"CL sign", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +4\r\n\r\n", ""},
+      {"TE gzip", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", ""},
+      {"TE twice", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", ""},
+      {"TE on 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", ""},
+      {"obs-fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", ""},
+      {"space before colon", "GET / HTTP/1.1\r\nHost: h\r\nX-A : a\r\n\r\n", ""},
+      {"NUL in value", std::string("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n", 36), ""},
+      {"CR in value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", ""},
+      {"control in URL", "GET /a\x01 HTTP/1.1\r\nHost: h\r\n\r\n", ""},
+      {"bad method", "G\x01T / HTTP/1.1\r\nHost: h\r\n\r\n", ""},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    auto p = parseRequest(c.raw);
+    CHECK(p->result.status == Http1Parser::Status::kError);
+    CHECK(p->reason == Reason::kBadRequest);
+    CHECK(p->rec.heads.empty());
+  }
+}
+
+TEST_CASE("header limits give 431", "[http1]") {
+  std::string many = "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (int i = 0; i < 101; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  auto p = parseRequest(many + "\r\n");
+  CHECK(p->reason == Reason::kHeadersTooLarge);
+  auto big = parseRequest("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(70000, 'a') +
+                          "\r\n\r\n");
+  CHECK(big->reason == Reason::kHeadersTooLarge);
+  auto ok = parseRequest("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(50000, 'a') +
+                         "\r\n\r\n");
+  CHECK(ok->result.status == Http1Parser::Status::kOk);
+}
+
+TEST_CASE("responses: close-delimited body ends at finish", "[http1]") {
+  Recorder rec;
+  Http1Parser parser(Http1Parser::Type::kResponse, rec);
+  std::string raw = "HTTP/1.1 200 OK\r\nServer: x\r\n\r\nabc";
+  CHECK(parser.execute(raw.data(), raw.size()).status == Http1Parser::Status::kOk);
+  CHECK(rec.completed == 0);
+  CHECK(parser.finish() == Http1Parser::Status::kOk);
+  CHECK(rec.completed == 1);
+  CHECK(rec.body == "abc");
+}
