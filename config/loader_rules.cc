@@ -221,6 +221,7 @@ void readEndpoint(ErrorSink& sink, const YAML::Node& n, const std::string& path,
   if (!r.ok()) return;
   r.required("address");
   r.readAddress("address", out.address);
+  out.addressText = out.address.toString();
   r.readUint("weight", out.weight, 1, 1'000'000);
   r.readStringMap("labels", out.labels);
 }
@@ -382,7 +383,8 @@ void finishConfig(Config& cfg, RuleSet& rules, ConfigErrors& errors) {
   ServiceConfig local;
   local.name = kLocalAppService;
   local.origin = Origin{"<bootstrap>", 0, 0};
-  local.endpoints.push_back(EndpointConfig{cfg.bootstrap.localApp.address, 1, {}});
+  local.endpoints.push_back(EndpointConfig{cfg.bootstrap.localApp.address,
+                                           cfg.bootstrap.localApp.address.toString(), 1, {}});
   cfg.services.emplace(local.name, local);
 
   std::set<std::string> routeNames;

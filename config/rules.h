@@ -21,6 +21,7 @@ struct Origin {
 
 struct EndpointConfig {
   Address address;
+  std::string addressText;  // address.toString(), kept for lookups on the request path
   uint32_t weight = 1;
   Labels labels;
 };

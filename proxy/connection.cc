@@ -99,7 +99,11 @@ void TcpConnection::readDisable(bool disable) {
 void TcpConnection::onUvRead(ssize_t nread, const uv_buf_t* buf) {
   if (closing_) return;
   if (nread > 0) {
+    // Writes made while handling these bytes (to this or any other connection) leave in
+    // one batch right after, without waiting for another loop turn.
+    worker_.beginIoCallback();
     handler_.onRead(buf->base, static_cast<size_t>(nread));
+    worker_.endIoCallback();
   } else if (nread < 0) {
     readEnded_ = true;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));

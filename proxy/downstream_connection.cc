@@ -14,7 +14,7 @@ DownstreamConnection::DownstreamConnection(
       parser_(Http1Parser::Type::kRequest, *this,
               Http1Limits{worker.bootstrap().http.maxRequestHeadersBytes,
                           worker.bootstrap().http.maxRequestHeaders}),
-      timer_(worker.loop(), [this] { onTimeout(); }) {
+      deadline_(0) {
   worker_.addConnection(this);
   worker_.stats().downstreamConnectionsActive++;
   worker_.stats().downstreamConnectionsTotal++;
@@ -29,17 +29,22 @@ void DownstreamConnection::start() {
   armHeaderTimer();
 }
 
+// Connection timeouts are deadlines checked by the worker's sweep (every 100 ms), not timers:
+// arming one per request would cost a timer-heap insert and removal on every request.
 void DownstreamConnection::armHeaderTimer() {
   timerKind_ = TimerKind::kHeaders;
-  timer_.start(worker_.bootstrap().http.requestHeadersTimeout);
+  deadline_ = uv_now(worker_.loop()) +
+              static_cast<uint64_t>(worker_.bootstrap().http.requestHeadersTimeout.count());
 }
 
 void DownstreamConnection::armIdleTimer() {
   timerKind_ = TimerKind::kIdle;
-  timer_.start(worker_.bootstrap().http.idleTimeout);
+  deadline_ = uv_now(worker_.loop()) +
+              static_cast<uint64_t>(worker_.bootstrap().http.idleTimeout.count());
 }
 
-void DownstreamConnection::onTimeout() {
+void DownstreamConnection::onSweep(uint64_t now) {
+  if (timerKind_ == TimerKind::kNone || now < deadline_ || closed_) return;
   TimerKind kind = timerKind_;
   timerKind_ = TimerKind::kNone;
   if (kind == TimerKind::kHeaders && !parser_.idle()) {
@@ -59,9 +64,13 @@ void DownstreamConnection::onRead(const char* data, size_t len) {
     return;
   }
   if (parserPaused_ || upgradePending_ || errorSent_) {
-    // Pipelined bytes wait until the current response is out; reading pauses meanwhile, so
-    // this holds at most one read's worth.
+    // Pipelined bytes wait until the current response is out. Reading goes on (stopping
+    // and restarting it costs two epoll_ctl per request) until a read's worth piles up.
     pending_.append(data, len);
+    if (!pipelineReadPaused_ && pending_.size() >= Worker::kReadBufferSize) {
+      pipelineReadPaused_ = true;
+      conn_.readDisable(true);
+    }
     return;
   }
   parse(data, len);
@@ -83,13 +92,13 @@ void DownstreamConnection::parse(const char* data, size_t len) {
         resumeParsing();
       } else {
         parserPaused_ = true;
-        conn_.readDisable(true);
       }
       break;
     case Http1Parser::Status::kUpgrade:
       pending_.assign(data + r.consumed, len - r.consumed);
       if (stream_ && !tunnel_) {
         upgradePending_ = true;
+        pipelineReadPaused_ = true;
         conn_.readDisable(true);
       } else if (tunnel_ && stream_ && !pending_.empty()) {
         std::string early;
@@ -186,7 +195,6 @@ bool DownstreamConnection::buildRequestHead(Http1Message& m, RequestHead& head) 
 
 int DownstreamConnection::onHeadersComplete(Http1Message& m) {
   timerKind_ = TimerKind::kNone;
-  timer_.stop();
   requestVersionMinor_ = m.versionMinor;
   requestKeepAlive_ = m.keepAlive;
   requestIsHead_ = m.method == "HEAD";
@@ -326,7 +334,10 @@ void DownstreamConnection::enterTunnel() {
   responseChunked_ = false;
   if (upgradePending_) {
     upgradePending_ = false;
-    conn_.readDisable(false);
+    if (pipelineReadPaused_) {
+      pipelineReadPaused_ = false;
+      conn_.readDisable(false);
+    }
   }
   if (!pending_.empty() && stream_) {
     std::string early;
@@ -345,8 +356,9 @@ void DownstreamConnection::onStreamComplete() {
     return;
   }
   armIdleTimer();
-  if (parserPaused_) {
-    parserPaused_ = false;
+  parserPaused_ = false;
+  if (pipelineReadPaused_) {
+    pipelineReadPaused_ = false;
     conn_.readDisable(false);
   }
   if (!inParse_) resumeParsing();
@@ -398,7 +410,7 @@ void DownstreamConnection::onClosed() {
     stream_->onDownstreamReset();
     worker_.deferDelete(std::move(stream_));
   }
-  timer_.stop();
+  timerKind_ = TimerKind::kNone;
   if (counted_) listenerConnections_->fetch_sub(1, std::memory_order_relaxed);
   worker_.stats().downstreamConnectionsActive--;
   worker_.removeConnection(this);

@@ -33,6 +33,8 @@ class DownstreamConnection : public TcpConnection::Handler,
   void onDrain();
   /// Closes at once (shutdown, overflow); frees itself in the close callback.
   void closeNow();
+  /// Called by the worker's sweep with the loop time (ms): fires an expired deadline.
+  void onSweep(uint64_t now);
 
   // TcpConnection::Handler
   void onRead(const char* data, size_t len) override;
@@ -60,7 +62,6 @@ class DownstreamConnection : public TcpConnection::Handler,
   void replyError(Reason reason, const std::string& why);
   void armHeaderTimer();
   void armIdleTimer();
-  void onTimeout();
   bool buildRequestHead(Http1Message& message, RequestHead& head);
 
   Worker& worker_;
@@ -68,7 +69,7 @@ class DownstreamConnection : public TcpConnection::Handler,
   std::shared_ptr<std::atomic<uint32_t>> listenerConnections_;
   TcpConnection conn_;
   Http1Parser parser_;
-  Timer timer_;
+  uint64_t deadline_;  // loop time (ms) at which timerKind_ fires
   std::unique_ptr<ActiveStream> stream_;
   std::string peer_;
   std::string pending_;       // bytes read but not parsed while a stream is active
@@ -82,6 +83,7 @@ class DownstreamConnection : public TcpConnection::Handler,
   bool responseChunked_ = false;
   bool closeAfterResponse_ = false;
   bool parserPaused_ = false;    // paused after a complete request (pipelining)
+  bool pipelineReadPaused_ = false;  // reading stopped while pending_ is full
   bool upgradePending_ = false;  // an Upgrade/CONNECT request waits for its answer
   bool tunnel_ = false;
   bool inParse_ = false;

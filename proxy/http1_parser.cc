@@ -156,6 +156,7 @@ bool Http1Parser::countBytes(size_t len) {
 
 int Http1Parser::onMessageBegin() {
   message_ = Http1Message{};
+  message_.headers.fields().reserve(16);  // one allocation for a typical head
   trailers_.clear();
   field_.clear();
   value_.clear();

@@ -17,8 +17,6 @@ ActiveStream::~ActiveStream() = default;
 
 void ActiveStream::decodeHeaders(RequestHead head, bool endStream) {
   request_ = std::move(head);
-  info_.method = request_.method;
-  info_.path = request_.path;
   requestEnd_ = endStream;
   requestComplete_ = endStream;
   runRequestHeaders(0);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "config/bootstrap.h"
 #include "proxy/reason.h"
@@ -17,11 +18,10 @@ struct StreamInfo {
   config::Direction direction = config::Direction::kOutbound;
   std::string listener;
   std::string downstreamAddress;  // "ip:port" of the peer
-  std::string service;            // chosen service ("" until routed)
-  std::string route;              // matched route name ("" until routed)
-  std::string upstreamAddress;    // chosen endpoint
-  std::string method;
-  std::string path;
+  // Views into the stream's pinned snapshot, which outlives the stream.
+  std::string_view service;          // chosen service ("" until routed)
+  std::string_view route;            // matched route name ("" until routed)
+  std::string_view upstreamAddress;  // chosen endpoint
   MonoClock::time_point start = MonoClock::now();
   int status = 0;
   Reason reason = Reason::kNone;

@@ -285,11 +285,10 @@ void UpstreamPool::closeAll() {
   idle_.clear();
 }
 
-UpstreamPool& UpstreamPools::get(const config::Address& address) {
-  std::string key = address.toString();
+UpstreamPool& UpstreamPools::get(const config::Address& address, std::string_view key) {
   auto it = pools_.find(key);
   if (it == pools_.end()) {
-    it = pools_.emplace(key, std::make_unique<UpstreamPool>(worker_, address)).first;
+    it = pools_.emplace(std::string(key), std::make_unique<UpstreamPool>(worker_, address)).first;
   }
   return *it->second;
 }

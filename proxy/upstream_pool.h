@@ -130,15 +130,19 @@ class UpstreamPool {
 class UpstreamPools {
  public:
   explicit UpstreamPools(Worker& worker) : worker_(worker) {}
-  UpstreamPool& get(const config::Address& address);
+  /// The pool for `address`; `key` is address.toString(), precomputed by the caller.
+  UpstreamPool& get(const config::Address& address, std::string_view key);
   void closeAll();
-  const std::unordered_map<std::string, std::unique_ptr<UpstreamPool>>& pools() const {
-    return pools_;
-  }
+  const auto& pools() const { return pools_; }
 
  private:
   Worker& worker_;
-  std::unordered_map<std::string, std::unique_ptr<UpstreamPool>> pools_;
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<UpstreamPool>, KeyHash, std::equal_to<>>
+      pools_;
 };
 
 }  // namespace tether::proxy

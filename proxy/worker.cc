@@ -37,6 +37,8 @@ Worker::Worker(int index, const config::Bootstrap& bootstrap, SnapshotPtr snapsh
   uv_idle_init(&loop_, &idle_);
   tasks_ = std::make_unique<TaskQueue>(&loop_);
   pools_ = std::make_unique<UpstreamPools>(*this);
+  sweep_ = std::make_unique<Timer>(&loop_, [this] { onSweep(); });
+  sweep_->start(kSweepInterval, kSweepInterval);
 }
 
 Worker::~Worker() {
@@ -97,8 +99,16 @@ void Worker::drain() {
   for (auto* c : conns) c->onDrain();
 }
 
+void Worker::onSweep() {
+  uint64_t now = uv_now(&loop_);
+  // Collect first: a timeout closes connections, which edits connections_.
+  sweepScratch_.assign(connections_.begin(), connections_.end());
+  for (auto* c : sweepScratch_) c->onSweep(now);
+}
+
 void Worker::stop() {
   stopping_ = true;
+  sweep_.reset();
   listeners_.clear();
   std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
   for (auto* c : conns) c->closeNow();
@@ -116,6 +126,7 @@ void Worker::join() {
 void Worker::scheduleFlush(TcpConnection* conn) {
   if (stopping_) return;
   flushList_.push_back(conn);
+  if (ioDepth_ > 0) return;  // endIoCallback() flushes
   if (!idleActive_) {
     // An active idle handle makes the loop poll without blocking, so the check phase (and
     // the flush) runs in this turn even when the write came from a timer.
@@ -125,10 +136,16 @@ void Worker::scheduleFlush(TcpConnection* conn) {
 }
 
 void Worker::deferDelete(std::unique_ptr<Deletable> object) {
+  // Freed in the next check phase, which follows every poll; no need to force a turn.
   deleteList_.push_back(std::move(object));
-  if (!idleActive_ && !stopping_) {
-    idleActive_ = true;
-    uv_idle_start(&idle_, onIdleCb);
+}
+
+void Worker::endIoCallback() {
+  if (--ioDepth_ > 0) return;
+  while (!flushList_.empty()) {
+    std::vector<TcpConnection*> batch;
+    batch.swap(flushList_);
+    for (auto* c : batch) c->flush();
   }
 }
 
@@ -144,7 +161,7 @@ void Worker::onCheck() {
     batch.swap(deleteList_);
     batch.clear();
   }
-  if (idleActive_ && flushList_.empty() && deleteList_.empty()) {
+  if (idleActive_ && flushList_.empty()) {
     idleActive_ = false;
     uv_idle_stop(&idle_);
   }

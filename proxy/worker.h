@@ -14,6 +14,7 @@
 #include "proxy/snapshot.h"
 #include "proxy/stats.h"
 #include "proxy/task_queue.h"
+#include "proxy/timer.h"
 
 namespace tether::proxy {
 
@@ -40,6 +41,8 @@ struct ListenerSocket {
 class Worker {
  public:
   static constexpr size_t kReadBufferSize = 64 * 1024;
+  /// Granularity of connection timeouts (request head, idle).
+  static constexpr std::chrono::milliseconds kSweepInterval{100};
 
   Worker(int index, const config::Bootstrap& bootstrap, SnapshotPtr snapshot,
          std::vector<ListenerSocket> sockets);
@@ -74,6 +77,9 @@ class Worker {
   uint64_t random();
 
   void scheduleFlush(class TcpConnection* conn);
+  /// Brackets a read callback: flushes scheduled by it are done at its end, in one batch.
+  void beginIoCallback() { ++ioDepth_; }
+  void endIoCallback();
   void deferDelete(std::unique_ptr<Deletable> object);
   void addConnection(DownstreamConnection* conn);
   void removeConnection(DownstreamConnection* conn);
@@ -83,6 +89,7 @@ class Worker {
 
   // libuv callback bridges.
   void onCheck();
+  void onSweep();
 
  private:
   void run();
@@ -102,12 +109,15 @@ class Worker {
   std::vector<TcpConnection*> flushList_;
   std::vector<std::unique_ptr<Deletable>> deleteList_;
   std::unordered_set<DownstreamConnection*> connections_;
+  std::vector<DownstreamConnection*> sweepScratch_;
+  std::unique_ptr<Timer> sweep_;
   std::atomic<size_t> activeConnections_{0};
   std::thread thread_;
   uint64_t rng_;
   bool draining_ = false;
   bool idleActive_ = false;
   bool stopping_ = false;
+  int ioDepth_ = 0;
 };
 
 }  // namespace tether::proxy

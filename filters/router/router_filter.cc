@@ -35,7 +35,7 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
     callbacks_->sendLocalReply(404, "no route\n", Reason::kNoRoute);
     return FilterStatus::kStopIteration;
   }
-  info.route = rule_->route->name;
+  info.route = rule_->route->name;  // views into the pinned snapshot
   proxy::Worker& worker = callbacks_->worker();
   backend_ = RouteTable::pickBackend(*rule_, worker.random());
   if (backend_) info.service = backend_->backend->service;
@@ -44,7 +44,7 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
     callbacks_->sendLocalReply(503, "no healthy upstream\n", Reason::kNoHealthyUpstream);
     return FilterStatus::kStopIteration;
   }
-  info.upstreamAddress = endpoint_->address.toString();
+  info.upstreamAddress = endpoint_->addressText;
 
   const config::RouteRule& rule = *rule_->rule;
   for (const auto& name : rule.removeRequestHeaders) head.headers.remove(name);
@@ -88,7 +88,7 @@ void RouterFilter::startUpstream() {
       backend_->service->connectTimeout.value_or(worker.bootstrap().upstream.connectTimeout);
   bool reused = false;
   upstreamReady_ = false;
-  upstream_ = worker.pools().get(endpoint_->address).acquire(*this, request_->isHead(),
+  upstream_ = worker.pools().get(endpoint_->address, endpoint_->addressText).acquire(*this, request_->isHead(),
                                                               connectTimeout, reused);
   if (!upstream_) {
     fail(Reason::kUpstreamConnectFailure);

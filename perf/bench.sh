@@ -1,0 +1,132 @@
+#!/bin/bash
+# Proxy throughput and latency: Tether against nginx, HAProxy, nghttpx and a direct
+# connection, all in one session on this machine, 1 worker each, keep-alive to the same
+# nginx backend, access logs off. wrk -t1 -c32 small GETs, peers run in alternation over
+# several rounds; the median of the rounds is reported. Never part of CI.
+#
+# usage: perf/bench.sh [path/to/tether]   env: ROUNDS (3), DURATION (5s), CONNS (32)
+set -euo pipefail
+TETHER=${1:-build/tether}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+CONNS=${CONNS:-32}
+TETHER=$(readlink -f "$TETHER")
+for bin in wrk nginx haproxy nghttpx curl; do
+  command -v "$bin" >/dev/null || { echo "missing $bin (run deploy/install-deps.sh)"; exit 1; }
+done
+DIR=$(mktemp -d /tmp/tether-bench-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+BACKEND=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port); NGHTTPX=$(free_port)
+TPORT=$(free_port); TADMIN=$(free_port)
+
+mkdir -p "$DIR/nginx-backend" "$DIR/nginx-proxy"
+cat > "$DIR/nginx-backend/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $DIR/nginx-backend/pid; error_log stderr error;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$BACKEND; location / { return 200 "hello from the backend\n"; } } }
+CONF
+cat > "$DIR/nginx-proxy/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $DIR/nginx-proxy/pid; error_log stderr error;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$BACKEND; keepalive 64; }
+  server { listen 127.0.0.1:$NGINX;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+CONF
+cat > "$DIR/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$HAPROXY
+  default_backend be
+backend be
+  server b1 127.0.0.1:$BACKEND
+CONF
+cat > "$DIR/tether.yaml" <<CONF
+admin: { address: 127.0.0.1:$TADMIN }
+workers: 1
+listeners:
+  - { name: outbound, address: 127.0.0.1:$TPORT, direction: outbound }
+rules:
+  inline:
+    - apiVersion: tether.dev/v1alpha1
+      kind: Service
+      metadata: { name: backend }
+      spec: { endpoints: [ { address: 127.0.0.1:$BACKEND } ] }
+    - apiVersion: tether.dev/v1alpha1
+      kind: Route
+      metadata: { name: all }
+      spec: { hosts: [ "*" ], rules: [ { backends: [ { service: backend } ] } ] }
+CONF
+
+# On 2 cores, three busy processes fight for the CPU and the numbers swing by a third. The
+# proxy under test gets the last core to itself; the backend and wrk share the others.
+LAST=$(( $(nproc) - 1 ))
+if [ "$LAST" -ge 1 ]; then
+  PROXY_CPU="taskset -c $LAST"; LOAD_CPU="taskset -c 0-$(( LAST - 1 ))"
+else
+  PROXY_CPU=""; LOAD_CPU=""
+fi
+$LOAD_CPU nginx -c "$DIR/nginx-backend/nginx.conf" -p "$DIR/nginx-backend" 2>"$DIR/nb.log" & PIDS+=($!)
+$PROXY_CPU nginx -c "$DIR/nginx-proxy/nginx.conf" -p "$DIR/nginx-proxy" 2>"$DIR/np.log" & PIDS+=($!)
+$PROXY_CPU haproxy -f "$DIR/haproxy.cfg" -db >"$DIR/haproxy.log" 2>&1 & PIDS+=($!)
+$PROXY_CPU nghttpx --frontend="127.0.0.1,$NGHTTPX;no-tls" --backend="127.0.0.1,$BACKEND" --workers=1 \
+  --no-via --no-server-rewrite --no-add-x-forwarded-proto --errorlog-file="$DIR/nghttpx.log" \
+  --accesslog-file=/dev/null >/dev/null 2>&1 & PIDS+=($!)
+$PROXY_CPU "$TETHER" run -c "$DIR/tether.yaml" --log-level warn 2>"$DIR/tether.log" & TETHER_PID=$!; PIDS+=($TETHER_PID)
+
+declare -A PORT=([direct]=$BACKEND [nginx]=$NGINX [haproxy]=$HAPROXY [nghttpx]=$NGHTTPX [tether]=$TPORT)
+NAMES=(direct nginx haproxy nghttpx tether)
+for n in "${NAMES[@]}"; do
+  for i in $(seq 1 50); do curl -sf "http://127.0.0.1:${PORT[$n]}/" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:${PORT[$n]}/" >/dev/null || { echo "$n did not come up"; exit 1; }
+done
+
+sleep 0.5
+IDLE_RSS=$(awk '/VmRSS/ {print $2}' /proc/$TETHER_PID/status)
+
+to_ms() {  # wrk latency "1.23ms" / "456.00us" / "1.02s" -> milliseconds
+  awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
+    else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } }'
+}
+declare -A RPS P99
+for r in $(seq 1 "$ROUNDS"); do
+  for n in "${NAMES[@]}"; do
+    out=$($LOAD_CPU wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:${PORT[$n]}/")
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
+    [ -n "$errs" ] && echo "round $r $n: $errs"
+    RPS[$n]="${RPS[$n]:-} $rps"; P99[$n]="${P99[$n]:-} $p99"
+  done
+done
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo
+echo "wrk -t1 -c$CONNS -d$DURATION, $ROUNDS rounds in alternation, median; 1 worker each; $(nproc) cores"
+echo "proxies pinned to CPU $LAST; backend (nginx) and wrk pinned to the rest"
+printf '%-10s %12s %10s %14s %12s\n' peer "requests/s" "p99 ms" "tether/peer" "p99 ratio"
+T_RPS=$(median "${RPS[tether]}"); T_P99=$(median "${P99[tether]}")
+for n in "${NAMES[@]}"; do
+  rps=$(median "${RPS[$n]}"); p99=$(median "${P99[$n]}")
+  printf '%-10s %12.0f %10.3f %14.2f %12.2f\n' "$n" "$rps" "$p99" \
+    "$(awk -v a="$T_RPS" -v b="$rps" 'BEGIN{print a/b}')" "$(awk -v a="$T_P99" -v b="$p99" 'BEGIN{print a/b}')"
+done
+BEST=$(printf '%s\n%s\n' "$(median "${RPS[nginx]}")" "$(median "${RPS[haproxy]}")" | sort -g | tail -1)
+echo
+echo "tether / best of nginx and haproxy: $(awk -v a="$T_RPS" -v b="$BEST" 'BEGIN{printf "%.2f", a/b}')x (target >= 1.00)"
+echo "tether idle RSS, 1 worker: ${IDLE_RSS} KiB (target <= 10240)"
+curl -s "http://127.0.0.1:$TADMIN/metrics" | grep -E '^tether_requests_total' | head -3
