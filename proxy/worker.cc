@@ -63,12 +63,12 @@ void Worker::start() {
       listeners_.push_back(std::make_unique<Listener>(*this, s));
     }
     started.set_value();
-    run();
+    runLoop();
   });
   ready.wait();
 }
 
-void Worker::run() {
+void Worker::runLoop() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   // stop() closed every connection; what their close callbacks deferred is freed here.
   // Freeing an object closes its timers, whose close callbacks need one more turn.

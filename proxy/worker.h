@@ -59,6 +59,10 @@ class Worker {
   void drain();
   /// Closes every handle and stops the loop; join() afterwards.
   void stop();
+  /// Runs the loop on the calling thread until stop() has closed everything, then frees
+  /// what was deferred and closes the loop. start() calls it on the worker's thread; tests
+  /// that drive a worker by hand call it on theirs.
+  void runLoop();
   void join();
 
   // Everything below is for code running on this worker's thread.
@@ -92,7 +96,6 @@ class Worker {
   void onSweep();
 
  private:
-  void run();
 
   int index_;
   config::Bootstrap bootstrap_;

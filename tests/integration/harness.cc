@@ -315,16 +315,17 @@ double metricValue(const std::string& text, const std::string& name,
   return -1;
 }
 
-std::string basicBootstrap(uint16_t appPort, const std::string& extra) {
+std::string basicBootstrap(uint16_t appPort, const std::string& extra, int workers,
+                           const std::string& drainTimeout) {
   return "admin: { address: 127.0.0.1:0 }\n"
-         "workers: 1\n"
+         "workers: " + std::to_string(workers) + "\n"
          "listeners:\n"
          "  - { name: outbound, address: 127.0.0.1:0, direction: outbound }\n"
          "  - { name: inbound, address: 127.0.0.1:0, direction: inbound }\n"
          "localApp: { address: 127.0.0.1:" +
          std::to_string(appPort) +
          " }\n"
-         "drain: { timeout: 5s, grace: 200ms }\n" +
+         "drain: { timeout: " + drainTimeout + ", grace: 200ms }\n" +
          extra;
 }
 

@@ -99,7 +99,9 @@ double metricValue(const std::string& text, const std::string& name,
                    const std::string& labelSubstring = "");
 
 /// A bootstrap YAML with an outbound and an inbound listener on port 0, admin on port 0,
-/// 1 worker, and `localApp` pointing at `appPort`. `extra` is appended verbatim.
-std::string basicBootstrap(uint16_t appPort, const std::string& extra = "");
+/// `workers` workers, `localApp` pointing at `appPort`, and the given drain timeout (grace
+/// 200ms). `extra` is appended verbatim.
+std::string basicBootstrap(uint16_t appPort, const std::string& extra = "", int workers = 1,
+                           const std::string& drainTimeout = "5s");
 
 }  // namespace tether::test

@@ -79,6 +79,17 @@ TEST_CASE("GET and POST with Content-Length and chunked bodies arrive byte-exact
   std::string expected;
   for (uint64_t i = 0; i < 1000000; ++i) expected += patternByte(i);
   CHECK(out.substr(0, 64) == sha256Hex(expected));
+  // HEAD: the length is passed on, no body follows, and the connection stays usable.
+  RawClient h(t.port("outbound"));
+  REQUIRE(h.send("HEAD /bytes/5000 HTTP/1.1\r\nHost: up\r\n\r\n"));
+  HttpResponse head;
+  REQUIRE(h.readResponse(head, true));
+  CHECK(head.status == 200);
+  CHECK(*head.header("content-length") == "5000");
+  REQUIRE(h.send("GET /echo/again HTTP/1.1\r\nHost: up\r\n\r\n"));
+  REQUIRE(h.readResponse(head));
+  CHECK(*head.header("x-echo-target") == "/echo/again");
+
   RawClient c(t.port("outbound"));
   REQUIRE(c.send("GET /chunked/100000 HTTP/1.1\r\nHost: up\r\nTE: trailers\r\n\r\n"));
   HttpResponse r;

@@ -68,9 +68,7 @@ TEST_CASE("a second SIGTERM exits at once", "[lifecycle]") {
 
 TEST_CASE("the drain timeout bounds a request that never ends", "[lifecycle]") {
   FakeUpstream app;
-  std::string boot = basicBootstrap(app.port());
-  boot.replace(boot.find("timeout: 5s"), 11, "timeout: 1s");
-  TetherProcess t(boot);
+  TetherProcess t(basicBootstrap(app.port(), "", 1, "1s"));
   REQUIRE(t.started());
   auto hung = std::async(std::launch::async, [&] {
     return httpRequest(t.port("inbound"), "GET", "/hang", "app");
