@@ -1,5 +1,6 @@
 #include "filters/chain.h"
 
+#include "filters/access_log/access_log_filter.h"
 #include "filters/metrics/metrics_filter.h"
 #include "filters/router/router_filter.h"
 
@@ -11,7 +12,10 @@ proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config,
   auto table = std::make_shared<const RouteTable>(config);
   auto metrics = std::make_shared<const MetricsFilterFactory>();
   auto router = std::make_shared<const RouterFilterFactory>(table);
+  bool accessLog = !config->bootstrap.accessLog.path.empty();
+  auto log = std::make_shared<const AccessLogFilterFactory>();
   for (auto d : {config::Direction::kInbound, config::Direction::kOutbound}) {
+    if (accessLog) snapshot->addFilter(d, log);
     snapshot->addFilter(d, metrics);
     snapshot->addFilter(d, router);
   }

@@ -69,6 +69,15 @@ JsonWriter& JsonWriter::value(int64_t v) {
   return *this;
 }
 
+JsonWriter& JsonWriter::value(double v) {
+  separate();
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", v);
+  out_ += buf;
+  needComma_ = true;
+  return *this;
+}
+
 JsonWriter& JsonWriter::value(bool v) {
   separate();
   out_ += v ? "true" : "false";

@@ -18,6 +18,7 @@ class JsonWriter {
   JsonWriter& value(const char* v) { return value(std::string_view(v)); }
   JsonWriter& value(const std::string& v) { return value(std::string_view(v)); }
   JsonWriter& value(int64_t v);
+  JsonWriter& value(double v);
   JsonWriter& value(bool v);
   JsonWriter& null();
   const std::string& str() const { return out_; }

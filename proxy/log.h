@@ -1,10 +1,15 @@
 #pragma once
 
+#include <chrono>
+#include <string>
 #include <string_view>
 
 namespace tether::proxy {
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+/// "2026-11-26T10:30:01.123Z": UTC with milliseconds, for logs and access logs.
+std::string formatUtc(std::chrono::system_clock::time_point t);
 
 /// Sets the lowest level printed (default info). Call before starting workers.
 void setLogLevel(LogLevel level);

@@ -120,6 +120,11 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   one("tether_upstream_connections_reused_total",
       "Requests sent on a pooled keep-alive connection.", MetricType::Counter,
       static_cast<double>(stats.upstreamConnectionsReused));
+  one("tether_access_log_lines_total", "Access log lines buffered for writing.",
+      MetricType::Counter, static_cast<double>(stats.accessLogLines));
+  one("tether_access_log_dropped_total",
+      "Access log lines dropped because the disk did not keep up.", MetricType::Counter,
+      static_cast<double>(stats.accessLogDropped));
   one("tether_config_version", "Version of the snapshot being served.", MetricType::Gauge,
       static_cast<double>(control.configVersion));
   one("tether_ready", "1 when /ready answers 200.", MetricType::Gauge, control.ready ? 1 : 0);

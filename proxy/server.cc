@@ -1,5 +1,6 @@
 #include "proxy/server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "proxy/access_log.h"
 #include "proxy/json.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
@@ -24,6 +26,7 @@ Server::Server(std::shared_ptr<const config::Config> config, SnapshotBuilder bui
 
 Server::~Server() {
   for (auto& w : workers_) w->join();
+  if (accessLogFd_ > STDERR_FILENO) ::close(accessLogFd_);
 }
 
 int Server::start() {
@@ -70,9 +73,21 @@ int Server::start() {
   }
   TETHER_LOG(kInfo, "admin on " + adminAddr.toString());
 
+  if (!b.accessLog.path.empty()) {
+    accessLogFd_ = b.accessLog.path == "-"
+                       ? STDOUT_FILENO
+                       : ::open(b.accessLog.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                                0644);
+    if (accessLogFd_ < 0) {
+      TETHER_LOG(kError, "access log: cannot open " + b.accessLog.path + ": " +
+                             std::strerror(errno));
+      return 1;
+    }
+  }
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(
         std::make_unique<Worker>(static_cast<int>(i), b, snapshot_, std::move(perWorker[i])));
+    if (accessLogFd_ >= 0) workers_.back()->setAccessLogFd(accessLogFd_);
     workers_.back()->start();
   }
 
@@ -168,6 +183,10 @@ void Server::collectStats(std::function<void(WorkerStats)> done) {
     // The copy is taken on the worker's own thread: no lock on its counters.
     worker->post([worker, back, g] {
       WorkerStats copy = worker->stats();
+      if (AccessLogWriter* log = worker->accessLog()) {
+        copy.accessLogLines = log->written();
+        copy.accessLogDropped = log->dropped();
+      }
       back->post([g, copy = std::move(copy)] {
         g->merged.merge(copy);
         if (--g->remaining == 0) g->done(std::move(g->merged));

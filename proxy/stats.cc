@@ -91,6 +91,8 @@ void WorkerStats::merge(const WorkerStats& other) {
   upstreamConnectionsActive += other.upstreamConnectionsActive;
   upstreamConnectionsTotal += other.upstreamConnectionsTotal;
   upstreamConnectionsReused += other.upstreamConnectionsReused;
+  accessLogLines += other.accessLogLines;
+  accessLogDropped += other.accessLogDropped;
 }
 
 }  // namespace tether::proxy

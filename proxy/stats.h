@@ -63,6 +63,8 @@ struct WorkerStats {
   int64_t upstreamConnectionsActive = 0;
   uint64_t upstreamConnectionsTotal = 0;
   uint64_t upstreamConnectionsReused = 0;
+  uint64_t accessLogLines = 0;
+  uint64_t accessLogDropped = 0;
 
   /// Records a finished request. Allocates only the first time a label set is seen.
   void recordRequest(config::Direction direction, std::string_view service,

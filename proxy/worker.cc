@@ -4,6 +4,7 @@
 
 #include <future>
 
+#include "proxy/access_log.h"
 #include "proxy/connection.h"
 #include "proxy/downstream_connection.h"
 #include "proxy/listener.h"
@@ -52,6 +53,10 @@ uint64_t Worker::random() {
   rng_ ^= rng_ >> 7;
   rng_ ^= rng_ << 17;
   return rng_;
+}
+
+void Worker::setAccessLogFd(int fd) {
+  accessLog_ = std::make_unique<AccessLogWriter>(&loop_, fd);
 }
 
 void Worker::start() {
@@ -109,6 +114,7 @@ void Worker::onSweep() {
 void Worker::stop() {
   stopping_ = true;
   sweep_.reset();
+  accessLog_.reset();
   listeners_.clear();
   std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
   for (auto* c : conns) c->closeNow();

@@ -48,6 +48,9 @@ class Worker {
          std::vector<ListenerSocket> sockets);
   ~Worker();
 
+  /// Writes the access log to `fd` (shared, O_APPEND; owned by the caller). Call before
+  /// start().
+  void setAccessLogFd(int fd);
   /// Starts the thread. Returns once the loop is running.
   void start();
   /// Runs `task` on this worker's thread.
@@ -73,6 +76,8 @@ class Worker {
   const config::Bootstrap& bootstrap() const { return bootstrap_; }
   WorkerStats& stats() { return stats_; }
   UpstreamPools& pools() { return *pools_; }
+  /// The access-log writer, or nullptr when the access log is off.
+  class AccessLogWriter* accessLog() { return accessLog_.get(); }
   char* readBuffer() { return readBuffer_.get(); }
   size_t highWatermark() const { return bootstrap_.http.bufferHighWatermark; }
   size_t lowWatermark() const { return bootstrap_.http.bufferLowWatermark; }
@@ -107,6 +112,7 @@ class Worker {
   std::unique_ptr<TaskQueue> tasks_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<UpstreamPools> pools_;
+  std::unique_ptr<class AccessLogWriter> accessLog_;
   WorkerStats stats_;
   std::unique_ptr<char[]> readBuffer_;
   std::vector<TcpConnection*> flushList_;
