@@ -3,7 +3,7 @@ JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: deps build build-asan demo test test-release test-asan bench format clean
+.PHONY: deps build build-asan demo test test-release test-asan bench format format-check clean
 
 deps:
 	deploy/install-deps.sh
@@ -22,6 +22,7 @@ demo: deps build
 
 # Command (b): install, build (release and ASan+UBSan) and run every test on both.
 test: deps
+	$(MAKE) format-check
 	$(MAKE) test-release
 	$(MAKE) test-asan
 
@@ -36,6 +37,10 @@ bench: deps build
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
+
+# .clang-format (Google base, 100 columns) is part of the test command.
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.h' '*.cc')
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

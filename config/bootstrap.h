@@ -32,8 +32,8 @@ struct ListenerConfig {
 
 /// Downstream HTTP/1.1 limits, with the safe defaults documented in docs/configuration.md.
 struct HttpLimits {
-  uint32_t maxRequestHeadersBytes = 60 * 1024;  // over it: 431
-  uint32_t maxRequestHeaders = 100;             // over it: 431
+  uint32_t maxRequestHeadersBytes = 60 * 1024;                // over it: 431
+  uint32_t maxRequestHeaders = 100;                           // over it: 431
   Duration requestHeadersTimeout = std::chrono::seconds(10);  // slowloris guard: 408
   Duration idleTimeout = std::chrono::seconds(300);  // keep-alive connection with no stream
   uint32_t bufferHighWatermark = 1024 * 1024;        // pause the sender above this
@@ -55,7 +55,7 @@ struct LocalApp {
 };
 
 struct RulesSource {
-  std::vector<std::string> files;                // globs
+  std::vector<std::string> files;  // globs
   std::optional<Address> controlPlane;
 };
 

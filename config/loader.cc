@@ -49,7 +49,8 @@ void ErrorSink::addAt(int line, int column, const std::string& path, const std::
 }
 
 MapReader::MapReader(ErrorSink& sink, const YAML::Node& node, std::string path)
-    : sink_(sink), node_(node.IsDefined() ? node : YAML::Node(YAML::NodeType::Undefined)),
+    : sink_(sink),
+      node_(node.IsDefined() ? node : YAML::Node(YAML::NodeType::Undefined)),
       path_(std::move(path)) {
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
     sink_.add(node_, path_, "expected a mapping");

@@ -111,7 +111,8 @@ void readRouteMatch(ErrorSink& sink, const YAML::Node& n, const std::string& pat
     out.pathRegex = compileRegex(sink, r.get("pathRegex"), r.child("pathRegex"), s);
   }
   if (int(out.path.has_value()) + int(out.pathPrefix.has_value()) +
-          int(out.pathRegexText.has_value()) > 1) {
+          int(out.pathRegexText.has_value()) >
+      1) {
     sink.add(n, path, "use only one of path, pathPrefix, pathRegex");
   }
   YAML::Node methods = r.get("methods");
@@ -127,8 +128,8 @@ void readRouteMatch(ErrorSink& sink, const YAML::Node& n, const std::string& pat
   readMatchMap(r, "queryParams", out.queryParams, false);
 }
 
-void readBackend(ErrorSink& sink, const YAML::Node& n, const std::string& path,
-                 BackendConfig& out, RuleSet& rules) {
+void readBackend(ErrorSink& sink, const YAML::Node& n, const std::string& path, BackendConfig& out,
+                 RuleSet& rules) {
   MapReader r(sink, n, path);
   if (!r.ok()) return;
   r.required("service");
@@ -136,13 +137,13 @@ void readBackend(ErrorSink& sink, const YAML::Node& n, const std::string& path,
   r.readStringMap("subset", out.subset);
   r.readUint("weight", out.weight, 0, 1'000'000);
   if (!out.service.empty()) {
-    rules.serviceRefs.push_back({out.service, originOf(sink, r.get("service")),
-                                 r.child("service"), sink.file()});
+    rules.serviceRefs.push_back(
+        {out.service, originOf(sink, r.get("service")), r.child("service"), sink.file()});
   }
 }
 
-void readRouteRule(ErrorSink& sink, const YAML::Node& n, const std::string& path,
-                   RouteRule& out, RuleSet& rules) {
+void readRouteRule(ErrorSink& sink, const YAML::Node& n, const std::string& path, RouteRule& out,
+                   RuleSet& rules) {
   MapReader r(sink, n, path);
   if (!r.ok()) return;
   readRouteMatch(sink, r.get("match"), r.child("match"), out.match);
@@ -253,8 +254,8 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
   if (out.dns && !out.endpoints.empty()) spec.error("dns", "use either endpoints or dns");
   {
     MapReader lb(sink, spec.get("loadBalancer"), spec.child("loadBalancer"));
-    int p = lb.readEnum("policy",
-                        {"round_robin", "random", "least_request", "ring_hash", "maglev"});
+    int p =
+        lb.readEnum("policy", {"round_robin", "random", "least_request", "ring_hash", "maglev"});
     if (p >= 0) out.loadBalancer.policy = static_cast<LbPolicy>(p);
     lb.readDuration("slowStart", out.loadBalancer.slowStart);
   }
@@ -299,10 +300,9 @@ void readRuleDocument(ErrorSink& sink, const YAML::Node& doc, RuleSet& rules) {
   if (!r.ok()) return;
   std::string apiVersion, kind, name;
   r.required("apiVersion");
-  if (r.readString("apiVersion", apiVersion) && !apiVersion.empty() &&
-      apiVersion != kApiVersion) {
-    r.error("apiVersion", "unsupported apiVersion \"" + apiVersion + "\" (expected " +
-                              kApiVersion + ")");
+  if (r.readString("apiVersion", apiVersion) && !apiVersion.empty() && apiVersion != kApiVersion) {
+    r.error("apiVersion",
+            "unsupported apiVersion \"" + apiVersion + "\" (expected " + kApiVersion + ")");
   }
   r.required("kind");
   r.readString("kind", kind);
@@ -375,16 +375,16 @@ void finishConfig(Config& cfg, RuleSet& rules, ConfigErrors& errors) {
     if (!inserted) {
       errors.push_back({s.origin.file, s.origin.line, s.origin.column, "metadata.name",
                         "duplicate Service \"" + s.name + "\" (first defined at " +
-                            it->second.origin.file + ":" +
-                            std::to_string(it->second.origin.line) + ")"});
+                            it->second.origin.file + ":" + std::to_string(it->second.origin.line) +
+                            ")"});
     }
   }
   // The local app is a service like any other, named kLocalAppService.
   ServiceConfig local;
   local.name = kLocalAppService;
   local.origin = Origin{"<bootstrap>", 0, 0};
-  local.endpoints.push_back(EndpointConfig{cfg.bootstrap.localApp.address,
-                                           cfg.bootstrap.localApp.address.toString(), 1, {}});
+  local.endpoints.push_back(EndpointConfig{
+      cfg.bootstrap.localApp.address, cfg.bootstrap.localApp.address.toString(), 1, {}});
   cfg.services.emplace(local.name, local);
 
   std::set<std::string> routeNames;

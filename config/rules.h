@@ -79,11 +79,11 @@ struct StringMatch {
 };
 
 struct RouteMatch {
-  std::optional<std::string> path;        // exact
+  std::optional<std::string> path;  // exact
   std::optional<std::string> pathPrefix;
   std::optional<std::string> pathRegexText;
   std::shared_ptr<const std::regex> pathRegex;
-  std::vector<std::string> methods;       // empty = any
+  std::vector<std::string> methods;                          // empty = any
   std::vector<std::pair<std::string, StringMatch>> headers;  // lower-case names
   std::vector<std::pair<std::string, StringMatch>> queryParams;
 };

@@ -46,8 +46,7 @@ class MapReader {
   /// return false when present but wrong.
   bool readString(const std::string& key, std::string& out);
   bool readBool(const std::string& key, bool& out);
-  bool readUint(const std::string& key, uint32_t& out, uint32_t min = 0,
-                uint32_t max = UINT32_MAX);
+  bool readUint(const std::string& key, uint32_t& out, uint32_t min = 0, uint32_t max = UINT32_MAX);
   bool readDuration(const std::string& key, Duration& out);
   bool readAddress(const std::string& key, Address& out);
   bool readStringList(const std::string& key, std::vector<std::string>& out);

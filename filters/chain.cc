@@ -6,8 +6,7 @@
 
 namespace tether::filters {
 
-proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config,
-                                 uint64_t version) {
+proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t version) {
   auto snapshot = std::make_shared<proxy::Snapshot>(config, version);
   auto table = std::make_shared<const RouteTable>(config);
   auto metrics = std::make_shared<const MetricsFilterFactory>();

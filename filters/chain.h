@@ -8,7 +8,6 @@ namespace tether::filters {
 
 /// Builds a snapshot from a validated config: compiles the route table once and assembles
 /// the filter chain of each direction (metrics first, so it sees every reply; router last).
-proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config,
-                                 uint64_t version);
+proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t version);
 
 }  // namespace tether::filters

@@ -11,7 +11,8 @@ namespace {
 class AdminConnection : public Http1Parser::Callbacks {
  public:
   AdminConnection(uv_loop_t* loop, AdminHandler& handler)
-      : handler_(handler), parser_(Http1Parser::Type::kRequest, *this, Http1Limits{16384, 64}),
+      : handler_(handler),
+        parser_(Http1Parser::Type::kRequest, *this, Http1Limits{16384, 64}),
         alive_(std::make_shared<bool>(true)) {
     uv_tcp_init(loop, &tcp_);
     tcp_.data = this;
@@ -90,9 +91,8 @@ class AdminConnection : public Http1Parser::Callbacks {
     if (closing_) return;
     closing_ = true;
     alive_.reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
-      delete static_cast<AdminConnection*>(h->data);
-    });
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_),
+             [](uv_handle_t* h) { delete static_cast<AdminConnection*>(h->data); });
   }
 
  private:

@@ -39,8 +39,8 @@ void DownstreamConnection::armHeaderTimer() {
 
 void DownstreamConnection::armIdleTimer() {
   timerKind_ = TimerKind::kIdle;
-  deadline_ = uv_now(worker_.loop()) +
-              static_cast<uint64_t>(worker_.bootstrap().http.idleTimeout.count());
+  deadline_ =
+      uv_now(worker_.loop()) + static_cast<uint64_t>(worker_.bootstrap().http.idleTimeout.count());
 }
 
 void DownstreamConnection::onSweep(uint64_t now) {
@@ -173,9 +173,8 @@ bool DownstreamConnection::buildRequestHead(Http1Message& m, RequestHead& head) 
       return false;
     }
     size_t pathStart = m.url.find('/', scheme + 3);
-    head.authority = m.url.substr(scheme + 3, pathStart == std::string::npos
-                                                  ? std::string::npos
-                                                  : pathStart - scheme - 3);
+    head.authority = m.url.substr(
+        scheme + 3, pathStart == std::string::npos ? std::string::npos : pathStart - scheme - 3);
     head.path = pathStart == std::string::npos ? "/" : m.url.substr(pathStart);
   }
   if (head.authority.empty() && m.versionMinor >= 1) {
@@ -396,6 +395,18 @@ void DownstreamConnection::replyError(Reason reason, const std::string& why) {
 void DownstreamConnection::onDrain() {
   closeAfterResponse_ = true;
   if (!stream_ && parser_.idle()) closeNow();
+}
+
+void DownstreamConnection::abortForShutdown() {
+  closeAfterResponse_ = true;
+  if (stream_ && !stream_->responseStarted()) {
+    stream_->sendLocalReply(503, "draining\n", Reason::kDraining, nullptr);
+  }
+  if (stream_) {
+    closeNow();  // the response had started: it cannot be finished in time
+  } else {
+    conn_.closeAfterFlush();
+  }
 }
 
 void DownstreamConnection::closeNow() {

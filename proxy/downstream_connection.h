@@ -31,6 +31,9 @@ class DownstreamConnection : public TcpConnection::Handler,
   void countAsActive() { counted_ = true; }
   /// Drain: close if idle, otherwise close after the current response.
   void onDrain();
+  /// The drain deadline passed: a request still waiting for its response gets 503
+  /// `draining` (a clear answer rather than a reset); then the connection closes.
+  void abortForShutdown();
   /// Closes at once (shutdown, overflow); frees itself in the close callback.
   void closeNow();
   /// Called by the worker's sweep with the loop time (ms): fires an expired deadline.
@@ -72,9 +75,9 @@ class DownstreamConnection : public TcpConnection::Handler,
   uint64_t deadline_;  // loop time (ms) at which timerKind_ fires
   std::unique_ptr<ActiveStream> stream_;
   std::string peer_;
-  std::string pending_;       // bytes read but not parsed while a stream is active
-  std::string bodyScratch_;   // reused for body chunks handed to the stream
-  std::string out_;           // reused for encoding heads
+  std::string pending_;      // bytes read but not parsed while a stream is active
+  std::string bodyScratch_;  // reused for body chunks handed to the stream
+  std::string out_;          // reused for encoding heads
   int requestVersionMinor_ = 1;
   bool requestKeepAlive_ = true;
   bool requestIsHead_ = false;
@@ -82,9 +85,9 @@ class DownstreamConnection : public TcpConnection::Handler,
   bool requestComplete_ = false;
   bool responseChunked_ = false;
   bool closeAfterResponse_ = false;
-  bool parserPaused_ = false;    // paused after a complete request (pipelining)
+  bool parserPaused_ = false;        // paused after a complete request (pipelining)
   bool pipelineReadPaused_ = false;  // reading stopped while pending_ is full
-  bool upgradePending_ = false;  // an Upgrade/CONNECT request waits for its answer
+  bool upgradePending_ = false;      // an Upgrade/CONNECT request waits for its answer
   bool tunnel_ = false;
   bool inParse_ = false;
   bool counted_ = false;

@@ -76,9 +76,7 @@ class Filter {
   virtual FilterStatus onResponseData(std::string& data, bool endStream) {
     return FilterStatus::kContinue;
   }
-  virtual FilterStatus onResponseTrailers(HeaderMap& trailers) {
-    return FilterStatus::kContinue;
-  }
+  virtual FilterStatus onResponseTrailers(HeaderMap& trailers) { return FilterStatus::kContinue; }
   /// The downstream connection's write buffer passed its high (true) or low (false) mark.
   virtual void onResponseWatermark(bool aboveHigh) {}
   /// The stream is over (response complete, or reset); StreamInfo is final.

@@ -95,8 +95,7 @@ void stripHopByHop(HeaderMap& headers) {
                                 for (auto h : kHopByHop) {
                                   if (f.name == h) return true;
                                 }
-                                return std::find(named.begin(), named.end(), f.name) !=
-                                       named.end();
+                                return std::find(named.begin(), named.end(), f.name) != named.end();
                               }),
                fields.end());
 }

@@ -38,11 +38,11 @@ class HeaderMap {
 /// A request as the filters see it, whatever the codec.
 struct RequestHead {
   std::string method;
-  std::string path;       // origin-form path and query; authority-form for CONNECT
-  std::string authority;  // Host header / :authority, lower-case
-  HeaderMap headers;      // without Host and without hop-by-hop fields
-  int versionMinor = 1;   // HTTP/1.x minor version (1 for HTTP/2 streams)
-  bool upgrade = false;   // Upgrade or CONNECT: becomes a byte tunnel once accepted
+  std::string path;             // origin-form path and query; authority-form for CONNECT
+  std::string authority;        // Host header / :authority, lower-case
+  HeaderMap headers;            // without Host and without hop-by-hop fields
+  int versionMinor = 1;         // HTTP/1.x minor version (1 for HTTP/2 streams)
+  bool upgrade = false;         // Upgrade or CONNECT: becomes a byte tunnel once accepted
   std::string upgradeProtocol;  // the Upgrade header's value, e.g. "websocket"
 
   bool isConnect() const { return method == "CONNECT"; }

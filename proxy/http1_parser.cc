@@ -147,8 +147,8 @@ Http1Parser::Status Http1Parser::finish() {
 bool Http1Parser::countBytes(size_t len) {
   headerBytes_ += len;
   if (headerBytes_ > limits_.maxHeadersBytes) {
-    fail(Reason::kHeadersTooLarge, "header section larger than " +
-                                       std::to_string(limits_.maxHeadersBytes) + " bytes");
+    fail(Reason::kHeadersTooLarge,
+         "header section larger than " + std::to_string(limits_.maxHeadersBytes) + " bytes");
     return false;
   }
   return true;
@@ -256,8 +256,7 @@ int Http1Parser::validateFraming() {
     if (f.name == "content-length") {
       ++clCount;
       const std::string& v = f.value;
-      if (v.empty() || v.size() > 18 ||
-          v.find_first_not_of("0123456789") != std::string::npos) {
+      if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
         fail(Reason::kBadRequest, "invalid Content-Length");
         return -1;
       }

@@ -18,11 +18,11 @@ struct Http1Message {
   int status = 0;
   int versionMajor = 1;
   int versionMinor = 1;
-  HeaderMap headers;            // every field, names lower-case
-  int64_t contentLength = -1;   // -1: none
+  HeaderMap headers;           // every field, names lower-case
+  int64_t contentLength = -1;  // -1: none
   bool chunked = false;
   bool keepAlive = true;
-  bool upgrade = false;         // llhttp saw Upgrade/CONNECT
+  bool upgrade = false;  // llhttp saw Upgrade/CONNECT
 };
 
 struct Http1Limits {

@@ -57,9 +57,8 @@ int openReusePortSocket(config::Address& address, int backlog) {
     sockaddr_storage bound{};
     socklen_t blen = sizeof(bound);
     getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
-    address.port = family == AF_INET
-                       ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
-                       : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+    address.port = family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
+                                     : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
   }
   return fd;
 }
@@ -82,8 +81,8 @@ Listener::~Listener() {
 
 void Listener::onConnection(int status) {
   if (status != 0) return;
-  auto conn = std::make_unique<DownstreamConnection>(worker_, socket_.config,
-                                                     socket_.activeConnections);
+  auto conn =
+      std::make_unique<DownstreamConnection>(worker_, socket_.config, socket_.activeConnections);
   if (conn->accept(reinterpret_cast<uv_stream_t*>(handle_)) != 0) {
     conn.release()->closeNow();  // frees itself in its close callback
     return;

@@ -21,9 +21,9 @@ void logLine(LogLevel level, std::string_view message);
 
 }  // namespace tether::proxy
 
-#define TETHER_LOG(level, msg)                                                     \
-  do {                                                                             \
-    if (::tether::proxy::logEnabled(::tether::proxy::LogLevel::level)) {          \
-      ::tether::proxy::logLine(::tether::proxy::LogLevel::level, (msg));          \
-    }                                                                              \
+#define TETHER_LOG(level, msg)                                           \
+  do {                                                                   \
+    if (::tether::proxy::logEnabled(::tether::proxy::LogLevel::level)) { \
+      ::tether::proxy::logLine(::tether::proxy::LogLevel::level, (msg)); \
+    }                                                                    \
   } while (0)

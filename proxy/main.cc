@@ -64,8 +64,7 @@ int validate(const Args& a) {
     return 1;
   }
   std::printf("ok: %zu service(s), %zu route(s), %zu rule document(s)\n",
-              r.config->services.size() - 1, r.config->routes.size(),
-              r.config->documents.size());
+              r.config->services.size() - 1, r.config->routes.size(), r.config->documents.size());
   return 0;
 }
 

@@ -43,17 +43,17 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   auto requests = family("tether_requests_total",
                          "Requests finished, by direction, service, route, status and reason.",
                          MetricType::Counter);
-  auto durations = family("tether_request_duration_seconds",
-                          "Time from the request head to the end of the response.",
-                          MetricType::Histogram);
+  auto durations =
+      family("tether_request_duration_seconds",
+             "Time from the request head to the end of the response.", MetricType::Histogram);
   for (const auto& [key, rs] : stats.routes) {
     for (const auto& c : rs.codes) {
-      requests.metric.push_back(counter(static_cast<double>(c.count),
-                                        {{"code", std::to_string(c.code)},
-                                         {"direction", rs.direction},
-                                         {"reason", std::string(reasonName(c.reason))},
-                                         {"route", rs.route},
-                                         {"service", rs.service}}));
+      requests.metric.push_back(
+          counter(static_cast<double>(c.count), {{"code", std::to_string(c.code)},
+                                                 {"direction", rs.direction},
+                                                 {"reason", std::string(reasonName(c.reason))},
+                                                 {"route", rs.route},
+                                                 {"service", rs.service}}));
     }
     ClientMetric h;
     h.label = {{"direction", rs.direction}, {"route", rs.route}, {"service", rs.service}};
@@ -75,21 +75,18 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
 
   auto upstreamRequests = family("tether_upstream_requests_total",
                                  "Requests sent to upstream services.", MetricType::Counter);
-  auto connectFailures = family("tether_upstream_connect_failures_total",
-                                "Upstream connections that could not be made.",
-                                MetricType::Counter);
+  auto connectFailures =
+      family("tether_upstream_connect_failures_total",
+             "Upstream connections that could not be made.", MetricType::Counter);
   auto resets = family("tether_upstream_resets_total",
-                       "Upstream connections that broke during an exchange.",
-                       MetricType::Counter);
-  auto timeouts = family("tether_upstream_timeouts_total",
-                         "Requests that hit the route timeout.", MetricType::Counter);
-  auto retries = family("tether_retries_total", "Upstream requests retried.",
-                        MetricType::Counter);
+                       "Upstream connections that broke during an exchange.", MetricType::Counter);
+  auto timeouts = family("tether_upstream_timeouts_total", "Requests that hit the route timeout.",
+                         MetricType::Counter);
+  auto retries = family("tether_retries_total", "Upstream requests retried.", MetricType::Counter);
   for (const auto& [name, ss] : stats.services) {
     std::vector<ClientMetric::Label> l = {{"service", name}};
     upstreamRequests.metric.push_back(counter(static_cast<double>(ss.upstreamRequests), l));
-    connectFailures.metric.push_back(
-        counter(static_cast<double>(ss.upstreamConnectFailures), l));
+    connectFailures.metric.push_back(counter(static_cast<double>(ss.upstreamConnectFailures), l));
     resets.metric.push_back(counter(static_cast<double>(ss.upstreamResets), l));
     timeouts.metric.push_back(counter(static_cast<double>(ss.upstreamTimeouts), l));
     retries.metric.push_back(counter(static_cast<double>(ss.retries), l));
@@ -100,14 +97,13 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   families.push_back(std::move(timeouts));
   families.push_back(std::move(retries));
 
-  auto one = [&](const std::string& name, const std::string& help, MetricType type,
-                 double value) {
+  auto one = [&](const std::string& name, const std::string& help, MetricType type, double value) {
     auto f = family(name, help, type);
     f.metric.push_back(type == MetricType::Counter ? counter(value) : gauge(value));
     families.push_back(std::move(f));
   };
-  one("tether_downstream_connections_active", "Open downstream connections.",
-      MetricType::Gauge, static_cast<double>(stats.downstreamConnectionsActive));
+  one("tether_downstream_connections_active", "Open downstream connections.", MetricType::Gauge,
+      static_cast<double>(stats.downstreamConnectionsActive));
   one("tether_downstream_connections_total", "Downstream connections accepted.",
       MetricType::Counter, static_cast<double>(stats.downstreamConnectionsTotal));
   one("tether_downstream_connections_overflow_total",
@@ -115,8 +111,8 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
       static_cast<double>(stats.downstreamOverflow));
   one("tether_upstream_connections_active", "Open upstream connections.", MetricType::Gauge,
       static_cast<double>(stats.upstreamConnectionsActive));
-  one("tether_upstream_connections_total", "Upstream connections opened.",
-      MetricType::Counter, static_cast<double>(stats.upstreamConnectionsTotal));
+  one("tether_upstream_connections_total", "Upstream connections opened.", MetricType::Counter,
+      static_cast<double>(stats.upstreamConnectionsTotal));
   one("tether_upstream_connections_reused_total",
       "Requests sent on a pooled keep-alive connection.", MetricType::Counter,
       static_cast<double>(stats.upstreamConnectionsReused));
@@ -131,13 +127,12 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   one("tether_draining", "1 while draining.", MetricType::Gauge, control.draining ? 1 : 0);
   one("tether_workers", "Worker threads.", MetricType::Gauge, control.workers);
 
-  auto reloads = family("tether_config_reloads_total", "Config reloads, by result.",
-                        MetricType::Counter);
+  auto reloads =
+      family("tether_config_reloads_total", "Config reloads, by result.", MetricType::Counter);
   for (const char* result : {"applied", "rejected", "unchanged"}) {
     auto it = control.reloads.find(result);
     reloads.metric.push_back(counter(
-        it == control.reloads.end() ? 0.0 : static_cast<double>(it->second),
-        {{"result", result}}));
+        it == control.reloads.end() ? 0.0 : static_cast<double>(it->second), {{"result", result}}));
   }
   families.push_back(std::move(reloads));
 

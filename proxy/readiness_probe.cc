@@ -57,36 +57,37 @@ void probeHttp(uv_loop_t* loop, const config::Address& address, const std::strin
     p->finish(false);
     return;
   }
-  int rc = uv_tcp_connect(&p->connect, &p->tcp, reinterpret_cast<sockaddr*>(&ss),
-                          [](uv_connect_t* req, int status) {
-    auto* p = static_cast<Probe*>(req->data);
-    if (p->finished) return;
-    if (status != 0) {
-      p->finish(false);
-      return;
-    }
-    uv_buf_t b = uv_buf_init(p->request.data(), static_cast<unsigned>(p->request.size()));
-    uv_write(&p->write, reinterpret_cast<uv_stream_t*>(&p->tcp), &b, 1, [](uv_write_t*, int) {});
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&p->tcp),
-        [](uv_handle_t*, size_t, uv_buf_t* buf) {
-          static thread_local char storage[4096];
-          *buf = uv_buf_init(storage, sizeof(storage));
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-          auto* p = static_cast<Probe*>(s->data);
-          if (p->finished) return;
-          if (n < 0) {
-            p->finish(false);
-            return;
-          }
-          p->response.append(buf->base, static_cast<size_t>(n));
-          if (p->response.size() >= 12) {
-            // "HTTP/1.1 200": the status class is the tenth byte.
-            p->finish(p->response.compare(0, 5, "HTTP/") == 0 && p->response[9] == '2');
-          }
-        });
-  });
+  int rc = uv_tcp_connect(
+      &p->connect, &p->tcp, reinterpret_cast<sockaddr*>(&ss), [](uv_connect_t* req, int status) {
+        auto* p = static_cast<Probe*>(req->data);
+        if (p->finished) return;
+        if (status != 0) {
+          p->finish(false);
+          return;
+        }
+        uv_buf_t b = uv_buf_init(p->request.data(), static_cast<unsigned>(p->request.size()));
+        uv_write(&p->write, reinterpret_cast<uv_stream_t*>(&p->tcp), &b, 1,
+                 [](uv_write_t*, int) {});
+        uv_read_start(
+            reinterpret_cast<uv_stream_t*>(&p->tcp),
+            [](uv_handle_t*, size_t, uv_buf_t* buf) {
+              static thread_local char storage[4096];
+              *buf = uv_buf_init(storage, sizeof(storage));
+            },
+            [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+              auto* p = static_cast<Probe*>(s->data);
+              if (p->finished) return;
+              if (n < 0) {
+                p->finish(false);
+                return;
+              }
+              p->response.append(buf->base, static_cast<size_t>(n));
+              if (p->response.size() >= 12) {
+                // "HTTP/1.1 200": the status class is the tenth byte.
+                p->finish(p->response.compare(0, 5, "HTTP/") == 0 && p->response[9] == '2');
+              }
+            });
+      });
   if (rc != 0) p->finish(false);
 }
 

@@ -45,8 +45,8 @@ int Server::start() {
     for (unsigned i = 0; i < n; ++i) {
       int fd = openReusePortSocket(addr);
       if (fd < 0) {
-        TETHER_LOG(kError, "listener " + lc.name + ": cannot listen on " +
-                               lc.address.toString() + ": " + std::strerror(-fd));
+        TETHER_LOG(kError, "listener " + lc.name + ": cannot listen on " + lc.address.toString() +
+                               ": " + std::strerror(-fd));
         for (auto& list : perWorker) {
           for (auto& s : list) ::close(s.fd);
         }
@@ -56,8 +56,8 @@ int Server::start() {
       s.config.address = addr;  // port 0 resolved by the first bind
       perWorker[i].push_back(s);
     }
-    TETHER_LOG(kInfo, "listener " + lc.name + " (" + config::toString(lc.direction) +
-                          ") on " + addr.toString());
+    TETHER_LOG(kInfo, "listener " + lc.name + " (" + config::toString(lc.direction) + ") on " +
+                          addr.toString());
   }
 
   admin_ = std::make_unique<AdminServer>(
@@ -74,13 +74,13 @@ int Server::start() {
   TETHER_LOG(kInfo, "admin on " + adminAddr.toString());
 
   if (!b.accessLog.path.empty()) {
-    accessLogFd_ = b.accessLog.path == "-"
-                       ? STDOUT_FILENO
-                       : ::open(b.accessLog.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                                0644);
+    accessLogFd_ =
+        b.accessLog.path == "-"
+            ? STDOUT_FILENO
+            : ::open(b.accessLog.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (accessLogFd_ < 0) {
-      TETHER_LOG(kError, "access log: cannot open " + b.accessLog.path + ": " +
-                             std::strerror(errno));
+      TETHER_LOG(kError,
+                 "access log: cannot open " + b.accessLog.path + ": " + std::strerror(errno));
       return 1;
     }
   }
@@ -266,9 +266,8 @@ std::string Server::configDump() const {
   out << "hash: " << config_->hash << "\n";
   out << "documents:\n";
   for (const auto& d : config_->documents) {
-    out << "  - kind: " << d.kind << "\n    name: " << d.name << "\n    source: \""
-        << d.origin.file << ":" << d.origin.line << "\"\n    hash: " << d.hash
-        << "\n    yaml: |\n";
+    out << "  - kind: " << d.kind << "\n    name: " << d.name << "\n    source: \"" << d.origin.file
+        << ":" << d.origin.line << "\"\n    hash: " << d.hash << "\n    yaml: |\n";
     std::istringstream lines(d.yaml);
     std::string line;
     while (std::getline(lines, line)) out << "      " << line << "\n";
@@ -407,11 +406,19 @@ void Server::pollDrain() {
   size_t open = 0;
   for (auto& w : workers_) open += w->activeConnections();
   bool timedOut = MonoClock::now() >= drainDeadline_;
-  if (open == 0 || timedOut) {
-    if (timedOut && open > 0) {
-      TETHER_LOG(kWarn, "drain timeout: closing " + std::to_string(open) + " connection(s)");
-    }
+  if (open == 0) {
     finish();
+  } else if (timedOut && !aborting_) {
+    aborting_ = true;
+    TETHER_LOG(kWarn, "drain timeout: answering 503 draining and closing " + std::to_string(open) +
+                          " connection(s)");
+    for (auto& w : workers_) {
+      Worker* worker = w.get();
+      worker->post([worker] { worker->abortStreams(); });
+    }
+    // Give the 503s a moment to leave before the loops stop.
+    drainTimer_ = std::make_unique<Timer>(&loop_, [this] { finish(); });
+    drainTimer_->start(std::chrono::milliseconds(200));
   }
 }
 

@@ -70,6 +70,7 @@ class Server {
   MonoClock::time_point drainDeadline_;
   MonoClock::time_point drainStarted_;
   bool workersDraining_ = false;
+  bool aborting_ = false;
   int accessLogFd_ = -1;
 };
 

@@ -28,8 +28,7 @@ void RouteStats::record(int code, Reason reason, double seconds) {
 }
 
 void WorkerStats::recordRequest(config::Direction direction, std::string_view service,
-                                std::string_view route, int code, Reason reason,
-                                double seconds) {
+                                std::string_view route, int code, Reason reason, double seconds) {
   keyScratch_.clear();
   keyScratch_ += config::toString(direction);
   keyScratch_ += '\0';

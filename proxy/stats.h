@@ -67,8 +67,8 @@ struct WorkerStats {
   uint64_t accessLogDropped = 0;
 
   /// Records a finished request. Allocates only the first time a label set is seen.
-  void recordRequest(config::Direction direction, std::string_view service,
-                     std::string_view route, int code, Reason reason, double seconds);
+  void recordRequest(config::Direction direction, std::string_view service, std::string_view route,
+                     int code, Reason reason, double seconds);
   /// Records a reply made by the codec before any stream existed (400, 431, 408).
   void recordLocal(config::Direction direction, int code, Reason reason);
   ServiceStats& service(std::string_view name);

@@ -159,8 +159,7 @@ void ActiveStream::encodeTrailers(HeaderMap& trailers) {
 
 void ActiveStream::runResponseTrailers() {
   for (size_t i = filters_.size(); i-- > 0;) {
-    if (filters_[i]->onResponseTrailers(pendingResponseTrailers_) ==
-        FilterStatus::kStopIteration) {
+    if (filters_[i]->onResponseTrailers(pendingResponseTrailers_) == FilterStatus::kStopIteration) {
       return;
     }
     if (finished_) return;

@@ -181,8 +181,8 @@ int UpstreamConnection::onHeadersComplete(Http1Message& m) {
   }
   stripHopByHop(head.headers);
   if (!upgrade.empty()) head.headers.add("upgrade", upgrade);
-  bool bodyless = headRequest_ || m.status == 204 || m.status == 304 ||
-                  (!m.chunked && m.contentLength == 0);
+  bool bodyless =
+      headRequest_ || m.status == 204 || m.status == 304 || (!m.chunked && m.contentLength == 0);
   if (m.status == 101) bodyless = false;
   // A bodyless response is complete with its head: the router may hand the connection
   // back to the pool from inside the callback below.
@@ -221,8 +221,8 @@ int UpstreamConnection::onMessageComplete(HeaderMap& trailers) {
 
 UpstreamPool::UpstreamPool(Worker& worker, const config::Address& address)
     : worker_(worker), address_(address) {
-  if (uv_ip4_addr(address.host.c_str(), address.port,
-                  reinterpret_cast<sockaddr_in*>(&sockaddr_)) == 0 ||
+  if (uv_ip4_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&sockaddr_)) ==
+          0 ||
       uv_ip6_addr(address.host.c_str(), address.port,
                   reinterpret_cast<sockaddr_in6*>(&sockaddr_)) == 0) {
     sockaddrValid_ = true;

@@ -141,8 +141,7 @@ class UpstreamPools {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  std::unordered_map<std::string, std::unique_ptr<UpstreamPool>, KeyHash, std::equal_to<>>
-      pools_;
+  std::unordered_map<std::string, std::unique_ptr<UpstreamPool>, KeyHash, std::equal_to<>> pools_;
 };
 
 }  // namespace tether::proxy

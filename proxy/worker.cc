@@ -55,9 +55,7 @@ uint64_t Worker::random() {
   return rng_;
 }
 
-void Worker::setAccessLogFd(int fd) {
-  accessLog_ = std::make_unique<AccessLogWriter>(&loop_, fd);
-}
+void Worker::setAccessLogFd(int fd) { accessLog_ = std::make_unique<AccessLogWriter>(&loop_, fd); }
 
 void Worker::start() {
   std::promise<void> started;
@@ -109,6 +107,11 @@ void Worker::onSweep() {
   // Collect first: a timeout closes connections, which edits connections_.
   sweepScratch_.assign(connections_.begin(), connections_.end());
   for (auto* c : sweepScratch_) c->onSweep(now);
+}
+
+void Worker::abortStreams() {
+  std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
+  for (auto* c : conns) c->abortForShutdown();
 }
 
 void Worker::stop() {

@@ -60,6 +60,9 @@ class Worker {
   /// Begins draining: stop accepting, close idle keep-alive connections, `Connection:
   /// close` on every later response. Runs on the worker thread (post it).
   void drain();
+  /// Drain deadline: answer every request still waiting with 503 `draining`, close the
+  /// rest. Runs on the worker thread (post it); stop() follows.
+  void abortStreams();
   /// Closes every handle and stops the loop; join() afterwards.
   void stop();
   /// Runs the loop on the calling thread until stop() has closed everything, then frees
@@ -77,7 +80,9 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   UpstreamPools& pools() { return *pools_; }
   /// The access-log writer, or nullptr when the access log is off.
-  class AccessLogWriter* accessLog() { return accessLog_.get(); }
+  class AccessLogWriter* accessLog() {
+    return accessLog_.get();
+  }
   char* readBuffer() { return readBuffer_.get(); }
   size_t highWatermark() const { return bootstrap_.http.bufferHighWatermark; }
   size_t lowWatermark() const { return bootstrap_.http.bufferLowWatermark; }
@@ -101,7 +106,6 @@ class Worker {
   void onSweep();
 
  private:
-
   int index_;
   config::Bootstrap bootstrap_;
   SnapshotPtr snapshot_;

@@ -45,8 +45,8 @@ bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request)
     return false;
   }
   for (const auto& [name, sm] : m.headers) {
-    const std::string* v = name == "host" || name == ":authority" ? &request.authority
-                                                                  : request.headers.get(name);
+    const std::string* v =
+        name == "host" || name == ":authority" ? &request.authority : request.headers.get(name);
     if (!sm.matches(v)) return false;
   }
   if (!m.queryParams.empty()) {
@@ -76,8 +76,7 @@ CompiledBackend RouteTable::compileBackend(const config::BackendConfig& b) const
   return cb;
 }
 
-RouteTable::RouteTable(std::shared_ptr<const config::Config> config)
-    : config_(std::move(config)) {
+RouteTable::RouteTable(std::shared_ptr<const config::Config> config) : config_(std::move(config)) {
   routes_.reserve(config_->routes.size());
   for (const auto& route : config_->routes) {
     CompiledRoute cr{&route, {}};

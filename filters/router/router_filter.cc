@@ -30,7 +30,7 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   requestEnd_ = endStream;
   bodyless_ = endStream;
   rule_ = info.direction == config::Direction::kInbound ? table_->inbound()
-                                                          : table_->matchOutbound(head);
+                                                        : table_->matchOutbound(head);
   if (!rule_) {
     callbacks_->sendLocalReply(404, "no route\n", Reason::kNoRoute);
     return FilterStatus::kStopIteration;
@@ -88,8 +88,9 @@ void RouterFilter::startUpstream() {
       backend_->service->connectTimeout.value_or(worker.bootstrap().upstream.connectTimeout);
   bool reused = false;
   upstreamReady_ = false;
-  upstream_ = worker.pools().get(endpoint_->address, endpoint_->addressText).acquire(*this, request_->isHead(),
-                                                              connectTimeout, reused);
+  upstream_ = worker.pools()
+                  .get(endpoint_->address, endpoint_->addressText)
+                  .acquire(*this, request_->isHead(), connectTimeout, reused);
   if (!upstream_) {
     fail(Reason::kUpstreamConnectFailure);
     return;

@@ -47,8 +47,8 @@ class RouterFilter : public proxy::Filter, public proxy::UpstreamClient {
   proxy::RequestHead* request_ = nullptr;  // owned by the stream, stable for its life
   proxy::UpstreamConnection* upstream_ = nullptr;
   std::unique_ptr<proxy::Timer> timer_;
-  std::string head_;      // the encoded request head, kept for a keep-alive-race retry
-  std::string pending_;   // body bytes that arrived before the upstream was ready
+  std::string head_;     // the encoded request head, kept for a keep-alive-race retry
+  std::string pending_;  // body bytes that arrived before the upstream was ready
   bool requestEnd_ = false;
   bool bodyless_ = false;
   bool requestEndSent_ = false;

@@ -45,7 +45,10 @@ class Reader {
  public:
   Reader(int fd, std::atomic<uint64_t>& counter) : fd_(fd), counter_(counter) {}
 
+  bool slow = false;  // sleep before each read: a slow reader
+
   bool fill() {
+    if (slow) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     char buf[65536];
     ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
     if (n <= 0) return false;
@@ -114,8 +117,8 @@ std::string lower(std::string s) {
 
 std::string response(int status, const std::string& body,
                      const std::vector<std::pair<std::string, std::string>>& extra = {}) {
-  std::string r = "HTTP/1.1 " + std::to_string(status) + " X\r\ncontent-length: " +
-                  std::to_string(body.size()) + "\r\n";
+  std::string r = "HTTP/1.1 " + std::to_string(status) +
+                  " X\r\ncontent-length: " + std::to_string(body.size()) + "\r\n";
   for (const auto& [k, v] : extra) r += k + ": " + v + "\r\n";
   return r + "\r\n" + body;
 }
@@ -232,18 +235,25 @@ void FakeUpstream::serve(int fd) {
     }
     // Recorded as soon as the head is in, so a test can see a request whose body never comes.
     size_t index = record(req);
+    in.slow = req.target == "/slow-sha256";
     Sha sha;
     bool ok = true;
     if (chunked) {
       for (;;) {
-        if (!in.readLine(line)) { ok = false; break; }
+        if (!in.readLine(line)) {
+          ok = false;
+          break;
+        }
         size_t n = std::stoul(line, nullptr, 16);
         if (n == 0) {
           while (in.readLine(line) && !line.empty()) {
           }
           break;
         }
-        if (!in.read(n, &req.body, &sha)) { ok = false; break; }
+        if (!in.read(n, &req.body, &sha)) {
+          ok = false;
+          break;
+        }
         req.bodyLength += n;
         in.readLine(line);
       }
@@ -300,7 +310,10 @@ void FakeUpstream::serve(int fd) {
         for (uint64_t i = 0; i < n;) {
           chunk.clear();
           for (size_t k = 0; k < 65536 && i < n; ++k, ++i) chunk += patternByte(i);
-          if (!sendAll(fd, chunk)) { ok = false; break; }
+          if (!sendAll(fd, chunk)) {
+            ok = false;
+            break;
+          }
         }
       }
     } else if (path.rfind("/chunked/", 0) == 0) {
@@ -316,14 +329,16 @@ void FakeUpstream::serve(int fd) {
         std::snprintf(size, sizeof(size), "%zx\r\n", chunk.size());
         out += size + chunk + "\r\n";
         if (out.size() > 65536) {
-          if (!sendAll(fd, out)) { ok = false; break; }
+          if (!sendAll(fd, out)) {
+            ok = false;
+            break;
+          }
           out.clear();
         }
       }
       out += "0\r\nx-checksum: " + bodySha.final() + "\r\n\r\n";
-    } else if (path == "/sha256") {
-      out = response(200, req.bodySha256,
-                     {{"x-body-length", std::to_string(req.bodyLength)}});
+    } else if (path == "/sha256" || path == "/slow-sha256") {
+      out = response(200, req.bodySha256, {{"x-body-length", std::to_string(req.bodyLength)}});
     } else if (path.rfind("/slow/", 0) == 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(numberAfter("/slow/")));
       out = response(200, "slow\n");

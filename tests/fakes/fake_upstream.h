@@ -30,6 +30,7 @@ struct RecordedRequest {
 ///   /bytes/N       N pattern bytes with Content-Length
 ///   /chunked/N     N pattern bytes, chunked, with a trailer "x-checksum: <sha256>"
 ///   /sha256        200, body = hex SHA-256 of the request body, x-body-length header
+///   /slow-sha256   the same, reading the body slowly (1 ms pause per read)
 ///   /slow/MS       waits MS milliseconds, then 200
 ///   /ws            101 Switching Protocols (when asked to upgrade), then echoes bytes
 ///   /close         closes the connection without answering

@@ -27,8 +27,7 @@ TEST_CASE("admin endpoints answer and metrics pass promtool", "[admin]") {
                     "code=\"200\",direction=\"inbound\",reason=\"\",route=\"inbound\","
                     "service=\"local_app\"") == 3);
   CHECK(metricValue(m.body, "tether_requests_total", "reason=\"no_route\"") == 1);
-  CHECK(metricValue(m.body, "tether_request_duration_seconds_count",
-                    "direction=\"inbound\"") == 3);
+  CHECK(metricValue(m.body, "tether_request_duration_seconds_count", "direction=\"inbound\"") == 3);
   CHECK(metricValue(m.body, "tether_upstream_requests_total", "service=\"local_app\"") == 3);
   CHECK(metricValue(m.body, "tether_upstream_connections_active") >= 0);
   CHECK(metricValue(m.body, "tether_downstream_connections_active") >= 0);
@@ -72,7 +71,7 @@ TEST_CASE("POST /drain turns /ready to 503 and closes keep-alive connections", "
 
 TEST_CASE("/ready waits for the local app's readiness path", "[admin]") {
   FakeUpstream app;
-  TetherProcess waiting(basicBootstrap(1, "") );
+  TetherProcess waiting(basicBootstrap(1, ""));
   REQUIRE(waiting.started());
   CHECK(adminGet(waiting.adminPort(), "/ready").status == 200);  // no readiness check set
 

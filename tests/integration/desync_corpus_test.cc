@@ -22,8 +22,8 @@ struct Case {
 
 std::vector<Case> loadCorpus() {
   std::vector<Case> cases;
-  std::filesystem::path dir =
-      std::filesystem::path(TETHER_SOURCE_DIR) / ".." / "shared" / "corpora" / "http-desync-guardian";
+  std::filesystem::path dir = std::filesystem::path(TETHER_SOURCE_DIR) / ".." / "shared" /
+                              "corpora" / "http-desync-guardian";
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".yaml") continue;
     YAML::Node docs = YAML::LoadFile(entry.path().string());
@@ -55,8 +55,8 @@ std::vector<Case> loadCorpus() {
 bool isToken(const std::string& s) {
   if (s.empty()) return false;
   for (unsigned char c : s) {
-    if (!(std::isalnum(c) || std::string("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                                 std::string::npos)) {
+    if (!(std::isalnum(c) ||
+          std::string("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string::npos)) {
       return false;
     }
   }
@@ -133,7 +133,7 @@ TEST_CASE("the desync corpus: severe cases are refused and never reach the upstr
             "unsupported HTTP version",         "Invalid HTTP version",
             "Expected CRLF after version",      "Expected HTTP/",
             "unsupported Transfer-Encoding",    "invalid character in request target",
-            "Unexpected char in url schema",     "Invalid header value char",
+            "Unexpected char in url schema",    "Invalid header value char",
             "invalid character in value"};
         bool documented = false;
         for (const auto& s : kStrictness) documented |= reply.find(s) != std::string::npos;

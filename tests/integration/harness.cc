@@ -318,15 +318,17 @@ double metricValue(const std::string& text, const std::string& name,
 std::string basicBootstrap(uint16_t appPort, const std::string& extra, int workers,
                            const std::string& drainTimeout) {
   return "admin: { address: 127.0.0.1:0 }\n"
-         "workers: " + std::to_string(workers) + "\n"
+         "workers: " +
+         std::to_string(workers) +
+         "\n"
          "listeners:\n"
          "  - { name: outbound, address: 127.0.0.1:0, direction: outbound }\n"
          "  - { name: inbound, address: 127.0.0.1:0, direction: inbound }\n"
          "localApp: { address: 127.0.0.1:" +
          std::to_string(appPort) +
          " }\n"
-         "drain: { timeout: " + drainTimeout + ", grace: 200ms }\n" +
-         extra;
+         "drain: { timeout: " +
+         drainTimeout + ", grace: 200ms }\n" + extra;
 }
 
 }  // namespace tether::test

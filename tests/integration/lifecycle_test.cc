@@ -18,9 +18,8 @@ TEST_CASE("SIGTERM drains in-flight requests and exits 0", "[lifecycle]") {
   uint16_t port = t.port("inbound");
   std::vector<std::future<HttpResponse>> inflight;
   for (int i = 0; i < 8; ++i) {
-    inflight.push_back(std::async(std::launch::async, [port] {
-      return httpRequest(port, "GET", "/slow/800", "app");
-    }));
+    inflight.push_back(std::async(std::launch::async,
+                                  [port] { return httpRequest(port, "GET", "/slow/800", "app"); }));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   t.signal(SIGTERM);
@@ -52,9 +51,8 @@ TEST_CASE("a second SIGTERM exits at once", "[lifecycle]") {
   FakeUpstream app;
   TetherProcess t(basicBootstrap(app.port(), ""));
   REQUIRE(t.started());
-  auto hung = std::async(std::launch::async, [&] {
-    return httpRequest(t.port("inbound"), "GET", "/hang", "app");
-  });
+  auto hung = std::async(std::launch::async,
+                         [&] { return httpRequest(t.port("inbound"), "GET", "/hang", "app"); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   t.signal(SIGTERM);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -70,9 +68,8 @@ TEST_CASE("the drain timeout bounds a request that never ends", "[lifecycle]") {
   FakeUpstream app;
   TetherProcess t(basicBootstrap(app.port(), "", 1, "1s"));
   REQUIRE(t.started());
-  auto hung = std::async(std::launch::async, [&] {
-    return httpRequest(t.port("inbound"), "GET", "/hang", "app");
-  });
+  auto hung = std::async(std::launch::async,
+                         [&] { return httpRequest(t.port("inbound"), "GET", "/hang", "app"); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto start = std::chrono::steady_clock::now();
   t.signal(SIGTERM);
@@ -81,5 +78,9 @@ TEST_CASE("the drain timeout bounds a request that never ends", "[lifecycle]") {
   CHECK(took >= std::chrono::milliseconds(900));
   CHECK(took < std::chrono::seconds(3));
   CHECK(t.logs().find("drain timeout") != std::string::npos);
-  hung.get();
+  // The request that never ended still got an answer, not a reset.
+  HttpResponse r = hung.get();
+  CHECK(r.status == 503);
+  REQUIRE(r.header("x-tether-reason"));
+  CHECK(*r.header("x-tether-reason") == "draining");
 }

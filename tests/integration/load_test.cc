@@ -17,9 +17,9 @@ TEST_CASE("wrk load on two workers: every request answered 2xx and counted", "[l
   TetherProcess t(basicBootstrap(app.port(), "", 2));
   REQUIRE(t.started());
   std::string out;
-  int rc = runCommand("wrk -t1 -c16 -d2s http://127.0.0.1:" + std::to_string(t.port("inbound")) +
-                          "/echo",
-                      &out, true);
+  int rc = runCommand(
+      "wrk -t1 -c16 -d2s http://127.0.0.1:" + std::to_string(t.port("inbound")) + "/echo", &out,
+      true);
   INFO(out);
   REQUIRE(rc == 0);
   CHECK(out.find("Non-2xx") == std::string::npos);
@@ -65,7 +65,8 @@ TEST_CASE("listener maxConnections closes the excess at once", "[load]") {
       "admin: { address: 127.0.0.1:0 }\nworkers: 1\n"
       "listeners:\n  - { name: inbound, address: 127.0.0.1:0, direction: inbound, "
       "maxConnections: 2 }\n"
-      "localApp: { address: 127.0.0.1:" + std::to_string(app.port()) + " }\n";
+      "localApp: { address: 127.0.0.1:" +
+      std::to_string(app.port()) + " }\n";
   TetherProcess t(boot);
   REQUIRE(t.started());
   RawClient a(t.port("inbound")), b(t.port("inbound"));

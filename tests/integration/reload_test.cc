@@ -16,9 +16,12 @@ namespace {
 
 std::string rulesFor(uint16_t port, const std::string& host) {
   return "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: { name: up }\n"
-         "spec: { endpoints: [ { address: 127.0.0.1:" + std::to_string(port) + " } ] }\n---\n"
+         "spec: { endpoints: [ { address: 127.0.0.1:" +
+         std::to_string(port) +
+         " } ] }\n---\n"
          "apiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: { name: r }\n"
-         "spec: { hosts: [ " + host + " ], rules: [ { backends: [ { service: up } ] } ] }\n";
+         "spec: { hosts: [ " +
+         host + " ], rules: [ { backends: [ { service: up } ] } ] }\n";
 }
 
 bool waitFor(const std::function<bool()>& f) {
@@ -32,8 +35,7 @@ bool waitFor(const std::function<bool()>& f) {
 
 }  // namespace
 
-TEST_CASE("SIGHUP applies a changed rules file; a broken one is rejected and visible",
-          "[reload]") {
+TEST_CASE("SIGHUP applies a changed rules file; a broken one is rejected and visible", "[reload]") {
   FakeUpstream up;
   std::string rules = writeFile("reload-rules.yaml", rulesFor(up.port(), "alpha"));
   TetherProcess t(basicBootstrap(up.port(), "rules: { files: [ \"" + rules + "\" ] }\n"));

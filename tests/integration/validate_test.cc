@@ -9,33 +9,37 @@ using namespace tether::test;
 TEST_CASE("validate accepts the DESIGN.md examples", "[validate]") {
   std::string out;
   int rc = runCommand(std::string(TETHER_BIN) + " validate -c " TETHER_FIXTURES_DIR
-                      "/design_bootstrap.yaml " TETHER_FIXTURES_DIR "/design_example.yaml",
+                                                "/design_bootstrap.yaml " TETHER_FIXTURES_DIR
+                                                "/design_example.yaml",
                       &out, true);
   INFO(out);
   CHECK(rc == 0);
   CHECK(out.find("ok: 1 service(s), 1 route(s), 2 rule document(s)") != std::string::npos);
 }
 
-TEST_CASE("validate prints every error as file:line:col: path: message and exits 1",
-          "[validate]") {
+TEST_CASE("validate prints every error as file:line:col: path: message and exits 1", "[validate]") {
   std::string out;
   int rc = runCommand(std::string(TETHER_BIN) + " validate -c " TETHER_FIXTURES_DIR
-                      "/design_bootstrap.yaml " TETHER_FIXTURES_DIR "/bad_rules.yaml",
+                                                "/design_bootstrap.yaml " TETHER_FIXTURES_DIR
+                                                "/bad_rules.yaml",
                       &out, false);
   CHECK(rc == 1);
   std::string f = TETHER_FIXTURES_DIR "/bad_rules.yaml";
   CHECK(out == f + ":6:34: spec.endpoints[0]: unknown key \"wieght\" (did you mean \"weight\"?)\n" +
-                   f + ":16:16: spec.rules[0].timeout: invalid duration \"soon\" (use e.g. "
-                       "300ms, 10s, 1m)\n" +
-                   f + ":15:30: spec.rules[0].backends[0].service: unknown service \"ratngs\" "
-                       "(did you mean \"ratings\"?)\n");
+                   f +
+                   ":16:16: spec.rules[0].timeout: invalid duration \"soon\" (use e.g. "
+                   "300ms, 10s, 1m)\n" +
+                   f +
+                   ":15:30: spec.rules[0].backends[0].service: unknown service \"ratngs\" "
+                   "(did you mean \"ratings\"?)\n");
 }
 
 TEST_CASE("validate reports unreadable files and YAML syntax errors", "[validate]") {
   std::string broken = writeFile("broken.yaml", "kind: Service\nspec: [unclosed\n");
   std::string out;
-  int rc = runCommand(std::string(TETHER_BIN) + " validate -c " TETHER_FIXTURES_DIR
-                      "/design_bootstrap.yaml " + broken + " /nonexistent.yaml",
+  int rc = runCommand(std::string(TETHER_BIN) +
+                          " validate -c " TETHER_FIXTURES_DIR "/design_bootstrap.yaml " + broken +
+                          " /nonexistent.yaml",
                       &out, false);
   CHECK(rc == 1);
   CHECK(out.find("/nonexistent.yaml:0:0: cannot read file") != std::string::npos);

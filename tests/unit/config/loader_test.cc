@@ -87,10 +87,10 @@ TEST_CASE("YAML syntax errors carry their position", "[config]") {
 
 TEST_CASE("bootstrap keys are checked too", "[config]") {
   LoadResult r = loadRules("", "admin: { adress: 127.0.0.1:1 }\nworkers: lots\n");
-  CHECK(messages(r) == std::vector<std::string>{
-                           "boot.yaml:1:10: admin: unknown key \"adress\" (did you mean "
-                           "\"address\"?)",
-                           "boot.yaml:2:10: workers: expected an integer from 1 to 256"});
+  CHECK(messages(r) ==
+        std::vector<std::string>{"boot.yaml:1:10: admin: unknown key \"adress\" (did you mean "
+                                 "\"address\"?)",
+                                 "boot.yaml:2:10: workers: expected an integer from 1 to 256"});
 }
 
 TEST_CASE("route checks: weights, regexes, duplicate names, missing fields", "[config]") {

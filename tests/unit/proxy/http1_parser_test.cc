@@ -88,13 +88,19 @@ TEST_CASE("request smuggling shapes are refused with a reason", "[http1]") {
     const char* why;
   };
   std::vector<Case> cases = {
-      {"CL and TE", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", ""},
-      {"two CLs", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n", ""},
-      {"equal CLs", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n", ""},
+      {"CL and TE",
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", ""},
+      {"two CLs", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n",
+       ""},
+      {"equal CLs", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n",
+       ""},
       {"CL list", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4, 4\r\n\r\n", ""},
       {"CL sign", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +4\r\n\r\n", ""},
       {"TE gzip", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", ""},
-      {"TE twice", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", ""},
+      {"TE twice",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n",
+       ""},
       {"TE on 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", ""},
       {"obs-fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", ""},
       {"space before colon", "GET / HTTP/1.1\r\nHost: h\r\nX-A : a\r\n\r\n", ""},
@@ -117,11 +123,11 @@ TEST_CASE("header limits give 431", "[http1]") {
   for (int i = 0; i < 101; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
   auto p = parseRequest(many + "\r\n");
   CHECK(p->reason == Reason::kHeadersTooLarge);
-  auto big = parseRequest("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(70000, 'a') +
-                          "\r\n\r\n");
+  auto big =
+      parseRequest("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(70000, 'a') + "\r\n\r\n");
   CHECK(big->reason == Reason::kHeadersTooLarge);
-  auto ok = parseRequest("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(50000, 'a') +
-                         "\r\n\r\n");
+  auto ok =
+      parseRequest("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(50000, 'a') + "\r\n\r\n");
   CHECK(ok->result.status == Http1Parser::Status::kOk);
 }
 

@@ -1,7 +1,8 @@
-#include "proxy/metrics_export.h"
 #include "proxy/stats.h"
 
 #include <catch2/catch.hpp>
+
+#include "proxy/metrics_export.h"
 
 using namespace tether::proxy;
 using tether::config::Direction;

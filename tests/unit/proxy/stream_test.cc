@@ -163,10 +163,10 @@ TEST_CASE("a filter holds the request, data waits, a timer resumes it", "[stream
   // Nothing passed the async filter yet.
   CHECK(f.log.events == std::vector<std::string>{"async:headers"});
   f.runUntil([&] { return enc.complete; });
-  CHECK(f.log.events == std::vector<std::string>{
-                            "async:headers", "async:resume", "gate:headers",
-                            "echo:headers:passed", "async:data:abcdef:end", "async:response",
-                            "encoder:headers", "encoder:data:end", "gate:complete:200:"});
+  CHECK(f.log.events == std::vector<std::string>{"async:headers", "async:resume", "gate:headers",
+                                                 "echo:headers:passed", "async:data:abcdef:end",
+                                                 "async:response", "encoder:headers",
+                                                 "encoder:data:end", "gate:complete:200:"});
   CHECK(enc.status == 200);
   CHECK(enc.body == "abcdef");
   CHECK(*enc.headers.get("x-async") == "seen");
