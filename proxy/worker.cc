@@ -38,6 +38,7 @@ Worker::Worker(int index, const config::Bootstrap& bootstrap, SnapshotPtr snapsh
   uv_idle_init(&loop_, &idle_);
   tasks_ = std::make_unique<TaskQueue>(&loop_);
   pools_ = std::make_unique<UpstreamPools>(*this);
+  deadlines_ = std::make_unique<DeadlineQueue>(&loop_);
   sweep_ = std::make_unique<Timer>(&loop_, [this] { onSweep(); });
   sweep_->start(kSweepInterval, kSweepInterval);
 }
@@ -117,6 +118,7 @@ void Worker::abortStreams() {
 void Worker::stop() {
   stopping_ = true;
   sweep_.reset();
+  deadlines_.reset();  // every stream is gone or going: their deadlines were cancelled
   accessLog_.reset();
   listeners_.clear();
   std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());

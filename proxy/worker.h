@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/bootstrap.h"
+#include "proxy/deadline_queue.h"
 #include "proxy/snapshot.h"
 #include "proxy/stats.h"
 #include "proxy/task_queue.h"
@@ -79,11 +80,16 @@ class Worker {
   const config::Bootstrap& bootstrap() const { return bootstrap_; }
   WorkerStats& stats() { return stats_; }
   UpstreamPools& pools() { return *pools_; }
+  /// Request timeouts (route timeouts) of this worker.
+  DeadlineQueue& deadlines() { return *deadlines_; }
   /// The access-log writer, or nullptr when the access log is off.
   class AccessLogWriter* accessLog() {
     return accessLog_.get();
   }
   char* readBuffer() { return readBuffer_.get(); }
+  /// A string to encode into and hand on at once (its capacity is reused, so encoding does
+  /// not allocate). Never keep it across a call that might use it too.
+  std::string& scratch() { return scratch_; }
   size_t highWatermark() const { return bootstrap_.http.bufferHighWatermark; }
   size_t lowWatermark() const { return bootstrap_.http.bufferLowWatermark; }
   bool draining() const { return draining_; }
@@ -116,9 +122,11 @@ class Worker {
   std::unique_ptr<TaskQueue> tasks_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<UpstreamPools> pools_;
+  std::unique_ptr<DeadlineQueue> deadlines_;
   std::unique_ptr<class AccessLogWriter> accessLog_;
   WorkerStats stats_;
   std::unique_ptr<char[]> readBuffer_;
+  std::string scratch_;
   std::vector<TcpConnection*> flushList_;
   std::vector<std::unique_ptr<Deletable>> deleteList_;
   std::unordered_set<DownstreamConnection*> connections_;

@@ -73,10 +73,7 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
     }
   }
   config::Duration timeout = rule.timeout.value_or(kDefaultRouteTimeout);
-  if (timeout.count() > 0) {
-    timer_ = std::make_unique<proxy::Timer>(worker.loop(), [this] { onTimeout(); });
-    timer_->start(timeout);
-  }
+  if (timeout.count() > 0) timeout_.arm(worker.deadlines(), timeout, *this);
   worker.stats().service(info.service).upstreamRequests++;
   startUpstream();
   return FilterStatus::kStopIteration;
@@ -105,7 +102,7 @@ void RouterFilter::onUpstreamReady() {
   if (request_->isConnect()) {
     // CONNECT ends here: the tunnel runs from Tether to the endpoint.
     tunnel_ = true;
-    if (timer_) timer_->stop();
+    timeout_.cancel();
     upstream_->enterTunnel();
     proxy::ResponseHead ok;
     ok.status = 200;
@@ -123,31 +120,34 @@ void RouterFilter::onUpstreamReady() {
 
 void RouterFilter::sendRequestHead() {
   const proxy::RequestHead& r = *request_;
-  if (head_.empty()) {
-    head_.reserve(256);
-    head_ += r.method;
-    head_ += ' ';
-    head_ += r.path;
-    head_ += " HTTP/1.1\r\nhost: ";
-    head_ += r.authority.empty() ? endpoint_->address.toString() : r.authority;
-    head_ += "\r\n";
-    for (const auto& f : r.headers) {
-      head_ += f.name;
-      head_ += ": ";
-      head_ += f.value;
-      head_ += "\r\n";
-    }
-    if (r.upgrade) {
-      head_ += "connection: upgrade\r\nupgrade: ";
-      head_ += r.upgradeProtocol;
-      head_ += "\r\n";
-    } else if (!requestEnd_ && !r.headers.get("content-length")) {
-      head_ += "transfer-encoding: chunked\r\n";
-      chunked_ = true;
-    }
-    head_ += "\r\n";
+  // Encoded each time it is sent (at most twice: the keep-alive race retry), into the
+  // worker's scratch string, so a request head costs no allocation.
+  std::string& head = callbacks_->worker().scratch();
+  head.clear();
+  head += r.method;
+  head += ' ';
+  head += r.path;
+  head += " HTTP/1.1\r\nhost: ";
+  head += r.authority.empty() ? std::string_view(endpoint_->addressText)
+                              : std::string_view(r.authority);
+  head += "\r\n";
+  for (const auto& f : r.headers) {
+    head += f.name;
+    head += ": ";
+    head += f.value;
+    head += "\r\n";
   }
-  upstream_->write(head_);
+  chunked_ = false;
+  if (r.upgrade) {
+    head += "connection: upgrade\r\nupgrade: ";
+    head += r.upgradeProtocol;
+    head += "\r\n";
+  } else if (!bodyless_ && !r.headers.get("content-length")) {
+    head += "transfer-encoding: chunked\r\n";
+    chunked_ = true;
+  }
+  head += "\r\n";
+  upstream_->write(head);
   if (!pending_.empty() || (requestEnd_ && !requestEndSent_ && chunked_)) {
     std::string body;
     body.swap(pending_);
@@ -243,7 +243,7 @@ void RouterFilter::onUpstreamFailure(Reason reason, bool reused) {
 }
 
 void RouterFilter::fail(Reason reason) {
-  if (timer_) timer_->stop();
+  timeout_.cancel();
   releaseUpstream();
   if (responseStarted_) {
     callbacks_->resetStream();
@@ -254,7 +254,7 @@ void RouterFilter::fail(Reason reason) {
   callbacks_->sendLocalReply(status, body, reason);
 }
 
-void RouterFilter::onTimeout() {
+void RouterFilter::onDeadline() {
   callbacks_->worker().stats().service(callbacks_->info().service).upstreamTimeouts++;
   fail(Reason::kUpstreamTimeout);
 }
@@ -263,7 +263,7 @@ void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) 
   responseStarted_ = true;
   if (head.status == 101 && request_->upgrade) {
     tunnel_ = true;
-    if (timer_) timer_->stop();
+    timeout_.cancel();
     upstream_->enterTunnel();
     callbacks_->encodeHeaders(head, false);
     callbacks_->switchToTunnel();
@@ -271,7 +271,7 @@ void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) 
   }
   if (endStream) {
     responseDone_ = true;
-    if (timer_) timer_->stop();
+    timeout_.cancel();
   }
   callbacks_->encodeHeaders(head, endStream);
 }
@@ -279,14 +279,14 @@ void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) 
 void RouterFilter::onUpstreamData(std::string& data, bool endStream) {
   if (endStream) {
     responseDone_ = true;
-    if (timer_) timer_->stop();
+    timeout_.cancel();
   }
   callbacks_->encodeData(data, endStream);
 }
 
 void RouterFilter::onUpstreamTrailers(proxy::HeaderMap& trailers) {
   responseDone_ = true;
-  if (timer_) timer_->stop();
+  timeout_.cancel();
   callbacks_->encodeTrailers(trailers);
 }
 
@@ -322,7 +322,7 @@ void RouterFilter::releaseUpstream() {
 }
 
 void RouterFilter::onDestroy() {
-  timer_.reset();
+  timeout_.cancel();
   releaseUpstream();
 }
 

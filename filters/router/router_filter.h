@@ -4,15 +4,17 @@
 #include <string>
 
 #include "filters/router/route_table.h"
+#include "proxy/deadline_queue.h"
 #include "proxy/filter.h"
-#include "proxy/timer.h"
 #include "proxy/upstream_pool.h"
 
 namespace tether::filters {
 
 /// The terminal filter: picks the route, backend and endpoint, forwards the request over a
 /// pooled upstream connection and streams the response back, with flow control both ways.
-class RouterFilter : public proxy::Filter, public proxy::UpstreamClient {
+class RouterFilter : public proxy::Filter,
+                     public proxy::UpstreamClient,
+                     public proxy::DeadlineCallback {
  public:
   explicit RouterFilter(std::shared_ptr<const RouteTable> table);
   ~RouterFilter() override;
@@ -32,12 +34,14 @@ class RouterFilter : public proxy::Filter, public proxy::UpstreamClient {
   void onUpstreamReset() override;
   void onUpstreamWatermark(bool aboveHigh) override;
 
+  // DeadlineCallback: the route timeout.
+  void onDeadline() override;
+
  private:
   void startUpstream();
   void sendRequestHead();
   void writeBody(std::string_view data, bool endStream);
   void fail(proxy::Reason reason);
-  void onTimeout();
   void releaseUpstream();
 
   std::shared_ptr<const RouteTable> table_;
@@ -46,7 +50,7 @@ class RouterFilter : public proxy::Filter, public proxy::UpstreamClient {
   const config::EndpointConfig* endpoint_ = nullptr;
   proxy::RequestHead* request_ = nullptr;  // owned by the stream, stable for its life
   proxy::UpstreamConnection* upstream_ = nullptr;
-  std::unique_ptr<proxy::Timer> timer_;
+  proxy::Deadline timeout_;
   std::string head_;     // the encoded request head, kept for a keep-alive-race retry
   std::string pending_;  // body bytes that arrived before the upstream was ready
   bool requestEnd_ = false;
