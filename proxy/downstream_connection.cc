@@ -1,5 +1,6 @@
 #include "proxy/downstream_connection.h"
 
+#include "proxy/http1_encoding.h"
 #include "proxy/log.h"
 
 namespace tether::proxy {
@@ -260,12 +261,7 @@ void DownstreamConnection::encodeHeaders(ResponseHead& head, bool endStream) {
   out_ += ' ';
   out_ += statusText(head.status);
   out_ += "\r\n";
-  for (const auto& f : head.headers) {
-    out_ += f.name;
-    out_ += ": ";
-    out_ += f.value;
-    out_ += "\r\n";
-  }
+  appendHeaderFields(out_, head.headers);
   responseChunked_ = false;
   if (tunnelReply) {
     if (head.status == 101) out_ += "connection: upgrade\r\n";
@@ -294,31 +290,12 @@ void DownstreamConnection::encodeHeaders(ResponseHead& head, bool endStream) {
 }
 
 void DownstreamConnection::encodeData(std::string_view data, bool endStream) {
-  if (responseChunked_) {
-    if (!data.empty()) {
-      char size[20];
-      int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
-      conn_.write(std::string_view(size, static_cast<size_t>(n)));
-      conn_.write(data);
-      conn_.write("\r\n");
-    }
-    if (endStream) conn_.write("0\r\n\r\n");
-  } else {
-    conn_.write(data);
-  }
+  writeBody(conn_, data, endStream, responseChunked_);
 }
 
 void DownstreamConnection::encodeTrailers(const HeaderMap& trailers) {
   if (!responseChunked_) return;  // no way to carry trailers without chunked framing
-  out_ = "0\r\n";
-  for (const auto& f : trailers) {
-    out_ += f.name;
-    out_ += ": ";
-    out_ += f.value;
-    out_ += "\r\n";
-  }
-  out_ += "\r\n";
-  conn_.write(out_);
+  writeTrailers(conn_, trailers, out_);
 }
 
 void DownstreamConnection::readDisable(bool disable) { conn_.readDisable(disable); }

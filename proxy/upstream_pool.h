@@ -51,6 +51,8 @@ class UpstreamConnection : public TcpConnection::Handler,
   /// exchange ended cleanly, closes it otherwise.
   void release(bool requestComplete);
   void write(std::string_view data) { conn_.write(data); }
+  /// The connection the request is written to (for the shared HTTP/1.1 encoders).
+  TcpConnection& connection() { return conn_; }
   void readDisable(bool disable) { conn_.readDisable(disable); }
   /// Switches to raw bytes in both directions (after 101, or for CONNECT).
   void enterTunnel();

@@ -1,5 +1,6 @@
 #include "filters/router/router_filter.h"
 
+#include "proxy/http1_encoding.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 
@@ -131,12 +132,7 @@ void RouterFilter::sendRequestHead() {
   head += r.authority.empty() ? std::string_view(endpoint_->addressText)
                               : std::string_view(r.authority);
   head += "\r\n";
-  for (const auto& f : r.headers) {
-    head += f.name;
-    head += ": ";
-    head += f.value;
-    head += "\r\n";
-  }
+  proxy::appendHeaderFields(head, r.headers);
   chunked_ = false;
   if (r.upgrade) {
     head += "connection: upgrade\r\nupgrade: ";
@@ -162,18 +158,7 @@ void RouterFilter::sendRequestHead() {
 }
 
 void RouterFilter::writeBody(std::string_view data, bool endStream) {
-  if (chunked_ && !tunnel_) {
-    if (!data.empty()) {
-      char size[20];
-      int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
-      upstream_->write(std::string_view(size, static_cast<size_t>(n)));
-      upstream_->write(data);
-      upstream_->write("\r\n");
-    }
-    if (endStream) upstream_->write("0\r\n\r\n");
-  } else {
-    upstream_->write(data);
-  }
+  proxy::writeBody(upstream_->connection(), data, endStream, chunked_ && !tunnel_);
 }
 
 FilterStatus RouterFilter::onRequestData(std::string& data, bool endStream) {
@@ -211,10 +196,7 @@ FilterStatus RouterFilter::onRequestTrailers(proxy::HeaderMap& trailers) {
   }
   pendingTrailers_ = false;
   if (chunked_) {
-    std::string out = "0\r\n";
-    for (const auto& f : trailers) out += f.name + ": " + f.value + "\r\n";
-    out += "\r\n";
-    upstream_->write(out);
+    proxy::writeTrailers(upstream_->connection(), trailers, callbacks_->worker().scratch());
   }
   requestEndSent_ = true;
   return FilterStatus::kStopIteration;
