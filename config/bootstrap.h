@@ -34,6 +34,7 @@ struct ListenerConfig {
 struct HttpLimits {
   uint32_t maxRequestHeadersBytes = 60 * 1024;                // over it: 431
   uint32_t maxRequestHeaders = 100;                           // over it: 431
+  uint64_t maxRequestBodyBytes = 0;                           // 0: unlimited; over it: 413
   Duration requestHeadersTimeout = std::chrono::seconds(10);  // slowloris guard: 408
   Duration idleTimeout = std::chrono::seconds(300);  // keep-alive connection with no stream
   uint32_t bufferHighWatermark = 1024 * 1024;        // pause the sender above this

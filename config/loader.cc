@@ -248,6 +248,9 @@ void readHttpLimits(MapReader& parent, HttpLimits& out) {
   MapReader r(parent.sink(), parent.get("http"), parent.child("http"));
   r.readUint("maxRequestHeadersBytes", out.maxRequestHeadersBytes, 1024, 1024 * 1024);
   r.readUint("maxRequestHeaders", out.maxRequestHeaders, 1, 10000);
+  uint32_t bodyMiB = 0;
+  r.readUint("maxRequestBodyMiB", bodyMiB, 0, 1024 * 1024);
+  out.maxRequestBodyBytes = static_cast<uint64_t>(bodyMiB) << 20;
   r.readDuration("requestHeadersTimeout", out.requestHeadersTimeout);
   r.readDuration("idleTimeout", out.idleTimeout);
   r.readUint("bufferHighWatermark", out.bufferHighWatermark, 4096);

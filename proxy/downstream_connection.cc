@@ -205,6 +205,13 @@ int DownstreamConnection::onHeadersComplete(Http1Message& m) {
     m.headers.remove("expect");
   }
   bool hasBody = m.chunked || m.contentLength > 0;
+  uint64_t maxBody = worker_.bootstrap().http.maxRequestBodyBytes;
+  if (maxBody && m.contentLength > 0 && static_cast<uint64_t>(m.contentLength) > maxBody) {
+    parser_.fail(Reason::kBodyTooLarge,
+                 "request body larger than " + std::to_string(maxBody) + " bytes");
+    return -1;
+  }
+  requestBodyBytes_ = 0;
   bool endStream = !hasBody && !m.upgrade;
   RequestHead head;
   if (!buildRequestHead(m, head)) return -1;
@@ -225,6 +232,14 @@ int DownstreamConnection::onHeadersComplete(Http1Message& m) {
 }
 
 int DownstreamConnection::onBody(const char* data, size_t len) {
+  requestBodyBytes_ += len;
+  uint64_t maxBody = worker_.bootstrap().http.maxRequestBodyBytes;
+  if (maxBody && requestBodyBytes_ > maxBody) {
+    // A chunked body can only be measured as it comes: 413 if nothing was answered yet.
+    parser_.fail(Reason::kBodyTooLarge,
+                 "request body larger than " + std::to_string(maxBody) + " bytes");
+    return -1;
+  }
   if (!stream_) return 0;  // the response already ended; the body is discarded
   bodyScratch_.assign(data, len);
   stream_->decodeData(bodyScratch_, false);

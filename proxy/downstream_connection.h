@@ -79,6 +79,7 @@ class DownstreamConnection : public TcpConnection::Handler,
   std::string bodyScratch_;  // reused for body chunks handed to the stream
   std::string out_;          // reused for encoding heads
   int requestVersionMinor_ = 1;
+  uint64_t requestBodyBytes_ = 0;
   bool requestKeepAlive_ = true;
   bool requestIsHead_ = false;
   bool requestIsConnect_ = false;

@@ -171,6 +171,32 @@ TEST_CASE("each local reply carries its reason", "[http1]") {
   CHECK(big.waitClosed());
 }
 
+TEST_CASE("http.maxRequestBodyMiB answers 413 before or while the body arrives", "[http1]") {
+  FakeUpstream up;
+  TetherProcess t(routed(up, "http: { maxRequestBodyMiB: 1 }\n"));
+  REQUIRE(t.started());
+  uint16_t port = t.port("outbound");
+  RawClient declared(port);
+  REQUIRE(declared.send("POST /echo HTTP/1.1\r\nHost: up\r\nContent-Length: 2000000\r\n\r\n"));
+  HttpResponse r;
+  REQUIRE(declared.readResponse(r));
+  CHECK(r.status == 413);
+  CHECK(*r.header("x-tether-reason") == "body_too_large");
+  CHECK(declared.waitClosed());
+  CHECK(up.requestCount() == 0);  // refused before anything was forwarded
+  // Chunked: measured as it streams; the origin saw the start, the client gets 413.
+  RawClient chunked(port);
+  std::string chunk(256 * 1024, 'x');
+  std::string req = "POST /hang HTTP/1.1\r\nHost: up\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 5; ++i) req += "40000\r\n" + chunk + "\r\n";
+  chunked.send(req);
+  REQUIRE(chunked.readResponse(r));
+  CHECK(r.status == 413);
+  CHECK(*r.header("x-tether-reason") == "body_too_large");
+  // Under the limit passes.
+  CHECK(httpRequest(port, "POST", "/echo", "up", std::string(1000, 'y')).status == 200);
+}
+
 TEST_CASE("hop-by-hop headers are stripped; Via and x-forwarded-for are added", "[http1]") {
   FakeUpstream up;
   TetherProcess t(routed(up));
