@@ -258,6 +258,28 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
         lb.readEnum("policy", {"round_robin", "random", "least_request", "ring_hash", "maglev"});
     if (p >= 0) out.loadBalancer.policy = static_cast<LbPolicy>(p);
     lb.readDuration("slowStart", out.loadBalancer.slowStart);
+    std::string key;
+    if (lb.get("hashKey").IsDefined() && lb.readString("hashKey", key)) {
+      HashKey& h = out.loadBalancer.hashKey;
+      if (key == "source_ip") {
+        h.kind = HashKey::Kind::kSourceIp;
+      } else if (key.rfind("header:", 0) == 0 && key.size() > 7) {
+        h.kind = HashKey::Kind::kHeader;
+        h.name = lower(key.substr(7));
+      } else if (key.rfind("cookie:", 0) == 0 && key.size() > 7) {
+        h.kind = HashKey::Kind::kCookie;
+        h.name = key.substr(7);
+      } else {
+        lb.error("hashKey", "invalid hashKey \"" + key +
+                                "\" (expected header:<name>, cookie:<name> or source_ip)");
+      }
+    }
+    bool hashing = out.loadBalancer.policy == LbPolicy::kRingHash ||
+                   out.loadBalancer.policy == LbPolicy::kMaglev;
+    if (hashing && out.loadBalancer.hashKey.kind == HashKey::Kind::kNone &&
+        lb.get("policy").IsDefined()) {
+      lb.error("policy", "ring_hash and maglev need a hashKey");
+    }
   }
   YAML::Node hc = spec.get("healthCheck");
   if (hc.IsDefined() && !hc.IsNull()) {

@@ -29,9 +29,16 @@ struct EndpointConfig {
 enum class Protocol { kHttp1, kHttp2, kAuto };
 enum class LbPolicy { kRoundRobin, kRandom, kLeastRequest, kRingHash, kMaglev };
 
+/// What ring_hash and maglev hash on.
+struct HashKey {
+  enum class Kind { kNone, kHeader, kCookie, kSourceIp } kind = Kind::kNone;
+  std::string name;  // header (lower-case) or cookie name
+};
+
 struct LoadBalancerConfig {
   LbPolicy policy = LbPolicy::kRoundRobin;
   Duration slowStart{0};
+  HashKey hashKey;  // "header:<name>" | "cookie:<name>" | "source_ip"
 };
 
 struct HealthCheckConfig {

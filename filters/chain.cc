@@ -1,5 +1,7 @@
 #include "filters/chain.h"
 
+#include <unordered_map>
+
 #include "filters/access_log/access_log_filter.h"
 #include "filters/metrics/metrics_filter.h"
 #include "filters/router/router_filter.h"
@@ -8,7 +10,13 @@ namespace tether::filters {
 
 proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t version) {
   auto snapshot = std::make_shared<proxy::Snapshot>(config, version);
-  auto table = std::make_shared<const RouteTable>(config);
+  // When each endpoint address was first seen by this process, for slow start. Only the
+  // control thread builds snapshots, so this needs no lock.
+  static std::unordered_map<std::string, SteadyTime> firstSeen;
+  auto table = std::make_shared<const RouteTable>(config, [](const std::string& address) {
+    return firstSeen.emplace(address, std::chrono::steady_clock::now()).first->second;
+  });
+  snapshot->setStateKeyFloor(table->firstStateKey());
   auto metrics = std::make_shared<const MetricsFilterFactory>();
   auto router = std::make_shared<const RouterFilterFactory>(table);
   bool accessLog = !config->bootstrap.accessLog.path.empty();

@@ -27,6 +27,10 @@ class Snapshot {
   const std::vector<std::shared_ptr<const FilterFactory>>& chain(config::Direction d) const {
     return d == config::Direction::kInbound ? inbound_ : outbound_;
   }
+  /// Per-worker filter states keyed below this belong to older snapshots (Worker).
+  uint64_t stateKeyFloor() const { return stateKeyFloor_; }
+  void setStateKeyFloor(uint64_t floor) { stateKeyFloor_ = floor; }
+
   void addFilter(config::Direction d, std::shared_ptr<const FilterFactory> f) {
     (d == config::Direction::kInbound ? inbound_ : outbound_).push_back(std::move(f));
   }
@@ -34,6 +38,7 @@ class Snapshot {
  private:
   std::shared_ptr<const config::Config> config_;
   uint64_t version_;
+  uint64_t stateKeyFloor_ = 0;
   std::vector<std::shared_ptr<const FilterFactory>> inbound_;
   std::vector<std::shared_ptr<const FilterFactory>> outbound_;
 };

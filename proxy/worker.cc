@@ -92,7 +92,26 @@ void Worker::runLoop() {
 void Worker::post(TaskQueue::Task task) { tasks_->post(std::move(task)); }
 
 void Worker::setSnapshot(SnapshotPtr snapshot) {
-  post([this, snapshot = std::move(snapshot)]() mutable { snapshot_ = std::move(snapshot); });
+  post([this, snapshot = std::move(snapshot)]() mutable {
+    snapshot_ = std::move(snapshot);
+    // Streams pinned to older snapshots look their state up again (and recreate it if
+    // needed); nothing holds a pointer to it across calls.
+    uint64_t floor = snapshot_->stateKeyFloor();
+    for (auto it = filterStates_.begin(); it != filterStates_.end();) {
+      it = it->first < floor ? filterStates_.erase(it) : std::next(it);
+    }
+  });
+}
+
+Deletable* Worker::filterState(uint64_t key) {
+  auto it = filterStates_.find(key);
+  return it == filterStates_.end() ? nullptr : it->second.get();
+}
+
+Deletable& Worker::setFilterState(uint64_t key, std::unique_ptr<Deletable> state) {
+  auto& slot = filterStates_[key];
+  slot = std::move(state);
+  return *slot;
 }
 
 void Worker::drain() {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -96,6 +97,12 @@ class Worker {
   /// A fast per-worker random number (xorshift), for weighted choices.
   uint64_t random();
 
+  /// Per-worker state that filters keep across requests (load-balancer positions), by a
+  /// process-unique key; nullptr when absent. States with keys below the current
+  /// snapshot's stateKeyFloor() are dropped when that snapshot is installed.
+  Deletable* filterState(uint64_t key);
+  Deletable& setFilterState(uint64_t key, std::unique_ptr<Deletable> state);
+
   void scheduleFlush(class TcpConnection* conn);
   /// Brackets a read callback: flushes scheduled by it are done at its end, in one batch.
   void beginIoCallback() { ++ioDepth_; }
@@ -127,6 +134,7 @@ class Worker {
   WorkerStats stats_;
   std::unique_ptr<char[]> readBuffer_;
   std::string scratch_;
+  std::unordered_map<uint64_t, std::unique_ptr<Deletable>> filterStates_;
   std::vector<TcpConnection*> flushList_;
   std::vector<std::unique_ptr<Deletable>> deleteList_;
   std::unordered_set<DownstreamConnection*> connections_;

@@ -1,6 +1,7 @@
 #include "filters/router/route_table.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace tether::filters {
 
@@ -62,27 +63,40 @@ bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request)
   return true;
 }
 
-CompiledBackend RouteTable::compileBackend(const config::BackendConfig& b) const {
+namespace {
+std::atomic<uint64_t> gNextStateKey{1};
+}
+
+CompiledBackend RouteTable::compileBackend(const config::BackendConfig& b,
+                                           const FirstSeen& firstSeen) {
   CompiledBackend cb;
   cb.backend = &b;
   cb.service = config_->findService(b.service);
+  cb.stateKey = gNextStateKey.fetch_add(1);
+  if (firstStateKey_ == 0) firstStateKey_ = cb.stateKey;
+  auto now = std::chrono::steady_clock::now();
+  config::LbPolicy policy = config::LbPolicy::kRoundRobin;
   if (cb.service) {
+    policy = cb.service->loadBalancer.policy;
     for (const auto& e : cb.service->endpoints) {
       if (!subsetMatches(b.subset, e.labels)) continue;
       cb.endpoints.push_back(&e);
-      cb.totalEndpointWeight += e.weight;
+      cb.weights.push_back(static_cast<uint64_t>(e.weight) * 100);
+      cb.since.push_back(firstSeen ? firstSeen(e.addressText) : now);
     }
   }
+  cb.tables = std::make_shared<const LbTables>(policy, cb.endpoints);
   return cb;
 }
 
-RouteTable::RouteTable(std::shared_ptr<const config::Config> config) : config_(std::move(config)) {
+RouteTable::RouteTable(std::shared_ptr<const config::Config> config, FirstSeen firstSeen)
+    : config_(std::move(config)) {
   routes_.reserve(config_->routes.size());
   for (const auto& route : config_->routes) {
     CompiledRoute cr{&route, {}};
     for (const auto& rule : route.rules) {
       CompiledRule r{&route, &rule, {}, rule.totalWeight};
-      for (const auto& b : rule.backends) r.backends.push_back(compileBackend(b));
+      for (const auto& b : rule.backends) r.backends.push_back(compileBackend(b, firstSeen));
       cr.rules.push_back(std::move(r));
     }
     routes_.push_back(std::move(cr));
@@ -102,7 +116,7 @@ RouteTable::RouteTable(std::shared_ptr<const config::Config> config) : config_(s
   localRoute_.name = "inbound";
   inbound_.route = &localRoute_;
   inbound_.rule = &localRule_;
-  inbound_.backends.push_back(compileBackend(localRule_.backends[0]));
+  inbound_.backends.push_back(compileBackend(localRule_.backends[0], firstSeen));
   inbound_.totalWeight = 1;
 }
 
@@ -144,15 +158,22 @@ const CompiledBackend* RouteTable::pickBackend(const CompiledRule& rule, uint64_
 }
 
 const config::EndpointConfig* RouteTable::pickEndpoint(const CompiledBackend& backend,
-                                                       uint64_t random) {
+                                                       LbState& state, const PickContext& ctx) {
   if (backend.endpoints.empty()) return nullptr;
   if (backend.endpoints.size() == 1) return backend.endpoints[0];
-  uint64_t point = random % backend.totalEndpointWeight;
-  for (const auto* e : backend.endpoints) {
-    if (point < e->weight) return e;
-    point -= e->weight;
+  const config::ServiceConfig& svc = *backend.service;
+  auto window = svc.loadBalancer.slowStart;
+  if (window.count() == 0) {
+    return backend.endpoints[filters::pickEndpoint(svc.loadBalancer.policy, backend.weights,
+                                                   *backend.tables, state, ctx)];
   }
-  return backend.endpoints.back();
+  std::vector<uint64_t> weights(backend.endpoints.size());
+  for (size_t i = 0; i < weights.size(); ++i) {
+    auto age = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.now - backend.since[i]);
+    weights[i] = slowStartWeight(backend.endpoints[i]->weight, age, window);
+  }
+  return backend.endpoints[filters::pickEndpoint(svc.loadBalancer.policy, weights, *backend.tables,
+                                                 state, ctx)];
 }
 
 }  // namespace tether::filters

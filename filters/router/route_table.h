@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -7,16 +9,23 @@
 #include <vector>
 
 #include "config/config.h"
+#include "filters/router/load_balancer.h"
 #include "proxy/headers.h"
 
 namespace tether::filters {
 
-/// A backend with its service's endpoints already narrowed to the backend's subset.
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+/// A backend with its service's endpoints already narrowed to the backend's subset, and
+/// what its load balancer needs precomputed.
 struct CompiledBackend {
   const config::BackendConfig* backend = nullptr;
   const config::ServiceConfig* service = nullptr;
   std::vector<const config::EndpointConfig*> endpoints;
-  uint64_t totalEndpointWeight = 0;
+  std::vector<uint64_t> weights;  // full weights in hundredths (see slowStartWeight)
+  std::vector<SteadyTime> since;  // when each endpoint first appeared (slow start)
+  std::shared_ptr<const LbTables> tables;
+  uint64_t stateKey = 0;  // process-unique: keys this backend's per-worker LbState
 };
 
 struct CompiledRule {
@@ -30,7 +39,10 @@ struct CompiledRule {
 /// worker: host lookups are hash lookups, rules are tried in order (first match wins).
 class RouteTable {
  public:
-  explicit RouteTable(std::shared_ptr<const config::Config> config);
+  /// `firstSeen` tells when an endpoint address first appeared (slow start ramps from
+  /// there); by default, now.
+  using FirstSeen = std::function<SteadyTime(const std::string& address)>;
+  explicit RouteTable(std::shared_ptr<const config::Config> config, FirstSeen firstSeen = {});
   RouteTable(const RouteTable&) = delete;
   RouteTable& operator=(const RouteTable&) = delete;
 
@@ -41,9 +53,13 @@ class RouteTable {
 
   /// Chooses a backend by weight; `random` is any uniformly random number.
   static const CompiledBackend* pickBackend(const CompiledRule& rule, uint64_t random);
-  /// Chooses an endpoint by weight; nullptr when the backend has none.
-  static const config::EndpointConfig* pickEndpoint(const CompiledBackend& backend,
-                                                    uint64_t random);
+  /// Chooses an endpoint with the service's load-balancing policy; `state` is this worker's
+  /// for `backend`. nullptr when the backend has no endpoint.
+  static const config::EndpointConfig* pickEndpoint(const CompiledBackend& backend, LbState& state,
+                                                    const PickContext& ctx);
+  /// The smallest stateKey of this table: per-worker states with smaller keys belong to
+  /// older snapshots and can go.
+  uint64_t firstStateKey() const { return firstStateKey_; }
 
  private:
   struct CompiledRoute {
@@ -52,9 +68,10 @@ class RouteTable {
   };
   const CompiledRule* matchRoutes(const std::vector<const CompiledRoute*>& routes,
                                   const proxy::RequestHead& request) const;
-  CompiledBackend compileBackend(const config::BackendConfig& b) const;
+  CompiledBackend compileBackend(const config::BackendConfig& b, const FirstSeen& firstSeen);
 
   std::shared_ptr<const config::Config> config_;
+  uint64_t firstStateKey_ = 0;
   std::vector<CompiledRoute> routes_;
   std::unordered_map<std::string, std::vector<const CompiledRoute*>> byHost_;
   std::vector<const CompiledRoute*> wildcard_;

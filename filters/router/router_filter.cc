@@ -40,7 +40,7 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   proxy::Worker& worker = callbacks_->worker();
   backend_ = RouteTable::pickBackend(*rule_, worker.random());
   if (backend_) info.service = backend_->backend->service;
-  endpoint_ = backend_ ? RouteTable::pickEndpoint(*backend_, worker.random()) : nullptr;
+  endpoint_ = backend_ ? pickEndpoint(head, worker) : nullptr;
   if (!endpoint_) {
     callbacks_->sendLocalReply(503, "no healthy upstream\n", Reason::kNoHealthyUpstream);
     return FilterStatus::kStopIteration;
@@ -78,6 +78,80 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   worker.stats().service(info.service).upstreamRequests++;
   startUpstream();
   return FilterStatus::kStopIteration;
+}
+
+namespace {
+
+/// A backend's load-balancer state on one worker.
+struct WorkerLbState : proxy::Deletable {
+  LbState lb;
+};
+
+// The value a hashing policy hashes: a header, a cookie, or the client's address.
+bool hashKeyValue(const config::HashKey& key, const proxy::RequestHead& head,
+                  const proxy::StreamInfo& info, std::string_view& out) {
+  switch (key.kind) {
+    case config::HashKey::Kind::kNone:
+      return false;
+    case config::HashKey::Kind::kHeader: {
+      const std::string* v = head.headers.get(key.name);
+      if (v) out = *v;
+      return v != nullptr;
+    }
+    case config::HashKey::Kind::kSourceIp: {
+      std::string_view peer = info.downstreamAddress;
+      out = peer.substr(0, peer.rfind(':'));
+      return !out.empty();
+    }
+    case config::HashKey::Kind::kCookie: {
+      const std::string* cookies = head.headers.get("cookie");
+      if (!cookies) return false;
+      std::string_view rest = *cookies;
+      while (!rest.empty()) {
+        size_t semi = rest.find(';');
+        std::string_view pair = rest.substr(0, semi);
+        while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+        size_t eq = pair.find('=');
+        if (eq != std::string_view::npos && pair.substr(0, eq) == key.name) {
+          out = pair.substr(eq + 1);
+          return true;
+        }
+        if (semi == std::string_view::npos) break;
+        rest.remove_prefix(semi + 1);
+      }
+      return false;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+const config::EndpointConfig* RouterFilter::pickEndpoint(const proxy::RequestHead& head,
+                                                         proxy::Worker& worker) {
+  proxy::Deletable* state = worker.filterState(backend_->stateKey);
+  if (!state) state = &worker.setFilterState(backend_->stateKey, std::make_unique<WorkerLbState>());
+  PickContext ctx;
+  ctx.random1 = worker.random();
+  ctx.random2 = worker.random();
+  if (backend_->service) {
+    const config::LoadBalancerConfig& lb = backend_->service->loadBalancer;
+    std::string_view key;
+    if (hashKeyValue(lb.hashKey, head, callbacks_->info(), key)) {
+      ctx.hasHash = true;
+      ctx.hash = stableHash(key);
+    }
+    if (lb.slowStart.count() > 0) ctx.now = std::chrono::steady_clock::now();
+    if (lb.policy == config::LbPolicy::kLeastRequest) {
+      // Requests in flight per endpoint on this worker: the pool's lent connections.
+      ctx.active = [this, &worker](size_t i) -> uint32_t {
+        const config::EndpointConfig* e = backend_->endpoints[i];
+        const proxy::UpstreamPool& pool = worker.pools().get(e->address, e->addressText);
+        return static_cast<uint32_t>(pool.connectionCount() - pool.idleCount());
+      };
+    }
+  }
+  return RouteTable::pickEndpoint(*backend_, static_cast<WorkerLbState*>(state)->lb, ctx);
 }
 
 void RouterFilter::startUpstream() {

@@ -38,6 +38,7 @@ class RouterFilter : public proxy::Filter,
   void onDeadline() override;
 
  private:
+  const config::EndpointConfig* pickEndpoint(const proxy::RequestHead& head, proxy::Worker& worker);
   void startUpstream();
   void sendRequestHead();
   void writeBody(std::string_view data, bool endStream);

@@ -116,7 +116,10 @@ TEST_CASE("a weighted split is within 1 point of its weights over 10,000 picks",
     x ^= x >> 7;
     x ^= x << 17;
     const filters::CompiledBackend* b = RouteTable::pickBackend(*r, x);
-    hits[RouteTable::pickEndpoint(*b, x >> 11)->address.port]++;
+    filters::LbState state;
+    filters::PickContext ctx;
+    ctx.random1 = x >> 11;
+    hits[RouteTable::pickEndpoint(*b, state, ctx)->address.port]++;
   }
   CHECK(hits[9001] == Approx(9000).margin(100));
   CHECK(hits[9002] == Approx(1000).margin(100));
