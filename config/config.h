@@ -17,6 +17,7 @@ struct Config {
   Bootstrap bootstrap;
   std::map<std::string, ServiceConfig> services;
   std::vector<RouteConfig> routes;
+  std::vector<TrafficLabelConfig> trafficLabels;  // in file order: the first match wins
   std::vector<DocumentInfo> documents;
   std::string hash;  // sha256 over all documents and the bootstrap, hex
 

@@ -14,6 +14,7 @@ namespace tether::config::detail {
 struct RuleSet {
   std::vector<ServiceConfig> services;
   std::vector<RouteConfig> routes;
+  std::vector<TrafficLabelConfig> trafficLabels;
   std::vector<DocumentInfo> documents;
   // Where each route backend names a service, for dangling-reference errors.
   struct ServiceRef {

@@ -99,10 +99,28 @@ void readMatchMap(MapReader& r, const std::string& key,
   }
 }
 
-void readRouteMatch(ErrorSink& sink, const YAML::Node& n, const std::string& path,
-                    RouteMatch& out) {
+bool readPercentage(MapReader& r, std::optional<double>& out) {
+  YAML::Node v = r.get("percentage");
+  if (!v.IsDefined()) return true;
+  std::string s;
+  if (!asString(r.sink(), v, r.child("percentage"), s)) return false;
+  char* end = nullptr;
+  double p = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || p < 0 || p > 100) {
+    r.sink().add(v, r.child("percentage"), "expected a number from 0 to 100");
+    return false;
+  }
+  out = p;
+  return true;
+}
+
+/// Reads a match block. `percentage` is accepted only where the caller passes somewhere
+/// to put it (TrafficLabel), so a Route with one is told the key is unknown.
+void readRouteMatch(ErrorSink& sink, const YAML::Node& n, const std::string& path, RouteMatch& out,
+                    std::optional<double>* percentage = nullptr) {
   MapReader r(sink, n, path);
   if (!r.ok()) return;
+  if (percentage) readPercentage(r, *percentage);
   std::string s;
   if (r.get("path").IsDefined() && r.readString("path", s)) out.path = s;
   if (r.get("pathPrefix").IsDefined() && r.readString("pathPrefix", s)) out.pathPrefix = s;
@@ -126,6 +144,34 @@ void readRouteMatch(ErrorSink& sink, const YAML::Node& n, const std::string& pat
   }
   readMatchMap(r, "headers", out.headers, true);
   readMatchMap(r, "queryParams", out.queryParams, false);
+  readMatchMap(r, "cookies", out.cookies, false);
+}
+
+void readTrafficLabelSpec(ErrorSink& sink, MapReader& spec, TrafficLabelConfig& out) {
+  YAML::Node match = spec.get("match");
+  if (match.IsDefined() && !match.IsNull()) {
+    out.hasMatch = true;
+    readRouteMatch(sink, match, spec.child("match"), out.match, &out.percentage);
+  }
+  std::optional<double> topLevel;
+  readPercentage(spec, topLevel);
+  if (topLevel) {
+    if (out.percentage) spec.error("percentage", "percentage is already set under match");
+    out.percentage = topLevel;
+  }
+  spec.required("label");
+  if (spec.readString("label", out.label) && !out.label.empty()) {
+    bool ok = out.label.size() <= 63;
+    for (char c : out.label) {
+      ok &= std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    }
+    if (!ok) spec.error("label", "a label is 1-63 of [A-Za-z0-9._-]");
+  }
+  int fb = spec.readEnum("fallback", {"unlabelled", "none"});
+  if (fb == 1) out.fallback = TrafficLabelConfig::Fallback::kNone;
+  if (!out.hasMatch && !out.percentage) {
+    spec.error("match", "a TrafficLabel needs a match, a percentage, or both");
+  }
 }
 
 void readBackend(ErrorSink& sink, const YAML::Node& n, const std::string& path, BackendConfig& out,
@@ -359,14 +405,20 @@ void readRuleDocument(ErrorSink& sink, const YAML::Node& doc, RuleSet& rules) {
     route.origin = info.origin;
     readRouteSpec(sink, spec, route, rules);
     rules.routes.push_back(std::move(route));
+  } else if (kind == "TrafficLabel") {
+    TrafficLabelConfig label;
+    label.name = name;
+    label.origin = info.origin;
+    readTrafficLabelSpec(sink, spec, label);
+    rules.trafficLabels.push_back(std::move(label));
   } else if (!kind.empty()) {
-    static const std::vector<std::string> kKinds = {"Service", "Route"};
+    static const std::vector<std::string> kKinds = {"Service", "Route", "TrafficLabel"};
     std::string msg = "unknown kind \"" + kind + "\"";
     std::string hint = didYouMean(kind, kKinds);
     if (!hint.empty()) {
       msg += " (did you mean \"" + hint + "\"?)";
     } else {
-      msg += " (supported: Service, Route)";
+      msg += " (supported: Service, Route, TrafficLabel)";
     }
     r.error("kind", msg);
     // Keys under spec are not checked for a kind we do not know.
@@ -426,6 +478,7 @@ void finishConfig(Config& cfg, RuleSet& rules, ConfigErrors& errors) {
     errors.push_back({ref.file, ref.at.line, ref.at.column, ref.path, msg});
   }
   cfg.routes = std::move(rules.routes);
+  cfg.trafficLabels = std::move(rules.trafficLabels);
   cfg.documents = std::move(rules.documents);
 }
 

@@ -93,6 +93,7 @@ struct RouteMatch {
   std::vector<std::string> methods;                          // empty = any
   std::vector<std::pair<std::string, StringMatch>> headers;  // lower-case names
   std::vector<std::pair<std::string, StringMatch>> queryParams;
+  std::vector<std::pair<std::string, StringMatch>> cookies;
 };
 
 struct BackendConfig {
@@ -135,6 +136,21 @@ struct RouteConfig {
   std::vector<std::string> hosts;  // lower-case; "*" matches any host
   std::vector<RouteRule> rules;
 };
+
+/// Canary tagging (OpenSergo TrafficLabelRule semantics): requests matching `match`
+/// and/or falling in `percentage` carry lane `label`.
+struct TrafficLabelConfig {
+  std::string name;
+  Origin origin;
+  RouteMatch match;
+  bool hasMatch = false;
+  std::optional<double> percentage;  // 0..100
+  std::string label;
+  enum class Fallback { kUnlabelled, kNone } fallback = Fallback::kUnlabelled;
+};
+
+/// The endpoint label that carries a lane (`lane: gray`).
+inline constexpr const char* kLaneLabel = "lane";
 
 /// One rule document as read, for /rules and /config_dump.
 struct DocumentInfo {

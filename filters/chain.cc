@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "filters/access_log/access_log_filter.h"
+#include "filters/lane/lane_filter.h"
 #include "filters/metrics/metrics_filter.h"
 #include "filters/router/router_filter.h"
 
@@ -19,11 +20,13 @@ proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, u
   snapshot->setStateKeyFloor(table->firstStateKey());
   auto metrics = std::make_shared<const MetricsFilterFactory>();
   auto router = std::make_shared<const RouterFilterFactory>(table);
+  auto lane = std::make_shared<const LaneFilterFactory>(table);
   bool accessLog = !config->bootstrap.accessLog.path.empty();
   auto log = std::make_shared<const AccessLogFilterFactory>();
   for (auto d : {config::Direction::kInbound, config::Direction::kOutbound}) {
     if (accessLog) snapshot->addFilter(d, log);
     snapshot->addFilter(d, metrics);
+    snapshot->addFilter(d, lane);
     snapshot->addFilter(d, router);
   }
   return snapshot;

@@ -3,6 +3,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace tether::proxy {
@@ -96,6 +97,24 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   families.push_back(std::move(resets));
   families.push_back(std::move(timeouts));
   families.push_back(std::move(retries));
+
+  auto pairs = [&](const std::string& name, const std::string& help,
+                   const WorkerStats::PairCounts& counts, const char* first, const char* second) {
+    auto f = family(name, help, MetricType::Counter);
+    for (const auto& [key, value] : counts) {
+      size_t sep = key.find('\0');
+      std::vector<ClientMetric::Label> labels = {{first, key.substr(0, sep)},
+                                                 {second, key.substr(sep + 1)}};
+      std::sort(labels.begin(), labels.end());  // alphabetical, like every other family
+      f.metric.push_back(counter(static_cast<double>(value), std::move(labels)));
+    }
+    families.push_back(std::move(f));
+  };
+  pairs("tether_lane_requests_total", "Requests carrying a canary lane.", stats.laneRequests,
+        "direction", "lane");
+  pairs("tether_lane_fallback_total",
+        "Lane requests sent to the baseline because the service has no endpoint on the lane.",
+        stats.laneFallbacks, "service", "lane");
 
   auto one = [&](const std::string& name, const std::string& help, MetricType type, double value) {
     auto f = family(name, help, type);

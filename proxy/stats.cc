@@ -56,7 +56,18 @@ ServiceStats& WorkerStats::service(std::string_view name) {
   return it->second;
 }
 
+void WorkerStats::countPair(PairCounts& counts, std::string_view a, std::string_view b) {
+  keyScratch_.assign(a);
+  keyScratch_ += '\0';
+  keyScratch_ += b;
+  auto it = counts.find(std::string_view(keyScratch_));
+  if (it == counts.end()) it = counts.emplace(keyScratch_, 0).first;
+  ++it->second;
+}
+
 void WorkerStats::merge(const WorkerStats& other) {
+  for (const auto& [k, v] : other.laneRequests) laneRequests[k] += v;
+  for (const auto& [k, v] : other.laneFallbacks) laneFallbacks[k] += v;
   for (const auto& [key, rs] : other.routes) {
     auto it = routes.find(key);
     if (it == routes.end()) {

@@ -57,6 +57,9 @@ struct WorkerStats {
   };
   std::unordered_map<std::string, RouteStats, StringHash, std::equal_to<>> routes;
   std::unordered_map<std::string, ServiceStats, StringHash, std::equal_to<>> services;
+  using PairCounts = std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>>;
+  PairCounts laneRequests;   // "direction\0lane"
+  PairCounts laneFallbacks;  // "service\0lane"
   int64_t downstreamConnectionsActive = 0;
   uint64_t downstreamConnectionsTotal = 0;
   uint64_t downstreamOverflow = 0;
@@ -72,6 +75,8 @@ struct WorkerStats {
   /// Records a reply made by the codec before any stream existed (400, 431, 408).
   void recordLocal(config::Direction direction, int code, Reason reason);
   ServiceStats& service(std::string_view name);
+  /// Counts one event for the label pair (a, b) in `counts`.
+  void countPair(PairCounts& counts, std::string_view a, std::string_view b);
   void merge(const WorkerStats& other);
 
  private:

@@ -22,6 +22,7 @@ struct StreamInfo {
   std::string_view service;          // chosen service ("" until routed)
   std::string_view route;            // matched route name ("" until routed)
   std::string_view upstreamAddress;  // chosen endpoint
+  std::string lane;                  // canary lane ("" for the baseline)
   MonoClock::time_point start = MonoClock::now();
   int status = 0;
   Reason reason = Reason::kNone;

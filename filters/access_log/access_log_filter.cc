@@ -36,6 +36,7 @@ std::string formatAccessLogLine(const proxy::StreamInfo& info, std::string_view 
   j.key("service").value(info.service);
   j.key("route").value(info.route);
   j.key("upstream").value(info.upstreamAddress);
+  j.key("lane").value(info.lane);
   j.endObject();
   return j.str();
 }

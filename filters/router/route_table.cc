@@ -35,6 +35,22 @@ bool queryValue(std::string_view query, std::string_view name, std::string& out)
 
 }  // namespace
 
+bool cookieValue(std::string_view header, std::string_view name, std::string& out) {
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+      out = std::string(pair.substr(eq + 1));
+      return true;
+    }
+    if (semi == std::string_view::npos) break;
+    header.remove_prefix(semi + 1);
+  }
+  return false;
+}
+
 bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request) {
   // CONNECT has an authority, not a path: path conditions do not apply to it.
   std::string_view path = request.isConnect() ? std::string_view("/") : request.pathOnly();
@@ -49,6 +65,14 @@ bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request)
     const std::string* v =
         name == "host" || name == ":authority" ? &request.authority : request.headers.get(name);
     if (!sm.matches(v)) return false;
+  }
+  if (!m.cookies.empty()) {
+    const std::string* header = request.headers.get("cookie");
+    std::string value;
+    for (const auto& [name, sm] : m.cookies) {
+      bool present = header && cookieValue(*header, name, value);
+      if (!sm.matches(present ? &value : nullptr)) return false;
+    }
   }
   if (!m.queryParams.empty()) {
     size_t q = request.path.find('?');
@@ -67,8 +91,15 @@ namespace {
 std::atomic<uint64_t> gNextStateKey{1};
 }
 
+const CompiledBackend* CompiledBackend::lane(std::string_view name) const {
+  for (const auto& [laneName, backend] : lanes) {
+    if (laneName == name) return backend.get();
+  }
+  return nullptr;
+}
+
 CompiledBackend RouteTable::compileBackend(const config::BackendConfig& b,
-                                           const FirstSeen& firstSeen) {
+                                           const FirstSeen& firstSeen, const std::string* lane) {
   CompiledBackend cb;
   cb.backend = &b;
   cb.service = config_->findService(b.service);
@@ -78,15 +109,63 @@ CompiledBackend RouteTable::compileBackend(const config::BackendConfig& b,
   config::LbPolicy policy = config::LbPolicy::kRoundRobin;
   if (cb.service) {
     policy = cb.service->loadBalancer.policy;
+    std::vector<const config::EndpointConfig*> candidates;
+    bool anyUnlabelled = false;
     for (const auto& e : cb.service->endpoints) {
       if (!subsetMatches(b.subset, e.labels)) continue;
-      cb.endpoints.push_back(&e);
-      cb.weights.push_back(static_cast<uint64_t>(e.weight) * 100);
-      cb.since.push_back(firstSeen ? firstSeen(e.addressText) : now);
+      candidates.push_back(&e);
+      anyUnlabelled |= e.labels.count(config::kLaneLabel) == 0;
+    }
+    for (const auto* e : candidates) {
+      auto laneIt = e->labels.find(config::kLaneLabel);
+      bool onLane = laneIt != e->labels.end();
+      if (lane) {
+        if (!onLane || laneIt->second != *lane) continue;
+      } else if (onLane && anyUnlabelled) {
+        // Lane endpoints serve their lane only; unlabelled requests stay on the baseline.
+        if (!cb.lane(laneIt->second)) {
+          cb.lanes.emplace_back(laneIt->second, std::make_unique<CompiledBackend>(
+                                                    compileBackend(b, firstSeen, &laneIt->second)));
+          knownLanes_.insert(laneIt->second);
+        }
+        continue;
+      }
+      cb.endpoints.push_back(e);
+      cb.weights.push_back(static_cast<uint64_t>(e->weight) * 100);
+      cb.since.push_back(firstSeen ? firstSeen(e->addressText) : now);
+    }
+    if (!lane && !anyUnlabelled) {
+      // Every endpoint is on a lane (a subset picked one): the lanes are the endpoints.
+      for (const auto* e : candidates) {
+        const std::string& l = e->labels.at(config::kLaneLabel);
+        if (!cb.lane(l)) {
+          cb.lanes.emplace_back(
+              l, std::make_unique<CompiledBackend>(compileBackend(b, firstSeen, &l)));
+          knownLanes_.insert(l);
+        }
+      }
     }
   }
   cb.tables = std::make_shared<const LbTables>(policy, cb.endpoints);
   return cb;
+}
+
+const config::TrafficLabelConfig* RouteTable::matchLabel(const proxy::RequestHead& request,
+                                                         uint64_t random) const {
+  for (const auto& l : config_->trafficLabels) {
+    if (l.hasMatch && !ruleMatches(l.match, request)) continue;
+    // Percentages in hundredths of a percent: 5 -> 500 of 10,000.
+    if (l.percentage && static_cast<double>(random % 10000) >= *l.percentage * 100) continue;
+    return &l;
+  }
+  return nullptr;
+}
+
+const config::TrafficLabelConfig* RouteTable::labelRule(std::string_view lane) const {
+  for (const auto& l : config_->trafficLabels) {
+    if (l.label == lane) return &l;
+  }
+  return nullptr;
 }
 
 RouteTable::RouteTable(std::shared_ptr<const config::Config> config, FirstSeen firstSeen)
@@ -96,7 +175,9 @@ RouteTable::RouteTable(std::shared_ptr<const config::Config> config, FirstSeen f
     CompiledRoute cr{&route, {}};
     for (const auto& rule : route.rules) {
       CompiledRule r{&route, &rule, {}, rule.totalWeight};
-      for (const auto& b : rule.backends) r.backends.push_back(compileBackend(b, firstSeen));
+      for (const auto& b : rule.backends) {
+        r.backends.push_back(compileBackend(b, firstSeen, nullptr));
+      }
       cr.rules.push_back(std::move(r));
     }
     routes_.push_back(std::move(cr));
@@ -116,7 +197,8 @@ RouteTable::RouteTable(std::shared_ptr<const config::Config> config, FirstSeen f
   localRoute_.name = "inbound";
   inbound_.route = &localRoute_;
   inbound_.rule = &localRule_;
-  inbound_.backends.push_back(compileBackend(localRule_.backends[0], firstSeen));
+  inbound_.backends.push_back(compileBackend(localRule_.backends[0], firstSeen, nullptr));
+  for (const auto& l : config_->trafficLabels) knownLanes_.insert(l.label);
   inbound_.totalWeight = 1;
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -26,6 +27,12 @@ struct CompiledBackend {
   std::vector<SteadyTime> since;  // when each endpoint first appeared (slow start)
   std::shared_ptr<const LbTables> tables;
   uint64_t stateKey = 0;  // process-unique: keys this backend's per-worker LbState
+  /// When some endpoints carry a `lane` label, `endpoints` above are the unlabelled ones
+  /// (the baseline) and each lane's endpoints form a backend of their own here.
+  std::vector<std::pair<std::string, std::unique_ptr<CompiledBackend>>> lanes;
+
+  /// The backend of lane `name`, or nullptr when no endpoint is on it.
+  const CompiledBackend* lane(std::string_view name) const;
 };
 
 struct CompiledRule {
@@ -57,6 +64,15 @@ class RouteTable {
   /// for `backend`. nullptr when the backend has no endpoint.
   static const config::EndpointConfig* pickEndpoint(const CompiledBackend& backend, LbState& state,
                                                     const PickContext& ctx);
+  /// The first TrafficLabel rule that stamps `request` with a lane; `random` decides
+  /// percentages. nullptr when none does.
+  const config::TrafficLabelConfig* matchLabel(const proxy::RequestHead& request,
+                                               uint64_t random) const;
+  /// The TrafficLabel rule that defines lane `lane` (for its fallback), or nullptr.
+  const config::TrafficLabelConfig* labelRule(std::string_view lane) const;
+  /// Whether `lane` is named anywhere in the config (a metric label value, then).
+  bool knownLane(std::string_view lane) const { return knownLanes_.count(std::string(lane)) > 0; }
+
   /// The smallest stateKey of this table: per-worker states with smaller keys belong to
   /// older snapshots and can go.
   uint64_t firstStateKey() const { return firstStateKey_; }
@@ -68,10 +84,13 @@ class RouteTable {
   };
   const CompiledRule* matchRoutes(const std::vector<const CompiledRoute*>& routes,
                                   const proxy::RequestHead& request) const;
-  CompiledBackend compileBackend(const config::BackendConfig& b, const FirstSeen& firstSeen);
+  /// `lane`: compile only the endpoints on that lane (nullptr: the baseline, with lanes).
+  CompiledBackend compileBackend(const config::BackendConfig& b, const FirstSeen& firstSeen,
+                                 const std::string* lane);
 
   std::shared_ptr<const config::Config> config_;
   uint64_t firstStateKey_ = 0;
+  std::set<std::string> knownLanes_;
   std::vector<CompiledRoute> routes_;
   std::unordered_map<std::string, std::vector<const CompiledRoute*>> byHost_;
   std::vector<const CompiledRoute*> wildcard_;
@@ -80,6 +99,9 @@ class RouteTable {
   config::RouteConfig localRoute_;
   CompiledRule inbound_;
 };
+
+/// The value of cookie `name` in a Cookie header.
+bool cookieValue(std::string_view header, std::string_view name, std::string& out);
 
 /// Whether `rule`'s match accepts `request` (path, method, headers, query parameters).
 bool ruleMatches(const config::RouteMatch& match, const proxy::RequestHead& request);

@@ -40,6 +40,21 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   proxy::Worker& worker = callbacks_->worker();
   backend_ = RouteTable::pickBackend(*rule_, worker.random());
   if (backend_) info.service = backend_->backend->service;
+  if (backend_ && !info.lane.empty() && info.direction == config::Direction::kOutbound) {
+    if (const CompiledBackend* onLane = backend_->lane(info.lane)) {
+      backend_ = onLane;
+    } else {
+      const config::TrafficLabelConfig* label = table_->labelRule(info.lane);
+      if (label && label->fallback == config::TrafficLabelConfig::Fallback::kNone) {
+        callbacks_->sendLocalReply(503, "no endpoint on lane " + info.lane + "\n",
+                                   Reason::kNoHealthyUpstream);
+        return FilterStatus::kStopIteration;
+      }
+      // No endpoint on the lane: the baseline serves it, and the fallback is counted.
+      worker.stats().countPair(worker.stats().laneFallbacks, info.service,
+                               table_->knownLane(info.lane) ? info.lane : "other");
+    }
+  }
   endpoint_ = backend_ ? pickEndpoint(head, worker) : nullptr;
   if (!endpoint_) {
     callbacks_->sendLocalReply(503, "no healthy upstream\n", Reason::kNoHealthyUpstream);

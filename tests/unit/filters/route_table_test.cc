@@ -3,17 +3,12 @@
 #include <catch2/catch.hpp>
 #include <map>
 
+#include "tests/unit/filters/rules_fixture.h"
+
 using namespace tether;
 using filters::RouteTable;
 
 namespace {
-
-std::shared_ptr<const config::Config> load(const std::string& rules) {
-  auto r = config::loadFromSources(config::Source{"boot.yaml", ""},
-                                   {config::Source{"rules.yaml", rules}}, false);
-  for (const auto& e : r.errors) FAIL(e.format());
-  return r.config;
-}
 
 const std::string kRules = R"(
 apiVersion: tether.dev/v1alpha1
@@ -77,7 +72,7 @@ size_t ruleIndex(const filters::CompiledRule* r) {
 }  // namespace
 
 TEST_CASE("routes match host, then rules in order, first match wins", "[router]") {
-  RouteTable table(load(kRules));
+  RouteTable table(tether::test::loadRules(kRules));
   auto canary = req("ratings", "/x");
   canary.headers.add("x-canary", "true");
   CHECK(ruleIndex(table.matchOutbound(canary)) == 0);
@@ -97,7 +92,7 @@ TEST_CASE("routes match host, then rules in order, first match wins", "[router]"
 }
 
 TEST_CASE("subsets narrow a backend's endpoints by label", "[router]") {
-  RouteTable table(load(kRules));
+  RouteTable table(tether::test::loadRules(kRules));
   auto canary = req("ratings", "/");
   canary.headers.add("x-canary", "true");
   const filters::CompiledRule* r = table.matchOutbound(canary);
@@ -106,7 +101,7 @@ TEST_CASE("subsets narrow a backend's endpoints by label", "[router]") {
 }
 
 TEST_CASE("a weighted split is within 1 point of its weights over 10,000 picks", "[router]") {
-  RouteTable table(load(kRules));
+  RouteTable table(tether::test::loadRules(kRules));
   const filters::CompiledRule* r = table.matchOutbound(req("ratings", "/"));
   REQUIRE(r->backends.size() == 2);
   std::map<uint16_t, int> hits;
@@ -126,7 +121,7 @@ TEST_CASE("a weighted split is within 1 point of its weights over 10,000 picks",
 }
 
 TEST_CASE("inbound traffic goes to the local app", "[router]") {
-  RouteTable table(load(kRules));
+  RouteTable table(tether::test::loadRules(kRules));
   const filters::CompiledRule* r = table.inbound();
   REQUIRE(r->backends.size() == 1);
   CHECK(r->backends[0].service->name == config::kLocalAppService);

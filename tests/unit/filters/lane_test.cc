@@ -1,0 +1,105 @@
+// Canary lanes: TrafficLabel matching, lane endpoint sets, and the two lane carriers.
+
+#include <catch2/catch.hpp>
+
+#include "filters/lane/lane_filter.h"
+#include "filters/router/route_table.h"
+#include "tests/unit/filters/rules_fixture.h"
+
+using namespace tether;
+using namespace tether::filters;
+
+namespace {
+
+const std::string kRules = R"(
+apiVersion: tether.dev/v1alpha1
+kind: Service
+metadata: { name: ratings }
+spec:
+  endpoints:
+    - { address: 127.0.0.1:9001 }
+    - { address: 127.0.0.1:9002 }
+    - { address: 127.0.0.1:9003, labels: { lane: gray } }
+---
+apiVersion: tether.dev/v1alpha1
+kind: Route
+metadata: { name: ratings }
+spec: { hosts: [ ratings ], rules: [ { backends: [ { service: ratings } ] } ] }
+---
+apiVersion: tether.dev/v1alpha1
+kind: TrafficLabel                     # canary tagging (OpenSergo TrafficLabelRule semantics)
+metadata: { name: beta-users }
+spec:
+  match: { headers: { x-user-group: { exact: beta } } }   # or: percentage: 5
+  label: gray
+---
+apiVersion: tether.dev/v1alpha1
+kind: TrafficLabel
+metadata: { name: cookie-canary }
+spec:
+  match: { cookies: { canary: { exact: "1" } } }
+  label: blue
+  fallback: none
+---
+apiVersion: tether.dev/v1alpha1
+kind: TrafficLabel
+metadata: { name: five-percent }
+spec: { percentage: 5, label: sampled }
+)";
+
+proxy::RequestHead req() {
+  proxy::RequestHead h;
+  h.method = "GET";
+  h.path = "/";
+  h.authority = "ratings";
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("TrafficLabel rules match headers, cookies and percentages in order", "[lane]") {
+  RouteTable table(tether::test::loadRules(kRules));
+  auto beta = req();
+  beta.headers.add("x-user-group", "beta");
+  REQUIRE(table.matchLabel(beta, 999999));
+  CHECK(table.matchLabel(beta, 999999)->label == "gray");
+  auto cookie = req();
+  cookie.headers.add("cookie", "a=b; canary=1");
+  CHECK(table.matchLabel(cookie, 999999)->label == "blue");
+  CHECK(table.labelRule("blue")->fallback == config::TrafficLabelConfig::Fallback::kNone);
+  int sampled = 0;
+  for (uint64_t r = 0; r < 10000; ++r) sampled += table.matchLabel(req(), r * 7) != nullptr;
+  CHECK(sampled == Approx(500).margin(10));
+  CHECK(table.knownLane("gray"));
+  CHECK_FALSE(table.knownLane("rogue"));
+}
+
+TEST_CASE("lane endpoints serve only their lane; the baseline excludes them", "[lane]") {
+  RouteTable table(tether::test::loadRules(kRules));
+  const CompiledRule* rule = table.matchOutbound(req());
+  REQUIRE(rule);
+  const CompiledBackend& base = rule->backends[0];
+  REQUIRE(base.endpoints.size() == 2);
+  CHECK(base.endpoints[0]->address.port == 9001);
+  CHECK(base.endpoints[1]->address.port == 9002);
+  const CompiledBackend* gray = base.lane("gray");
+  REQUIRE(gray);
+  REQUIRE(gray->endpoints.size() == 1);
+  CHECK(gray->endpoints[0]->address.port == 9003);
+  CHECK(base.lane("blue") == nullptr);
+}
+
+TEST_CASE("the lane travels in x-tether-lane and W3C baggage", "[lane]") {
+  auto h = req();
+  CHECK(laneOf(h).empty());
+  h.headers.add("baggage", "userId=alice, tether-lane=gray;ttl=5,other=1");
+  CHECK(laneOf(h) == "gray");
+  h.headers.add("x-tether-lane", "blue");
+  CHECK(laneOf(h) == "blue");  // the dedicated header wins
+  auto bad = req();
+  bad.headers.add("x-tether-lane", "has space");
+  CHECK(laneOf(bad).empty());
+  CHECK(withLaneBaggage("userId=alice, tether-lane=old,x=1", "gray") ==
+        "userId=alice,x=1,tether-lane=gray");
+  CHECK(withLaneBaggage("", "gray") == "tether-lane=gray");
+}
