@@ -99,15 +99,16 @@ void readMatchMap(MapReader& r, const std::string& key,
   }
 }
 
-bool readPercentage(MapReader& r, std::optional<double>& out) {
-  YAML::Node v = r.get("percentage");
+bool readPercentage(MapReader& r, std::optional<double>& out,
+                    const std::string& key = "percentage") {
+  YAML::Node v = r.get(key);
   if (!v.IsDefined()) return true;
   std::string s;
-  if (!asString(r.sink(), v, r.child("percentage"), s)) return false;
+  if (!asString(r.sink(), v, r.child(key), s)) return false;
   char* end = nullptr;
   double p = std::strtod(s.c_str(), &end);
   if (s.empty() || *end != '\0' || p < 0 || p > 100) {
-    r.sink().add(v, r.child("percentage"), "expected a number from 0 to 100");
+    r.sink().add(v, r.child(key), "expected a number from 0 to 100");
     return false;
   }
   out = p;
@@ -235,6 +236,34 @@ void readRouteRule(ErrorSink& sink, const YAML::Node& n, const std::string& path
   }
   if (out.onFailure == FailureMode::kFailsafe && !out.failsafe) {
     r.error("onFailure", "onFailure: failsafe needs a failsafe reply");
+  }
+  YAML::Node fault = r.get("fault");
+  if (fault.IsDefined() && !fault.IsNull()) {
+    MapReader fr(sink, fault, r.child("fault"));
+    FaultConfig f;
+    YAML::Node delay = fr.get("delay");
+    if (delay.IsDefined()) {
+      MapReader dr(sink, delay, fr.child("delay"));
+      Duration d{};
+      dr.required("fixed");
+      if (dr.get("fixed").IsDefined() && dr.readDuration("fixed", d)) f.delay = d;
+      std::optional<double> pct;
+      readPercentage(dr, pct, "percent");
+      f.delayPercent = pct.value_or(100);
+    }
+    YAML::Node abort = fr.get("abort");
+    if (abort.IsDefined()) {
+      MapReader ar(sink, abort, fr.child("abort"));
+      uint32_t status = 503;
+      ar.required("status");
+      ar.readUint("status", status, 200, 599);
+      f.abortStatus = static_cast<int>(status);
+      std::optional<double> pct;
+      readPercentage(ar, pct, "percent");
+      f.abortPercent = pct.value_or(100);
+    }
+    if (!f.delay && !f.abortStatus) fr.error("delay", "a fault needs a delay, an abort, or both");
+    out.fault = f;
   }
   r.readStringMap("addRequestHeaders", out.addRequestHeaders);
   r.readStringList("removeRequestHeaders", out.removeRequestHeaders);

@@ -117,6 +117,14 @@ struct FailsafeReply {
   Labels headers;
 };
 
+/// Fault injection for resilience tests: delay and/or abort a share of requests.
+struct FaultConfig {
+  std::optional<Duration> delay;
+  double delayPercent = 0;
+  std::optional<int> abortStatus;
+  double abortPercent = 0;
+};
+
 struct RouteRule {
   RouteMatch match;
   std::vector<BackendConfig> backends;
@@ -125,6 +133,7 @@ struct RouteRule {
   std::optional<RetryPolicy> retry;
   FailureMode onFailure = FailureMode::kFailfast;
   std::optional<FailsafeReply> failsafe;
+  std::optional<FaultConfig> fault;
   Labels addRequestHeaders;
   std::vector<std::string> removeRequestHeaders;
   std::optional<std::string> prefixRewrite;

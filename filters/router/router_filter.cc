@@ -90,9 +90,33 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   }
   config::Duration timeout = rule.timeout.value_or(kDefaultRouteTimeout);
   if (timeout.count() > 0) timeout_.arm(worker.deadlines(), timeout, *this);
-  worker.stats().service(info.service).upstreamRequests++;
-  startUpstream();
+  if (rule.fault) {
+    const config::FaultConfig& f = *rule.fault;
+    if (f.delay && roll(f.delayPercent)) {
+      // The delay counts against the route timeout, as a slow upstream would.
+      faultDelay_.arm(worker.deadlines(), *f.delay, faultDelayDone_);
+      return FilterStatus::kStopIteration;
+    }
+  }
+  afterFaultDelay();
   return FilterStatus::kStopIteration;
+}
+
+bool RouterFilter::roll(double percent) {
+  // In hundredths of a percent: 12.5 -> 1250 of 10,000.
+  return static_cast<double>(callbacks_->worker().random() % 10000) < percent * 100;
+}
+
+void RouterFilter::afterFaultDelay() {
+  const config::RouteRule& rule = *rule_->rule;
+  if (rule.fault && rule.fault->abortStatus && roll(rule.fault->abortPercent)) {
+    timeout_.cancel();
+    callbacks_->sendLocalReply(*rule.fault->abortStatus, "fault injected\n",
+                               Reason::kFaultInjected);
+    return;
+  }
+  callbacks_->worker().stats().service(callbacks_->info().service).upstreamRequests++;
+  startUpstream();
 }
 
 namespace {
@@ -315,6 +339,7 @@ void RouterFilter::onUpstreamFailure(Reason reason, bool reused) {
 
 void RouterFilter::fail(Reason reason) {
   timeout_.cancel();
+  faultDelay_.cancel();
   releaseUpstream();
   if (responseStarted_) {
     callbacks_->resetStream();
@@ -394,6 +419,7 @@ void RouterFilter::releaseUpstream() {
 
 void RouterFilter::onDestroy() {
   timeout_.cancel();
+  faultDelay_.cancel();
   releaseUpstream();
 }
 

@@ -40,6 +40,9 @@ class RouterFilter : public proxy::Filter,
  private:
   const config::EndpointConfig* pickEndpoint(const proxy::RequestHead& head, proxy::Worker& worker);
   void startUpstream();
+  /// Fault injection: after the (optional) delay, maybe abort, else go upstream.
+  void afterFaultDelay();
+  bool roll(double percent);
   void sendRequestHead();
   void writeBody(std::string_view data, bool endStream);
   void fail(proxy::Reason reason);
@@ -52,6 +55,12 @@ class RouterFilter : public proxy::Filter,
   proxy::RequestHead* request_ = nullptr;  // owned by the stream, stable for its life
   proxy::UpstreamConnection* upstream_ = nullptr;
   proxy::Deadline timeout_;
+  proxy::Deadline faultDelay_;
+  struct FaultDelayDone : proxy::DeadlineCallback {
+    RouterFilter* self;
+    explicit FaultDelayDone(RouterFilter* s) : self(s) {}
+    void onDeadline() override { self->afterFaultDelay(); }
+  } faultDelayDone_{this};
   std::string head_;     // the encoded request head, kept for a keep-alive-race retry
   std::string pending_;  // body bytes that arrived before the upstream was ready
   bool requestEnd_ = false;

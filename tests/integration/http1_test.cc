@@ -197,6 +197,39 @@ TEST_CASE("http.maxRequestBodyMiB answers 413 before or while the body arrives",
   CHECK(httpRequest(port, "POST", "/echo", "up", std::string(1000, 'y')).status == 200);
 }
 
+TEST_CASE("fault injection delays and aborts the configured share", "[http1][fault]") {
+  FakeUpstream up;
+  std::string faults =
+      "    - apiVersion: tether.dev/v1alpha1\n      kind: Route\n"
+      "      metadata: { name: faults }\n"
+      "      spec:\n        hosts: [ faulty ]\n        rules:\n"
+      "          - match: { pathPrefix: /abort }\n"
+      "            backends: [ { service: up } ]\n"
+      "            fault: { abort: { status: 503, percent: 50 } }\n"
+      "          - match: { pathPrefix: /delay }\n"
+      "            backends: [ { service: up } ]\n"
+      "            fault: { delay: { fixed: 200ms, percent: 100 } }\n";
+  TetherProcess t(routed(up) + faults);
+  REQUIRE(t.started());
+  RawClient c(t.port("outbound"));
+  int aborted = 0;
+  const int n = 1000;
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(c.send("GET /abort HTTP/1.1\r\nHost: faulty\r\n\r\n"));
+    HttpResponse r;
+    REQUIRE(c.readResponse(r));
+    if (r.status == 503) {
+      ++aborted;
+      REQUIRE(*r.header("x-tether-reason") == "fault_injected");
+    }
+  }
+  CHECK(aborted == Approx(n / 2).margin(60));
+  CHECK(up.requestCount() == static_cast<size_t>(n - aborted));
+  auto start = std::chrono::steady_clock::now();
+  CHECK(httpRequest(t.port("outbound"), "GET", "/delay", "faulty").status == 200);
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(190));
+}
+
 TEST_CASE("hop-by-hop headers are stripped; Via and x-forwarded-for are added", "[http1]") {
   FakeUpstream up;
   TetherProcess t(routed(up));

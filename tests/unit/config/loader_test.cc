@@ -140,3 +140,33 @@ TEST_CASE("identical content hashes identically, any change changes the hash", "
   CHECK(a.config->hash == b.config->hash);
   CHECK(a.config->hash != c.config->hash);
 }
+
+TEST_CASE("fault injection and TrafficLabel documents load, with checked ranges", "[config]") {
+  std::string svc =
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: {name: a}\n"
+      "spec: {endpoints: [{address: 127.0.0.1:1}]}\n---\n";
+  LoadResult ok = loadRules(
+      svc +
+      "apiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: {name: r}\n"
+      "spec:\n  hosts: [a]\n  rules:\n    - backends: [{service: a}]\n"
+      "      fault: { delay: {fixed: 200ms, percent: 10}, abort: {status: 503, percent: 5} }\n");
+  REQUIRE(ok.config);
+  const auto& f = *ok.config->routes[0].rules[0].fault;
+  CHECK(f.delay == std::chrono::milliseconds(200));
+  CHECK(f.delayPercent == 10);
+  CHECK(f.abortStatus == 503);
+  CHECK(f.abortPercent == 5);
+  LoadResult bad =
+      loadRules(svc +
+                "apiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: {name: r}\n"
+                "spec:\n  hosts: [a]\n  rules:\n    - backends: [{service: a}]\n"
+                "      fault: { abort: {status: 503, percent: 150} }\n---\n"
+                "apiVersion: tether.dev/v1alpha1\nkind: TrafficLabel\nmetadata: {name: t}\n"
+                "spec: { label: \"no spaces\" }\n");
+  CHECK(messages(bad) ==
+        std::vector<std::string>{
+            "rules.yaml:13:46: spec.rules[0].fault.abort.percent: expected a number from 0 to "
+            "100",
+            "rules.yaml:18:16: spec.label: a label is 1-63 of [A-Za-z0-9._-]",
+            "rules.yaml:18:7: spec.match: a TrafficLabel needs a match, a percentage, or both"});
+}
