@@ -218,6 +218,24 @@ void readRouteRule(ErrorSink& sink, const YAML::Node& n, const std::string& path
       p.perTryTimeout = d;
     }
     rr.readStringList("retryOn", p.retryOn);
+    static const std::vector<std::string> kRetryOn = {"connect-failure",
+                                                      "refused-stream",
+                                                      "reset",
+                                                      "5xx",
+                                                      "gateway-error",
+                                                      "cancelled",
+                                                      "deadline-exceeded",
+                                                      "unavailable",
+                                                      "resource-exhausted"};
+    for (const auto& t : p.retryOn) {
+      bool code =
+          t.size() == 3 && std::all_of(t.begin(), t.end(), ::isdigit) && t[0] >= '1' && t[0] <= '5';
+      if (code || std::find(kRetryOn.begin(), kRetryOn.end(), t) != kRetryOn.end()) continue;
+      std::string msg = "unknown retryOn \"" + t + "\"";
+      std::string hint = didYouMean(t, kRetryOn);
+      if (!hint.empty()) msg += " (did you mean \"" + hint + "\"?)";
+      rr.error("retryOn", msg);
+    }
     rr.readUint("budgetPercent", p.budgetPercent, 0, 100);
     out.retry = p;
   }

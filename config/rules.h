@@ -131,7 +131,7 @@ struct RouteRule {
   uint32_t totalWeight = 0;
   std::optional<Duration> timeout;
   std::optional<RetryPolicy> retry;
-  FailureMode onFailure = FailureMode::kFailfast;
+  std::optional<FailureMode> onFailure;  // default: failover with retry, failfast without
   std::optional<FailsafeReply> failsafe;
   std::optional<FaultConfig> fault;
   Labels addRequestHeaders;

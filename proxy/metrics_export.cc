@@ -84,6 +84,10 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   auto timeouts = family("tether_upstream_timeouts_total", "Requests that hit the route timeout.",
                          MetricType::Counter);
   auto retries = family("tether_retries_total", "Upstream requests retried.", MetricType::Counter);
+  auto budget = family("tether_retry_budget_exhausted_total",
+                       "Retries not made because the retry budget was spent.", MetricType::Counter);
+  auto active = family("tether_upstream_requests_active", "Requests in flight to a service.",
+                       MetricType::Gauge);
   for (const auto& [name, ss] : stats.services) {
     std::vector<ClientMetric::Label> l = {{"service", name}};
     upstreamRequests.metric.push_back(counter(static_cast<double>(ss.upstreamRequests), l));
@@ -91,12 +95,16 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
     resets.metric.push_back(counter(static_cast<double>(ss.upstreamResets), l));
     timeouts.metric.push_back(counter(static_cast<double>(ss.upstreamTimeouts), l));
     retries.metric.push_back(counter(static_cast<double>(ss.retries), l));
+    budget.metric.push_back(counter(static_cast<double>(ss.retryBudgetExhausted), l));
+    active.metric.push_back(gauge(static_cast<double>(ss.activeRequests), l));
   }
   families.push_back(std::move(upstreamRequests));
   families.push_back(std::move(connectFailures));
   families.push_back(std::move(resets));
   families.push_back(std::move(timeouts));
   families.push_back(std::move(retries));
+  families.push_back(std::move(budget));
+  families.push_back(std::move(active));
 
   auto pairs = [&](const std::string& name, const std::string& help,
                    const WorkerStats::PairCounts& counts, const char* first, const char* second) {

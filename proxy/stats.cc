@@ -94,6 +94,9 @@ void WorkerStats::merge(const WorkerStats& other) {
     mine.upstreamResets += ss.upstreamResets;
     mine.upstreamTimeouts += ss.upstreamTimeouts;
     mine.retries += ss.retries;
+    mine.retryBudgetExhausted += ss.retryBudgetExhausted;
+    mine.activeRequests += ss.activeRequests;
+    mine.activeRetries += ss.activeRetries;
   }
   downstreamConnectionsActive += other.downstreamConnectionsActive;
   downstreamConnectionsTotal += other.downstreamConnectionsTotal;

@@ -46,6 +46,9 @@ struct ServiceStats {
   uint64_t upstreamResets = 0;
   uint64_t upstreamTimeouts = 0;
   uint64_t retries = 0;
+  uint64_t retryBudgetExhausted = 0;
+  int64_t activeRequests = 0;  // gauges for the retry budget
+  int64_t activeRetries = 0;
 };
 
 /// One worker's counters. Only the worker's thread writes them, with no locks; a scrape

@@ -1,5 +1,7 @@
 #include "filters/router/router_filter.h"
 
+#include <algorithm>
+
 #include "proxy/http1_encoding.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
@@ -13,6 +15,13 @@ namespace {
 
 // Envoy's default route timeout: a hung upstream must not hold a stream forever.
 constexpr config::Duration kDefaultRouteTimeout = std::chrono::seconds(15);
+
+// Deadline propagation: the caller's remaining budget, in milliseconds.
+constexpr const char* kTimeoutHeader = "x-tether-timeout-ms";
+// Set on retried requests so the next hop's sidecar does not multiply retries.
+constexpr const char* kAttemptHeader = "x-tether-attempt";
+// A request body larger than this is streamed without a copy, and so cannot be retried.
+constexpr size_t kReplayLimit = 64 * 1024;
 
 std::string peerIp(const std::string& peer) {
   size_t colon = peer.rfind(':');
@@ -30,6 +39,12 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   request_ = &head;
   requestEnd_ = endStream;
   bodyless_ = endStream;
+  std::optional<int64_t> budget = parseTimeoutMs(head.headers.get(kTimeoutHeader));
+  if (budget && *budget <= 0) {
+    // The caller has already given up: do not spend the upstream's time on it.
+    callbacks_->sendLocalReply(504, "deadline exceeded\n", Reason::kDeadlineExceeded);
+    return FilterStatus::kStopIteration;
+  }
   rule_ = info.direction == config::Direction::kInbound ? table_->inbound()
                                                         : table_->matchOutbound(head);
   if (!rule_) {
@@ -89,7 +104,19 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
     }
   }
   config::Duration timeout = rule.timeout.value_or(kDefaultRouteTimeout);
-  if (timeout.count() > 0) timeout_.arm(worker.deadlines(), timeout, *this);
+  if (budget && (timeout.count() == 0 || *budget < timeout.count())) {
+    timeout = config::Duration(*budget);
+    deadlineFromCaller_ = true;
+  }
+  if (timeout.count() > 0) {
+    timeout_.arm(worker.deadlines(), timeout, *this);
+    deadlineAt_ = std::chrono::steady_clock::now() + timeout;
+    hasDeadline_ = true;
+  }
+  failureMode_ = effectiveFailureMode(rule);
+  if (rule.retry) retryOn_ = parseRetryOn(rule.retry->retryOn);
+  if (const std::string* a = head.headers.get(kAttemptHeader)) retriesAllowed_ = *a == "1";
+  head.headers.remove(kAttemptHeader);
   if (rule.fault) {
     const config::FaultConfig& f = *rule.fault;
     if (f.delay && roll(f.delayPercent)) {
@@ -115,8 +142,85 @@ void RouterFilter::afterFaultDelay() {
                                Reason::kFaultInjected);
     return;
   }
-  callbacks_->worker().stats().service(callbacks_->info().service).upstreamRequests++;
+  auto& stats = callbacks_->worker().stats().service(callbacks_->info().service);
+  stats.upstreamRequests++;
+  stats.activeRequests++;
+  countedActive_ = true;
   startUpstream();
+}
+
+int64_t RouterFilter::remainingMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadlineAt_ -
+                                                               std::chrono::steady_clock::now())
+      .count();
+}
+
+bool RouterFilter::tryRetry(AttemptFailure failure, int status) {
+  const config::RouteRule& rule = *rule_->rule;
+  if (failureMode_ == config::FailureMode::kFailfast || !rule.retry || !retriesAllowed_) {
+    return false;
+  }
+  const config::RetryPolicy& policy = *rule.retry;
+  if (attempt_ > static_cast<int>(policy.attempts)) return false;
+  if (responseStarted_ || tunnel_ || !canReplay_ || !requestEnd_) return false;
+  if (!retryOn_.matches(failure, status)) return false;
+  proxy::Worker& worker = callbacks_->worker();
+  auto& stats = worker.stats().service(callbacks_->info().service);
+  if (!retryBudgetAllows(static_cast<uint32_t>(stats.activeRequests),
+                         static_cast<uint32_t>(stats.activeRetries), policy.budgetPercent)) {
+    stats.retryBudgetExhausted++;
+    return false;
+  }
+  std::chrono::milliseconds backoff = retryBackoff(attempt_, worker.random());
+  if (hasDeadline_) {
+    // Never start an attempt that cannot finish within the deadline.
+    auto need = backoff + policy.perTryTimeout.value_or(std::chrono::milliseconds(1));
+    if (remainingMs() < need.count()) return false;
+  }
+  perTry_.cancel();
+  releaseUpstream();
+  upstreamReady_ = false;
+  ++attempt_;
+  ++retriesInFlight_;
+  stats.retries++;
+  stats.activeRetries++;
+  backoff_.arm(worker.deadlines(), backoff, backoffDone_);
+  return true;
+}
+
+void RouterFilter::startRetry() {
+  // A different endpoint when there is one: the one that just failed likely still would.
+  const config::EndpointConfig* next = endpoint_;
+  for (int i = 0; i < 4; ++i) {
+    next = pickEndpoint(*request_, callbacks_->worker());
+    if (std::find(tried_.begin(), tried_.end(), next) == tried_.end()) break;
+  }
+  endpoint_ = next;
+  callbacks_->info().upstreamAddress = endpoint_->addressText;
+  requestEndSent_ = false;
+  startUpstream();
+}
+
+void RouterFilter::onPerTryTimeout() {
+  if (responseStarted_) return;
+  callbacks_->worker().stats().service(callbacks_->info().service).upstreamTimeouts++;
+  if (tryRetry(AttemptFailure::kTimeout, 0)) return;
+  fail(Reason::kUpstreamTimeout);
+}
+
+bool RouterFilter::replyFailsafe() {
+  const config::RouteRule& rule = *rule_->rule;
+  if (failureMode_ != config::FailureMode::kFailsafe || !rule.failsafe || responseStarted_) {
+    return false;
+  }
+  proxy::HeaderMap extra;
+  for (const auto& [name, value] : rule.failsafe->headers) {
+    std::string lower = name;
+    proxy::toLowerInPlace(lower);
+    extra.add(std::move(lower), value);
+  }
+  callbacks_->sendLocalReply(rule.failsafe->status, rule.failsafe->body, Reason::kFailsafe, &extra);
+  return true;
 }
 
 namespace {
@@ -195,6 +299,11 @@ const config::EndpointConfig* RouterFilter::pickEndpoint(const proxy::RequestHea
 
 void RouterFilter::startUpstream() {
   proxy::Worker& worker = callbacks_->worker();
+  tried_.push_back(endpoint_);
+  const config::RouteRule& rule = *rule_->rule;
+  if (rule.retry && rule.retry->perTryTimeout) {
+    perTry_.arm(worker.deadlines(), *rule.retry->perTryTimeout, perTryDone_);
+  }
   config::Duration connectTimeout =
       backend_->service->connectTimeout.value_or(worker.bootstrap().upstream.connectTimeout);
   bool reused = false;
@@ -233,7 +342,13 @@ void RouterFilter::onUpstreamReady() {
 }
 
 void RouterFilter::sendRequestHead() {
-  const proxy::RequestHead& r = *request_;
+  proxy::RequestHead& r = *request_;
+  if (hasDeadline_ &&
+      (deadlineFromCaller_ || callbacks_->info().direction == config::Direction::kOutbound)) {
+    // The next hop learns how long it has left; its sidecar enforces it.
+    r.headers.set(kTimeoutHeader, std::to_string(std::max<int64_t>(1, remainingMs())));
+  }
+  if (attempt_ > 1) r.headers.set(kAttemptHeader, std::to_string(attempt_));
   // Encoded each time it is sent (at most twice: the keep-alive race retry), into the
   // worker's scratch string, so a request head costs no allocation.
   std::string& head = callbacks_->worker().scratch();
@@ -257,6 +372,12 @@ void RouterFilter::sendRequestHead() {
   }
   head += "\r\n";
   upstream_->write(head);
+  if (attempt_ > 1) {
+    // A retry: the whole request is in hand (tryRetry checked), so send it in one go.
+    if (!bodyless_) writeBody(replay_, true);
+    requestEndSent_ = true;
+    return;
+  }
   if (!pending_.empty() || (requestEnd_ && !requestEndSent_ && chunked_)) {
     std::string body;
     body.swap(pending_);
@@ -276,6 +397,15 @@ void RouterFilter::writeBody(std::string_view data, bool endStream) {
 
 FilterStatus RouterFilter::onRequestData(std::string& data, bool endStream) {
   requestEnd_ = endStream;
+  if (canReplay_ && !tunnel_ && rule_->rule->retry &&
+      failureMode_ != config::FailureMode::kFailfast) {
+    if (replay_.size() + data.size() > kReplayLimit) {
+      canReplay_ = false;
+      std::string().swap(replay_);
+    } else {
+      replay_.append(data);
+    }
+  }
   if (tunnel_ && endStream) {
     // The client closed its side of the tunnel; so does the upstream connection.
     if (upstream_) upstream_->close();
@@ -302,6 +432,7 @@ FilterStatus RouterFilter::onRequestData(std::string& data, bool endStream) {
 
 FilterStatus RouterFilter::onRequestTrailers(proxy::HeaderMap& trailers) {
   requestEnd_ = true;
+  canReplay_ = false;  // trailers are not kept for a replay
   if (!upstream_ || !upstreamReady_) {
     trailers_ = std::move(trailers);
     pendingTrailers_ = true;
@@ -334,12 +465,23 @@ void RouterFilter::onUpstreamFailure(Reason reason, bool reused) {
   } else {
     stats.upstreamResets++;
   }
+  if (tryRetry(reason == Reason::kUpstreamConnectFailure ? AttemptFailure::kConnectFailure
+                                                         : AttemptFailure::kReset,
+               0)) {
+    return;
+  }
   fail(reason);
 }
 
 void RouterFilter::fail(Reason reason) {
   timeout_.cancel();
   faultDelay_.cancel();
+  perTry_.cancel();
+  backoff_.cancel();
+  if (!responseStarted_) {
+    releaseUpstream();
+    if (replyFailsafe()) return;
+  }
   releaseUpstream();
   if (responseStarted_) {
     callbacks_->resetStream();
@@ -352,10 +494,24 @@ void RouterFilter::fail(Reason reason) {
 
 void RouterFilter::onDeadline() {
   callbacks_->worker().stats().service(callbacks_->info().service).upstreamTimeouts++;
-  fail(Reason::kUpstreamTimeout);
+  // When the caller's budget was the binding limit, say so: it is not this route's fault.
+  fail(deadlineFromCaller_ ? Reason::kDeadlineExceeded : Reason::kUpstreamTimeout);
 }
 
 void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) {
+  perTry_.cancel();
+  if (!tunnel_ && head.status != 101 &&
+      (retryOn_.failedStatus(head.status) ||
+       (failureMode_ == config::FailureMode::kFailsafe && head.status >= 500))) {
+    // A failed attempt: nothing of it has reached the client yet, so it can be replaced.
+    if (tryRetry(AttemptFailure::kStatus, head.status)) return;
+    if (failureMode_ == config::FailureMode::kFailsafe) {
+      timeout_.cancel();
+      releaseUpstream();
+      replyFailsafe();
+      return;
+    }
+  }
   responseStarted_ = true;
   if (head.status == 101 && request_->upgrade) {
     tunnel_ = true;
@@ -420,7 +576,14 @@ void RouterFilter::releaseUpstream() {
 void RouterFilter::onDestroy() {
   timeout_.cancel();
   faultDelay_.cancel();
+  perTry_.cancel();
+  backoff_.cancel();
   releaseUpstream();
+  if (countedActive_) {
+    auto& stats = callbacks_->worker().stats().service(callbacks_->info().service);
+    stats.activeRequests--;
+    stats.activeRetries -= retriesInFlight_;
+  }
 }
 
 }  // namespace tether::filters

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "filters/router/retry_policy.h"
 #include "filters/router/route_table.h"
 #include "proxy/deadline_queue.h"
 #include "proxy/filter.h"
@@ -42,6 +43,14 @@ class RouterFilter : public proxy::Filter,
   void startUpstream();
   /// Fault injection: after the (optional) delay, maybe abort, else go upstream.
   void afterFaultDelay();
+  /// Starts another attempt after a failed one when the policy, the budget and the
+  /// caller's deadline allow it; returns false when the failure must stand.
+  bool tryRetry(AttemptFailure failure, int status);
+  void startRetry();
+  void onPerTryTimeout();
+  /// The configured failsafe answer, when onFailure is failsafe (returns false otherwise).
+  bool replyFailsafe();
+  int64_t remainingMs() const;
   bool roll(double percent);
   void sendRequestHead();
   void writeBody(std::string_view data, bool endStream);
@@ -61,7 +70,29 @@ class RouterFilter : public proxy::Filter,
     explicit FaultDelayDone(RouterFilter* s) : self(s) {}
     void onDeadline() override { self->afterFaultDelay(); }
   } faultDelayDone_{this};
-  std::string head_;     // the encoded request head, kept for a keep-alive-race retry
+  // Retries: each attempt's timeout, and the backoff before the next attempt.
+  proxy::Deadline perTry_;
+  proxy::Deadline backoff_;
+  struct Call : proxy::DeadlineCallback {
+    RouterFilter* self;
+    void (RouterFilter::*fn)();
+    Call(RouterFilter* s, void (RouterFilter::*f)()) : self(s), fn(f) {}
+    void onDeadline() override { (self->*fn)(); }
+  };
+  Call perTryDone_{this, &RouterFilter::onPerTryTimeout};
+  Call backoffDone_{this, &RouterFilter::startRetry};
+  RetryOn retryOn_;
+  config::FailureMode failureMode_ = config::FailureMode::kFailfast;
+  int attempt_ = 1;
+  std::vector<const config::EndpointConfig*> tried_;
+  std::string replay_;          // the request body, kept (up to kReplayLimit) for retries
+  bool canReplay_ = true;       // the whole request is still in hand
+  bool retriesAllowed_ = true;  // false when an upstream hop already retried
+  std::chrono::steady_clock::time_point deadlineAt_{};
+  bool hasDeadline_ = false;
+  bool deadlineFromCaller_ = false;  // the caller's budget, not the route timeout, is binding
+  int retriesInFlight_ = 0;
+  bool countedActive_ = false;
   std::string pending_;  // body bytes that arrived before the upstream was ready
   bool requestEnd_ = false;
   bool bodyless_ = false;

@@ -1,0 +1,84 @@
+#include "filters/router/retry_policy.h"
+
+#include <algorithm>
+
+namespace tether::filters {
+
+namespace {
+
+bool isGrpcStatusName(const std::string& t) {
+  return t == "cancelled" || t == "deadline-exceeded" || t == "unavailable" ||
+         t == "resource-exhausted";
+}
+
+}  // namespace
+
+bool RetryOn::failedStatus(int status) const {
+  if ((fiveXx && status >= 500) || (gatewayError && status >= 502 && status <= 504)) {
+    return true;
+  }
+  return std::find(statuses.begin(), statuses.end(), status) != statuses.end();
+}
+
+bool RetryOn::matches(AttemptFailure failure, int status) const {
+  switch (failure) {
+    case AttemptFailure::kConnectFailure:
+      return connectFailure || fiveXx || gatewayError;
+    case AttemptFailure::kReset:
+    case AttemptFailure::kTimeout:
+      // Envoy's semantics: a reset or a per-try timeout is a gateway error.
+      return reset || fiveXx || gatewayError;
+    case AttemptFailure::kStatus:
+      return failedStatus(status);
+  }
+  return false;
+}
+
+RetryOn parseRetryOn(const std::vector<std::string>& tokens, std::string* bad) {
+  RetryOn r;
+  for (const auto& t : tokens) {
+    if (t == "connect-failure" || t == "refused-stream") {
+      r.connectFailure = true;
+    } else if (t == "reset") {
+      r.reset = true;
+    } else if (t == "5xx") {
+      r.fiveXx = true;
+    } else if (t == "gateway-error") {
+      r.gatewayError = true;
+    } else if (!t.empty() && t.size() == 3 && std::all_of(t.begin(), t.end(), ::isdigit) &&
+               t[0] >= '1' && t[0] <= '5') {
+      r.statuses.push_back(std::stoi(t));
+    } else if (!isGrpcStatusName(t)) {
+      if (bad) *bad = t;
+      return r;
+    }
+  }
+  return r;
+}
+
+std::chrono::milliseconds retryBackoff(int retry, uint64_t random) {
+  int64_t window = 25;
+  for (int i = 1; i < retry && window < 250; ++i) window *= 2;
+  window = std::min<int64_t>(window, 250);
+  return std::chrono::milliseconds(
+      static_cast<int64_t>(random % static_cast<uint64_t>(window + 1)));
+}
+
+bool retryBudgetAllows(uint32_t activeRequests, uint32_t activeRetries, uint32_t budgetPercent) {
+  uint64_t allowed = std::max<uint64_t>(3, uint64_t{activeRequests} * budgetPercent / 100);
+  return activeRetries < allowed;
+}
+
+std::optional<int64_t> parseTimeoutMs(const std::string* header) {
+  if (!header || header->empty() || header->size() > 12) return std::nullopt;
+  if (!std::all_of(header->begin(), header->end(), ::isdigit)) return std::nullopt;
+  return std::stoll(*header);
+}
+
+config::FailureMode effectiveFailureMode(const config::RouteRule& rule) {
+  if (rule.onFailure) return *rule.onFailure;
+  return rule.retry && rule.retry->attempts > 0 ? config::FailureMode::kFailover
+                                                : config::FailureMode::kFailfast;
+}
+
+}  // namespace tether::filters
