@@ -379,6 +379,9 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
     MapReader h(sink, hc, spec.child("healthCheck"));
     HealthCheckConfig c;
     h.readString("path", c.path);
+    uint32_t expected = 0;
+    h.readUint("expectedStatus", expected, 100, 599);
+    c.expectedStatus = static_cast<int>(expected);
     h.readDuration("interval", c.interval);
     h.readDuration("timeout", c.timeout);
     h.readUint("unhealthyThreshold", c.unhealthyThreshold, 1, 100);

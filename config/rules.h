@@ -42,7 +42,8 @@ struct LoadBalancerConfig {
 };
 
 struct HealthCheckConfig {
-  std::string path;
+  std::string path;        // "" = TCP connect check
+  int expectedStatus = 0;  // 0 = any 2xx
   Duration interval = std::chrono::seconds(5);
   Duration timeout = std::chrono::seconds(1);
   uint32_t unhealthyThreshold = 3;

@@ -9,14 +9,18 @@
 
 namespace tether::filters {
 
-proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t version) {
+proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t version,
+                                 proxy::HealthRegistry& health) {
   auto snapshot = std::make_shared<proxy::Snapshot>(config, version);
   // When each endpoint address was first seen by this process, for slow start. Only the
   // control thread builds snapshots, so this needs no lock.
   static std::unordered_map<std::string, SteadyTime> firstSeen;
-  auto table = std::make_shared<const RouteTable>(config, [](const std::string& address) {
-    return firstSeen.emplace(address, std::chrono::steady_clock::now()).first->second;
-  });
+  auto table = std::make_shared<const RouteTable>(
+      config,
+      [](const std::string& address) {
+        return firstSeen.emplace(address, std::chrono::steady_clock::now()).first->second;
+      },
+      &health);
   snapshot->setStateKeyFloor(table->firstStateKey());
   auto metrics = std::make_shared<const MetricsFilterFactory>();
   auto router = std::make_shared<const RouterFilterFactory>(table);

@@ -86,6 +86,11 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   auto retries = family("tether_retries_total", "Upstream requests retried.", MetricType::Counter);
   auto budget = family("tether_retry_budget_exhausted_total",
                        "Retries not made because the retry budget was spent.", MetricType::Counter);
+  auto ejections = family("tether_outlier_ejections_total",
+                          "Endpoints ejected by passive outlier detection.", MetricType::Counter);
+  auto panics =
+      family("tether_panic_total", "Picks made among all endpoints because too few were healthy.",
+             MetricType::Counter);
   auto active = family("tether_upstream_requests_active", "Requests in flight to a service.",
                        MetricType::Gauge);
   for (const auto& [name, ss] : stats.services) {
@@ -97,6 +102,8 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
     retries.metric.push_back(counter(static_cast<double>(ss.retries), l));
     budget.metric.push_back(counter(static_cast<double>(ss.retryBudgetExhausted), l));
     active.metric.push_back(gauge(static_cast<double>(ss.activeRequests), l));
+    ejections.metric.push_back(counter(static_cast<double>(ss.outlierEjections), l));
+    panics.metric.push_back(counter(static_cast<double>(ss.panic), l));
   }
   families.push_back(std::move(upstreamRequests));
   families.push_back(std::move(connectFailures));
@@ -105,6 +112,8 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   families.push_back(std::move(retries));
   families.push_back(std::move(budget));
   families.push_back(std::move(active));
+  families.push_back(std::move(ejections));
+  families.push_back(std::move(panics));
 
   auto pairs = [&](const std::string& name, const std::string& help,
                    const WorkerStats::PairCounts& counts, const char* first, const char* second) {

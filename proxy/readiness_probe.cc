@@ -1,5 +1,6 @@
 #include "proxy/readiness_probe.h"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace tether::proxy {
@@ -16,6 +17,8 @@ struct Probe {
   std::string request;
   std::string response;
   std::function<void(bool)> done;
+  int expectedStatus = 0;
+  bool tcpOnly = false;
   int closesPending = 2;
   bool finished = false;
 
@@ -37,9 +40,12 @@ struct Probe {
 }  // namespace
 
 void probeHttp(uv_loop_t* loop, const config::Address& address, const std::string& path,
-               std::chrono::milliseconds timeout, std::function<void(bool)> done) {
+               std::chrono::milliseconds timeout, std::function<void(bool)> done,
+               int expectedStatus) {
   auto* p = new Probe;
   p->done = std::move(done);
+  p->expectedStatus = expectedStatus;
+  p->tcpOnly = path.empty();
   p->request = "GET " + path + " HTTP/1.1\r\nhost: " + address.toString() +
                "\r\nuser-agent: tether-readiness\r\nconnection: close\r\n\r\n";
   uv_tcp_init(loop, &p->tcp);

@@ -33,7 +33,7 @@ int Server::start() {
   const config::Bootstrap& b = config_->bootstrap;
   unsigned n = b.workers ? b.workers : std::max(1u, std::thread::hardware_concurrency());
   control_.workers = n;
-  snapshot_ = builder_(config_, version_);
+  snapshot_ = builder_(config_, version_, health_);
   control_.configVersion = version_;
 
   // Every worker gets its own SO_REUSEPORT socket per listener; the kernel spreads
@@ -117,6 +117,8 @@ int Server::start() {
     signals_.push_back(s);
   }
 
+  healthChecker_ = std::make_unique<HealthChecker>(&loop_, health_);
+  healthChecker_->update(*config_);
   if (b.localApp.readinessPath) {
     readinessTimer_ = std::make_unique<Timer>(&loop_, [this] { checkReadiness(); });
     readinessTimer_->start(std::chrono::milliseconds(0), std::chrono::seconds(1));
@@ -225,9 +227,17 @@ void Server::collectClusters(AdminRespond respond) {
         j.key("labels").beginObject();
         for (const auto& [k, v] : e.labels) j.key(k).value(v);
         j.endObject();
-        // No health checks yet: every static endpoint is served (traffic issue adds them).
-        j.key("health").value("unchecked");
-        j.key("ejected").value(false);
+        EndpointHealthPtr h = health_.endpoint(name, addr);
+        int state = h->active.load(std::memory_order_relaxed);
+        j.key("health").value(state == EndpointHealth::kHealthy     ? "healthy"
+                              : state == EndpointHealth::kUnhealthy ? "unhealthy"
+                                                                    : "unchecked");
+        int64_t until = h->ejectedUntilMs.load(std::memory_order_relaxed);
+        int64_t now = steadyNowMs();
+        j.key("ejected").value(until > now);
+        j.key("ejectedForMs").value(until > now ? until - now : int64_t{0});
+        j.key("timesEjected")
+            .value(static_cast<int64_t>(h->timesEjected.load(std::memory_order_relaxed)));
         j.key("activeRequests").value(static_cast<int64_t>(pi.connections - pi.idle));
         j.key("connections").value(static_cast<int64_t>(pi.connections));
         j.key("idleConnections").value(static_cast<int64_t>(pi.idle));
@@ -327,7 +337,9 @@ void Server::reload(const std::string& trigger) {
   config_ = r.config;
   lastRejection_.clear();
   ++version_;
-  snapshot_ = builder_(config_, version_);
+  snapshot_ = builder_(config_, version_, health_);
+  health_.retain(*config_);  // older snapshots keep what they still reference
+  healthChecker_->update(*config_);
   for (auto& w : workers_) w->setSnapshot(snapshot_);
   control_.configVersion = version_;
   control_.reloads["applied"]++;
@@ -427,6 +439,7 @@ void Server::finish() {
   finished_ = true;
   drainTimer_.reset();
   readinessTimer_.reset();
+  healthChecker_.reset();
   for (auto& w : workers_) {
     Worker* worker = w.get();
     worker->post([worker] { worker->stop(); });

@@ -9,6 +9,8 @@
 
 #include "config/config.h"
 #include "proxy/admin.h"
+#include "proxy/endpoint_health.h"
+#include "proxy/health_checker.h"
 #include "proxy/metrics_export.h"
 #include "proxy/snapshot.h"
 #include "proxy/task_queue.h"
@@ -51,6 +53,8 @@ class Server {
   SnapshotBuilder builder_;
   ConfigLoader loader_;
   SnapshotPtr snapshot_;
+  HealthRegistry health_;
+  std::unique_ptr<HealthChecker> healthChecker_;
   uv_loop_t loop_;
   std::unique_ptr<TaskQueue> tasks_;
   std::unique_ptr<AdminServer> admin_;

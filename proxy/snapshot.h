@@ -45,9 +45,12 @@ class Snapshot {
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
+class HealthRegistry;
+
 /// Builds a snapshot (with its filter chains) from a config. Supplied by the executable,
-/// which links the filters; the proxy library itself knows no concrete filter.
-using SnapshotBuilder =
-    std::function<SnapshotPtr(std::shared_ptr<const config::Config>, uint64_t version)>;
+/// which links the filters; the proxy library itself knows no concrete filter. Endpoint
+/// health comes from `health`, so it survives reloads.
+using SnapshotBuilder = std::function<SnapshotPtr(std::shared_ptr<const config::Config>,
+                                                  uint64_t version, HealthRegistry& health)>;
 
 }  // namespace tether::proxy

@@ -95,6 +95,8 @@ void WorkerStats::merge(const WorkerStats& other) {
     mine.upstreamTimeouts += ss.upstreamTimeouts;
     mine.retries += ss.retries;
     mine.retryBudgetExhausted += ss.retryBudgetExhausted;
+    mine.outlierEjections += ss.outlierEjections;
+    mine.panic += ss.panic;
     mine.activeRequests += ss.activeRequests;
     mine.activeRetries += ss.activeRetries;
   }

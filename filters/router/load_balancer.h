@@ -44,7 +44,8 @@ struct PickContext {
   uint64_t random2 = 0;
   bool hasHash = false;  // ring_hash/maglev: the request's hash key was present
   uint64_t hash = 0;
-  std::chrono::steady_clock::time_point now{};
+  std::chrono::steady_clock::time_point now{};  // slow start
+  int64_t nowMs = 0;                            // health: the time base of proxy::steadyNowMs()
   /// Requests in flight to endpoint i on this worker (least_request); may be empty.
   std::function<uint32_t(size_t)> active;
 };

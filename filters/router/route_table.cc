@@ -131,6 +131,8 @@ CompiledBackend RouteTable::compileBackend(const config::BackendConfig& b,
         continue;
       }
       cb.endpoints.push_back(e);
+      cb.health.push_back(health_ ? health_->endpoint(cb.service->name, e->addressText)
+                                  : std::make_shared<proxy::EndpointHealth>());
       cb.weights.push_back(static_cast<uint64_t>(e->weight) * 100);
       cb.since.push_back(firstSeen ? firstSeen(e->addressText) : now);
     }
@@ -145,6 +147,13 @@ CompiledBackend RouteTable::compileBackend(const config::BackendConfig& b,
         }
       }
     }
+  }
+  if (cb.service && health_) {
+    for (const auto& e : cb.service->endpoints) {
+      cb.peers.push_back(health_->endpoint(cb.service->name, e.addressText));
+    }
+  } else {
+    cb.peers = cb.health;  // no registry (unit tests): the backend's own states
   }
   cb.tables = std::make_shared<const LbTables>(policy, cb.endpoints);
   return cb;
@@ -168,8 +177,9 @@ const config::TrafficLabelConfig* RouteTable::labelRule(std::string_view lane) c
   return nullptr;
 }
 
-RouteTable::RouteTable(std::shared_ptr<const config::Config> config, FirstSeen firstSeen)
-    : config_(std::move(config)) {
+RouteTable::RouteTable(std::shared_ptr<const config::Config> config, FirstSeen firstSeen,
+                       proxy::HealthRegistry* health)
+    : config_(std::move(config)), health_(health) {
   routes_.reserve(config_->routes.size());
   for (const auto& route : config_->routes) {
     CompiledRoute cr{&route, {}};
@@ -239,23 +249,41 @@ const CompiledBackend* RouteTable::pickBackend(const CompiledRule& rule, uint64_
   return &rule.backends.back();
 }
 
-const config::EndpointConfig* RouteTable::pickEndpoint(const CompiledBackend& backend,
-                                                       LbState& state, const PickContext& ctx) {
-  if (backend.endpoints.empty()) return nullptr;
-  if (backend.endpoints.size() == 1) return backend.endpoints[0];
+int RouteTable::pickEndpoint(const CompiledBackend& backend, LbState& state, const PickContext& ctx,
+                             bool* panic) {
+  size_t n = backend.endpoints.size();
+  if (n == 0) return -1;
+  if (n == 1) return 0;
   const config::ServiceConfig& svc = *backend.service;
   auto window = svc.loadBalancer.slowStart;
-  if (window.count() == 0) {
-    return backend.endpoints[filters::pickEndpoint(svc.loadBalancer.policy, backend.weights,
-                                                   *backend.tables, state, ctx)];
+  size_t available = 0;
+  for (size_t i = 0; i < n; ++i) available += backend.health[i]->available(ctx.nowMs);
+  if (available == n && window.count() == 0) {
+    // The common case: everyone healthy, static weights, no allocation.
+    return static_cast<int>(filters::pickEndpoint(svc.loadBalancer.policy, backend.weights,
+                                                  *backend.tables, state, ctx));
   }
-  std::vector<uint64_t> weights(backend.endpoints.size());
-  for (size_t i = 0; i < weights.size(); ++i) {
-    auto age = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.now - backend.since[i]);
-    weights[i] = slowStartWeight(backend.endpoints[i]->weight, age, window);
+  // Panic mode (Envoy's default threshold, 50%): with too few endpoints left, spreading
+  // over all of them beats overloading the survivors.
+  bool panicking = available * 2 < n || available == 0;
+  if (panicking && panic) *panic = true;
+  std::vector<uint64_t> weights(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!panicking && !backend.health[i]->available(ctx.nowMs)) continue;
+    if (window.count() > 0) {
+      auto age = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.now - backend.since[i]);
+      weights[i] = slowStartWeight(backend.endpoints[i]->weight, age, window);
+    } else {
+      weights[i] = backend.weights[i];
+    }
   }
-  return backend.endpoints[filters::pickEndpoint(svc.loadBalancer.policy, weights, *backend.tables,
-                                                 state, ctx)];
+  size_t pick =
+      filters::pickEndpoint(svc.loadBalancer.policy, weights, *backend.tables, state, ctx);
+  if (weights[pick] == 0) {
+    // A consistent-hash slot owned by an unavailable endpoint: spill to a weighted choice.
+    pick = filters::pickEndpoint(config::LbPolicy::kRandom, weights, *backend.tables, state, ctx);
+  }
+  return static_cast<int>(pick);
 }
 
 }  // namespace tether::filters

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "filters/router/load_balancer.h"
+#include "proxy/endpoint_health.h"
 #include "proxy/headers.h"
 
 namespace tether::filters {
@@ -23,8 +24,10 @@ struct CompiledBackend {
   const config::BackendConfig* backend = nullptr;
   const config::ServiceConfig* service = nullptr;
   std::vector<const config::EndpointConfig*> endpoints;
-  std::vector<uint64_t> weights;  // full weights in hundredths (see slowStartWeight)
-  std::vector<SteadyTime> since;  // when each endpoint first appeared (slow start)
+  std::vector<uint64_t> weights;                 // full weights in hundredths (see slowStartWeight)
+  std::vector<SteadyTime> since;                 // when each endpoint first appeared (slow start)
+  std::vector<proxy::EndpointHealthPtr> health;  // parallel to endpoints
+  std::vector<proxy::EndpointHealthPtr> peers;   // every endpoint of the service
   std::shared_ptr<const LbTables> tables;
   uint64_t stateKey = 0;  // process-unique: keys this backend's per-worker LbState
   /// When some endpoints carry a `lane` label, `endpoints` above are the unlabelled ones
@@ -49,7 +52,10 @@ class RouteTable {
   /// `firstSeen` tells when an endpoint address first appeared (slow start ramps from
   /// there); by default, now.
   using FirstSeen = std::function<SteadyTime(const std::string& address)>;
-  explicit RouteTable(std::shared_ptr<const config::Config> config, FirstSeen firstSeen = {});
+  /// `health` (optional) supplies shared endpoint health; without it each endpoint gets a
+  /// fresh, always-available state (unit tests).
+  explicit RouteTable(std::shared_ptr<const config::Config> config, FirstSeen firstSeen = {},
+                      proxy::HealthRegistry* health = nullptr);
   RouteTable(const RouteTable&) = delete;
   RouteTable& operator=(const RouteTable&) = delete;
 
@@ -60,10 +66,12 @@ class RouteTable {
 
   /// Chooses a backend by weight; `random` is any uniformly random number.
   static const CompiledBackend* pickBackend(const CompiledRule& rule, uint64_t random);
-  /// Chooses an endpoint with the service's load-balancing policy; `state` is this worker's
-  /// for `backend`. nullptr when the backend has no endpoint.
-  static const config::EndpointConfig* pickEndpoint(const CompiledBackend& backend, LbState& state,
-                                                    const PickContext& ctx);
+  /// Chooses an endpoint with the service's load-balancing policy among the available
+  /// ones (health-checked and not ejected); `state` is this worker's for `backend`. When
+  /// fewer than half are available it picks among all (panic mode) and sets `*panic`.
+  /// Returns the endpoint's index, or -1 when the backend has no endpoint.
+  static int pickEndpoint(const CompiledBackend& backend, LbState& state, const PickContext& ctx,
+                          bool* panic = nullptr);
   /// The first TrafficLabel rule that stamps `request` with a lane; `random` decides
   /// percentages. nullptr when none does.
   const config::TrafficLabelConfig* matchLabel(const proxy::RequestHead& request,
@@ -91,6 +99,7 @@ class RouteTable {
   std::shared_ptr<const config::Config> config_;
   uint64_t firstStateKey_ = 0;
   std::set<std::string> knownLanes_;
+  proxy::HealthRegistry* health_ = nullptr;
   std::vector<CompiledRoute> routes_;
   std::unordered_map<std::string, std::vector<const CompiledRoute*>> byHost_;
   std::vector<const CompiledRoute*> wildcard_;

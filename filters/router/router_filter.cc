@@ -204,6 +204,7 @@ void RouterFilter::startRetry() {
 void RouterFilter::onPerTryTimeout() {
   if (responseStarted_) return;
   callbacks_->worker().stats().service(callbacks_->info().service).upstreamTimeouts++;
+  recordOutcome(true);
   if (tryRetry(AttemptFailure::kTimeout, 0)) return;
   fail(Reason::kUpstreamTimeout);
 }
@@ -294,7 +295,23 @@ const config::EndpointConfig* RouterFilter::pickEndpoint(const proxy::RequestHea
       };
     }
   }
-  return RouteTable::pickEndpoint(*backend_, static_cast<WorkerLbState*>(state)->lb, ctx);
+  ctx.nowMs = static_cast<int64_t>(uv_now(worker.loop()));  // same clock as steadyNowMs()
+  bool panic = false;
+  int index =
+      RouteTable::pickEndpoint(*backend_, static_cast<WorkerLbState*>(state)->lb, ctx, &panic);
+  if (panic) worker.stats().service(callbacks_->info().service).panic++;
+  if (index < 0) return nullptr;
+  endpointHealth_ = backend_->health[static_cast<size_t>(index)].get();
+  return backend_->endpoints[static_cast<size_t>(index)];
+}
+
+void RouterFilter::recordOutcome(bool failure) {
+  if (!endpointHealth_ || !backend_ || !backend_->service) return;
+  const auto& od = backend_->service->outlierDetection;
+  if (!od) return;
+  if (proxy::recordOutcome(*endpointHealth_, backend_->peers, *od, failure, proxy::steadyNowMs())) {
+    callbacks_->worker().stats().service(callbacks_->info().service).outlierEjections++;
+  }
 }
 
 void RouterFilter::startUpstream() {
@@ -465,6 +482,7 @@ void RouterFilter::onUpstreamFailure(Reason reason, bool reused) {
   } else {
     stats.upstreamResets++;
   }
+  recordOutcome(true);
   if (tryRetry(reason == Reason::kUpstreamConnectFailure ? AttemptFailure::kConnectFailure
                                                          : AttemptFailure::kReset,
                0)) {
@@ -500,6 +518,8 @@ void RouterFilter::onDeadline() {
 
 void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) {
   perTry_.cancel();
+  // Outlier detection counts gateway errors and 5xx answers as the endpoint's failures.
+  recordOutcome(head.status >= 500);
   if (!tunnel_ && head.status != 101 &&
       (retryOn_.failedStatus(head.status) ||
        (failureMode_ == config::FailureMode::kFailsafe && head.status >= 500))) {

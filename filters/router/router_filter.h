@@ -41,6 +41,8 @@ class RouterFilter : public proxy::Filter,
  private:
   const config::EndpointConfig* pickEndpoint(const proxy::RequestHead& head, proxy::Worker& worker);
   void startUpstream();
+  /// Passive outlier detection: reports the current attempt's outcome for its endpoint.
+  void recordOutcome(bool failure);
   /// Fault injection: after the (optional) delay, maybe abort, else go upstream.
   void afterFaultDelay();
   /// Starts another attempt after a failed one when the policy, the budget and the
@@ -82,6 +84,7 @@ class RouterFilter : public proxy::Filter,
   Call perTryDone_{this, &RouterFilter::onPerTryTimeout};
   Call backoffDone_{this, &RouterFilter::startRetry};
   RetryOn retryOn_;
+  proxy::EndpointHealth* endpointHealth_ = nullptr;  // of endpoint_; owned by the snapshot
   config::FailureMode failureMode_ = config::FailureMode::kFailfast;
   int attempt_ = 1;
   std::vector<const config::EndpointConfig*> tried_;

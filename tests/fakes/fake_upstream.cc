@@ -273,7 +273,9 @@ void FakeUpstream::serve(int fd) {
       return std::stoull(path.substr(prefix.size()));
     };
     std::string out;
-    if (path == "/close") {
+    if (int forced = forcedStatus_.load()) {
+      out = response(forced, "forced\n");
+    } else if (path == "/close") {
       break;
     } else if (path == "/drop-next") {
       dropNext = true;

@@ -52,6 +52,8 @@ class FakeUpstream {
   RecordedRequest lastRequest() const;
   std::vector<RecordedRequest> requests() const;
   void clear();
+  /// Answers every request with `status` (0: back to normal behaviour).
+  void setForcedStatus(int status) { forcedStatus_ = status; }
 
  private:
   void acceptLoop();
@@ -64,6 +66,7 @@ class FakeUpstream {
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> connections_{0};
+  std::atomic<int> forcedStatus_{0};
   std::thread acceptThread_;
   mutable std::mutex mu_;
   std::vector<RecordedRequest> requests_;

@@ -315,6 +315,15 @@ double metricValue(const std::string& text, const std::string& name,
   return -1;
 }
 
+bool waitUntil(const std::function<bool()>& condition, int timeoutMs) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 std::string basicBootstrap(uint16_t appPort, const std::string& extra, int workers,
                            const std::string& drainTimeout) {
   return "admin: { address: 127.0.0.1:0 }\n"

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -97,6 +98,9 @@ HttpResponse adminGet(uint16_t adminPort, const std::string& path);
 /// (e.g. "code=\"200\""); -1 when absent.
 double metricValue(const std::string& text, const std::string& name,
                    const std::string& labelSubstring = "");
+
+/// Polls `condition` every 20 ms until it holds (true) or `timeoutMs` passes (false).
+bool waitUntil(const std::function<bool()>& condition, int timeoutMs = 3000);
 
 /// A bootstrap YAML with an outbound and an inbound listener on port 0, admin on port 0,
 /// `workers` workers, `localApp` pointing at `appPort`, and the given drain timeout (grace

@@ -24,15 +24,6 @@ std::string rulesFor(uint16_t port, const std::string& host) {
          host + " ], rules: [ { backends: [ { service: up } ] } ] }\n";
 }
 
-bool waitFor(const std::function<bool()>& f) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
 }  // namespace
 
 TEST_CASE("SIGHUP applies a changed rules file; a broken one is rejected and visible", "[reload]") {
@@ -46,7 +37,7 @@ TEST_CASE("SIGHUP applies a changed rules file; a broken one is rejected and vis
 
   writeFile("reload-rules.yaml", rulesFor(up.port(), "beta"));
   t.signal(SIGHUP);
-  CHECK(waitFor([&] { return httpRequest(port, "GET", "/echo", "beta").status == 200; }));
+  CHECK(waitUntil([&] { return httpRequest(port, "GET", "/echo", "beta").status == 200; }));
   CHECK(httpRequest(port, "GET", "/echo", "alpha").status == 404);
   std::string metrics = adminGet(t.adminPort(), "/metrics").body;
   CHECK(metricValue(metrics, "tether_config_version") == 2);
@@ -68,7 +59,7 @@ TEST_CASE("SIGHUP applies a changed rules file; a broken one is rejected and vis
   // Same content again: nothing changes.
   writeFile("reload-rules.yaml", rulesFor(up.port(), "beta"));
   t.signal(SIGHUP);
-  CHECK(waitFor([&] {
+  CHECK(waitUntil([&] {
     return metricValue(adminGet(t.adminPort(), "/metrics").body, "tether_config_reloads_total",
                        "result=\"unchanged\"") == 1;
   }));

@@ -1,0 +1,59 @@
+#include "proxy/endpoint_health.h"
+
+#include <algorithm>
+
+#include "config/config.h"
+
+namespace tether::proxy {
+
+namespace {
+constexpr int64_t kMaxEjectionMs = 300'000;
+}
+
+int64_t steadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool recordOutcome(EndpointHealth& endpoint, const std::vector<EndpointHealthPtr>& peers,
+                   const config::OutlierDetectionConfig& config, bool failure, int64_t nowMs) {
+  if (!failure) {
+    endpoint.consecutiveErrors.store(0, std::memory_order_relaxed);
+    return false;
+  }
+  uint32_t errors = endpoint.consecutiveErrors.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (errors < config.consecutiveErrors || endpoint.ejected(nowMs)) return false;
+  size_t ejected = 0;
+  for (const auto& p : peers) ejected += p->ejected(nowMs);
+  // Never eject past the cap: with 2 endpoints and 50%, one may go, never both.
+  if ((ejected + 1) * 100 > peers.size() * config.maxEjectionPercent) return false;
+  uint32_t times = endpoint.timesEjected.load(std::memory_order_relaxed) + 1;
+  int64_t duration = std::min<int64_t>(kMaxEjectionMs, config.baseEjectionTime.count() * times);
+  int64_t expected = endpoint.ejectedUntilMs.load(std::memory_order_relaxed);
+  // Two workers may cross the threshold together; the compare-exchange lets one eject.
+  if (expected > nowMs ||
+      !endpoint.ejectedUntilMs.compare_exchange_strong(expected, nowMs + duration)) {
+    return false;
+  }
+  endpoint.timesEjected.store(times, std::memory_order_relaxed);
+  endpoint.consecutiveErrors.store(0, std::memory_order_relaxed);
+  return true;
+}
+
+EndpointHealthPtr HealthRegistry::endpoint(const std::string& service, const std::string& address) {
+  auto& slot = entries_[{service, address}];
+  if (!slot) slot = std::make_shared<EndpointHealth>();
+  return slot;
+}
+
+void HealthRegistry::retain(const config::Config& config) {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const config::ServiceConfig* s = config.findService(it->first.first);
+    bool keep = s && std::any_of(s->endpoints.begin(), s->endpoints.end(),
+                                 [&](const auto& e) { return e.addressText == it->first.second; });
+    it = keep ? std::next(it) : entries_.erase(it);
+  }
+}
+
+}  // namespace tether::proxy

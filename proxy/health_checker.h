@@ -1,0 +1,40 @@
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "proxy/endpoint_health.h"
+#include "proxy/timer.h"
+
+namespace tether::proxy {
+
+/// Active health checks, run on the control loop: every endpoint of a service with a
+/// `healthCheck` is probed each interval (±10% jitter, so checks do not march in step);
+/// `unhealthyThreshold` failures in a row mark it unhealthy, `healthyThreshold` successes
+/// healthy again. Results land in the shared EndpointHealth that every worker reads.
+class HealthChecker {
+ public:
+  HealthChecker(uv_loop_t* loop, HealthRegistry& registry);
+  ~HealthChecker();
+
+  /// Starts, keeps or stops checks to match `config` (at start and after each reload).
+  /// Checks of endpoints whose settings did not change keep running undisturbed.
+  void update(const config::Config& config);
+
+ private:
+  struct Target;
+  void schedule(Target& t, bool first);
+  void probe(Target& t);
+  void onResult(Target& t, bool ok);
+
+  uv_loop_t* loop_;
+  HealthRegistry& registry_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Target>> targets_;
+  uint64_t rng_ = 0x2545F4914F6CDD1DULL;
+};
+
+}  // namespace tether::proxy
