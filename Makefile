@@ -34,6 +34,7 @@ test-asan: build-asan
 
 bench: deps build
 	perf/bench.sh $(BUILD)/tether
+	perf/bench_rules.sh $(BUILD)/tether
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

@@ -18,18 +18,11 @@ DIR=$(mktemp -d /tmp/tether-bench-XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib.sh"
 BACKEND=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port); NGHTTPX=$(free_port)
 TPORT=$(free_port); TADMIN=$(free_port)
 
-mkdir -p "$DIR/nginx-backend" "$DIR/nginx-proxy"
-cat > "$DIR/nginx-backend/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/nginx-backend/pid; error_log stderr error;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$BACKEND; location / { return 200 "hello from the backend\n"; } } }
-CONF
+mkdir -p "$DIR/nginx-proxy"
 cat > "$DIR/nginx-proxy/nginx.conf" <<CONF
 worker_processes 1; daemon off; pid $DIR/nginx-proxy/pid; error_log stderr error;
 events { worker_connections 4096; }
@@ -71,15 +64,7 @@ rules:
       spec: { hosts: [ "*" ], rules: [ { backends: [ { service: backend } ] } ] }
 CONF
 
-# On 2 cores, three busy processes fight for the CPU and the numbers swing by a third. The
-# proxy under test gets the last core to itself; the backend and wrk share the others.
-LAST=$(( $(nproc) - 1 ))
-if [ "$LAST" -ge 1 ]; then
-  PROXY_CPU="taskset -c $LAST"; LOAD_CPU="taskset -c 0-$(( LAST - 1 ))"
-else
-  PROXY_CPU=""; LOAD_CPU=""
-fi
-$LOAD_CPU nginx -c "$DIR/nginx-backend/nginx.conf" -p "$DIR/nginx-backend" 2>"$DIR/nb.log" & PIDS+=($!)
+start_backend "$BACKEND"
 $PROXY_CPU nginx -c "$DIR/nginx-proxy/nginx.conf" -p "$DIR/nginx-proxy" 2>"$DIR/np.log" & PIDS+=($!)
 $PROXY_CPU haproxy -f "$DIR/haproxy.cfg" -db >"$DIR/haproxy.log" 2>&1 & PIDS+=($!)
 $PROXY_CPU nghttpx --frontend="127.0.0.1,$NGHTTPX;no-tls" --backend="127.0.0.1,$BACKEND" --workers=1 \
@@ -89,31 +74,18 @@ $PROXY_CPU "$TETHER" run -c "$DIR/tether.yaml" --log-level warn 2>"$DIR/tether.l
 
 declare -A PORT=([direct]=$BACKEND [nginx]=$NGINX [haproxy]=$HAPROXY [nghttpx]=$NGHTTPX [tether]=$TPORT)
 NAMES=(direct nginx haproxy nghttpx tether)
-for n in "${NAMES[@]}"; do
-  for i in $(seq 1 50); do curl -sf "http://127.0.0.1:${PORT[$n]}/" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:${PORT[$n]}/" >/dev/null || { echo "$n did not come up"; exit 1; }
-done
+for n in "${NAMES[@]}"; do wait_up "${PORT[$n]}"; done
 
 sleep 0.5
 IDLE_RSS=$(awk '/VmRSS/ {print $2}' /proc/$TETHER_PID/status)
 
-to_ms() {  # wrk latency "1.23ms" / "456.00us" / "1.02s" -> milliseconds
-  awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
-    else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } }'
-}
 declare -A RPS P99
 for r in $(seq 1 "$ROUNDS"); do
   for n in "${NAMES[@]}"; do
-    out=$($LOAD_CPU wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:${PORT[$n]}/")
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-    errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
-    [ -n "$errs" ] && echo "round $r $n: $errs"
+    read -r rps p99 <<<"$(run_wrk "${PORT[$n]}")"
     RPS[$n]="${RPS[$n]:-} $rps"; P99[$n]="${P99[$n]:-} $p99"
   done
 done
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo
 echo "wrk -t1 -c$CONNS -d$DURATION, $ROUNDS rounds in alternation, median; 1 worker each; $(nproc) cores"

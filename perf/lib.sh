@@ -1,0 +1,52 @@
+# Shared by the perf/ benchmarks: ports, the nginx backend, CPU pinning, wrk runs.
+# Source it; it expects $DIR (a scratch directory) and appends to the PIDS array.
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# On 2 cores, three busy processes fight for the CPU and the numbers swing by a third. The
+# proxy under test gets the last core to itself; the backend and wrk share the others.
+LAST=$(( $(nproc) - 1 ))
+if [ "$LAST" -ge 1 ]; then
+  PROXY_CPU="taskset -c $LAST"; LOAD_CPU="taskset -c 0-$(( LAST - 1 ))"
+else
+  PROXY_CPU=""; LOAD_CPU=""
+fi
+
+# start_backend PORT: nginx answering every request with a short body, logs off.
+start_backend() {
+  mkdir -p "$DIR/nginx-backend"
+  cat > "$DIR/nginx-backend/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $DIR/nginx-backend/pid; error_log stderr error;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$1; location / { return 200 "hello from the backend\n"; } } }
+CONF
+  $LOAD_CPU nginx -c "$DIR/nginx-backend/nginx.conf" -p "$DIR/nginx-backend" 2>"$DIR/nb.log" &
+  PIDS+=($!)
+}
+
+# wait_up PORT [HOST]: until a GET answers.
+wait_up() {
+  for _ in $(seq 1 50); do
+    curl -sf -H "Host: ${2:-localhost}" "http://127.0.0.1:$1/" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing answers on port $1"; return 1
+}
+
+to_ms() {  # wrk latency "1.23ms" / "456.00us" / "1.02s" -> milliseconds
+  awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
+    else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } }'
+}
+
+# run_wrk PORT [extra wrk args...]: prints "requests/s p99ms"; warns on errors.
+run_wrk() {
+  local port=$1; shift
+  local out
+  out=$($LOAD_CPU wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "http://127.0.0.1:$port/")
+  grep -E 'Non-2xx|Socket errors' <<<"$out" >&2 || true
+  echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+}
+
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
