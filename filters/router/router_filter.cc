@@ -112,6 +112,8 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
     timeout_.arm(worker.deadlines(), timeout, *this);
     deadlineAt_ = std::chrono::steady_clock::now() + timeout;
     hasDeadline_ = true;
+    // Only a deadline someone set travels on; the 15 s default is no one's budget.
+    propagateDeadline_ = deadlineFromCaller_ || rule.timeout.has_value();
   }
   failureMode_ = effectiveFailureMode(rule);
   if (rule.retry) retryOn_ = parseRetryOn(rule.retry->retryOn);
@@ -360,7 +362,7 @@ void RouterFilter::onUpstreamReady() {
 
 void RouterFilter::sendRequestHead() {
   proxy::RequestHead& r = *request_;
-  if (hasDeadline_ &&
+  if (propagateDeadline_ &&
       (deadlineFromCaller_ || callbacks_->info().direction == config::Direction::kOutbound)) {
     // The next hop learns how long it has left; its sidecar enforces it.
     r.headers.set(kTimeoutHeader, std::to_string(std::max<int64_t>(1, remainingMs())));

@@ -93,7 +93,9 @@ class RouterFilter : public proxy::Filter,
   bool retriesAllowed_ = true;  // false when an upstream hop already retried
   std::chrono::steady_clock::time_point deadlineAt_{};
   bool hasDeadline_ = false;
-  bool deadlineFromCaller_ = false;  // the caller's budget, not the route timeout, is binding
+  bool deadlineFromCaller_ = false;
+  bool propagateDeadline_ = false;  // send x-tether-timeout-ms upstream  // the caller's budget,
+                                    // not the route timeout, is binding
   int retriesInFlight_ = 0;
   bool countedActive_ = false;
   std::string pending_;  // body bytes that arrived before the upstream was ready
