@@ -139,3 +139,31 @@ TEST_CASE("deadlines propagate: spent budgets stop at the sidecar, short ones bo
   CHECK(httpRequest(t.port("outbound"), "GET", "/echo", "up").status == 200);
   CHECK(app.lastRequest().header("x-tether-timeout-ms") == nullptr);
 }
+
+TEST_CASE("a deadline set at hop one expires at hop two first", "[retry][deadline]") {
+  FakeUpstream app;
+  TetherProcess hop2(basicBootstrap(app.port(), rules(app, "            timeout: 10s\n")));
+  REQUIRE(hop2.started());
+  std::string hop1Rules =
+      "rules:\n  inline:\n"
+      "    - apiVersion: tether.dev/v1alpha1\n      kind: Service\n"
+      "      metadata: { name: mesh }\n"
+      "      spec: { endpoints: [ { address: 127.0.0.1:" +
+      std::to_string(hop2.port("outbound")) +
+      " } ] }\n"
+      "    - apiVersion: tether.dev/v1alpha1\n      kind: Route\n"
+      "      metadata: { name: r }\n"
+      "      spec: { hosts: [ up ], rules: [ { backends: [ { service: mesh } ], timeout: 300ms } "
+      "] }\n";
+  TetherProcess hop1(basicBootstrap(app.port(), hop1Rules));
+  REQUIRE(hop1.started());
+  auto start = std::chrono::steady_clock::now();
+  HttpResponse r = httpRequest(hop1.port("outbound"), "GET", "/slow/2000", "up");
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(r.status == 504);
+  CHECK(took < std::chrono::milliseconds(800));
+  // Hop two got hop one's remaining budget, not its own 10 s, and gave up on it.
+  CHECK(std::stoll(*app.lastRequest().header("x-tether-timeout-ms")) <= 300);
+  std::string m2 = adminGet(hop2.adminPort(), "/metrics").body;
+  CHECK(metricValue(m2, "tether_requests_total", "reason=\"deadline_exceeded\"") == 1);
+}
