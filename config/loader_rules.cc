@@ -345,6 +345,7 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
     }
   }
   if (out.dns && !out.endpoints.empty()) spec.error("dns", "use either endpoints or dns");
+  spec.readDuration("dnsRefresh", out.dnsRefresh);
   {
     MapReader lb(sink, spec.get("loadBalancer"), spec.child("loadBalancer"));
     int p =

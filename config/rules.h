@@ -68,7 +68,8 @@ struct ServiceConfig {
   Origin origin;
   Protocol protocol = Protocol::kHttp1;
   std::vector<EndpointConfig> endpoints;
-  std::optional<Address> dns;  // name:port, re-resolved (traffic issue)
+  std::optional<Address> dns;  // name:port, resolved on the control loop
+  Duration dnsRefresh = std::chrono::seconds(5);
   LoadBalancerConfig loadBalancer;
   std::optional<HealthCheckConfig> healthCheck;
   std::optional<OutlierDetectionConfig> outlierDetection;

@@ -19,7 +19,10 @@ namespace tether::proxy {
 
 Server::Server(std::shared_ptr<const config::Config> config, SnapshotBuilder builder,
                ConfigLoader loader)
-    : config_(std::move(config)), builder_(std::move(builder)), loader_(std::move(loader)) {
+    : config_(std::move(config)),
+      baseConfig_(config_),
+      builder_(std::move(builder)),
+      loader_(std::move(loader)) {
   uv_loop_init(&loop_);
   tasks_ = std::make_unique<TaskQueue>(&loop_);
 }
@@ -119,6 +122,13 @@ int Server::start() {
 
   healthChecker_ = std::make_unique<HealthChecker>(&loop_, health_);
   healthChecker_->update(*config_);
+  // DNS answers arrive later; each change is published like a reload of the same rules.
+  dns_ = std::make_unique<DnsDiscovery>(&loop_, [this] {
+    if (draining_) return;
+    publish(dns_->apply(baseConfig_));
+    TETHER_LOG(kInfo, "dns: now serving version " + std::to_string(version_));
+  });
+  dns_->update(*baseConfig_);
   if (b.localApp.readinessPath) {
     readinessTimer_ = std::make_unique<Timer>(&loop_, [this] { checkReadiness(); });
     readinessTimer_->start(std::chrono::milliseconds(0), std::chrono::seconds(1));
@@ -326,7 +336,7 @@ void Server::reload(const std::string& trigger) {
     for (const auto& e : r.errors) TETHER_LOG(kError, "reload rejected: " + e.format());
     return;
   }
-  if (r.config->hash == config_->hash) {
+  if (r.config->hash == baseConfig_->hash) {
     control_.reloads["unchanged"]++;
     TETHER_LOG(kInfo, "reload (" + trigger + "): configuration unchanged");
     return;
@@ -334,16 +344,22 @@ void Server::reload(const std::string& trigger) {
   if (r.config->bootstrap.listeners.size() != config_->bootstrap.listeners.size()) {
     TETHER_LOG(kWarn, "reload: listener changes need a restart; keeping the current listeners");
   }
-  config_ = r.config;
+  baseConfig_ = r.config;
   lastRejection_.clear();
+  dns_->update(*baseConfig_);
+  publish(dns_->apply(baseConfig_));
+  control_.reloads["applied"]++;
+  TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
+}
+
+void Server::publish(std::shared_ptr<const config::Config> config) {
+  config_ = std::move(config);
   ++version_;
   snapshot_ = builder_(config_, version_, health_);
   health_.retain(*config_);  // older snapshots keep what they still reference
   healthChecker_->update(*config_);
   for (auto& w : workers_) w->setSnapshot(snapshot_);
   control_.configVersion = version_;
-  control_.reloads["applied"]++;
-  TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
 }
 
 void Server::handleAdmin(const AdminRequest& req, AdminRespond respond) {
@@ -440,6 +456,7 @@ void Server::finish() {
   drainTimer_.reset();
   readinessTimer_.reset();
   healthChecker_.reset();
+  dns_.reset();
   for (auto& w : workers_) {
     Worker* worker = w.get();
     worker->post([worker] { worker->stop(); });

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "proxy/admin.h"
+#include "proxy/dns_discovery.h"
 #include "proxy/endpoint_health.h"
 #include "proxy/health_checker.h"
 #include "proxy/metrics_export.h"
@@ -39,6 +40,8 @@ class Server {
   void collectStats(std::function<void(WorkerStats)> done);
   void collectClusters(AdminRespond respond);
   void reload(const std::string& trigger);
+  /// Builds a snapshot of `config` under the next version and hands it to every worker.
+  void publish(std::shared_ptr<const config::Config> config);
   void checkReadiness();
   void beginShutdown(bool exitAfter);
   void drainWorkers();
@@ -49,12 +52,14 @@ class Server {
   std::string configDump() const;
   std::string rulesJson() const;
 
-  std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<const config::Config> config_;      // what is served: rules + discovery
+  std::shared_ptr<const config::Config> baseConfig_;  // the rules as loaded
   SnapshotBuilder builder_;
   ConfigLoader loader_;
   SnapshotPtr snapshot_;
   HealthRegistry health_;
   std::unique_ptr<HealthChecker> healthChecker_;
+  std::unique_ptr<DnsDiscovery> dns_;
   uv_loop_t loop_;
   std::unique_ptr<TaskQueue> tasks_;
   std::unique_ptr<AdminServer> admin_;

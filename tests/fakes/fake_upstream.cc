@@ -138,13 +138,14 @@ std::string sha256Hex(const std::string& data) {
   return s.final();
 }
 
-FakeUpstream::FakeUpstream() {
+FakeUpstream::FakeUpstream(const char* ip, uint16_t port) {
   listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  a.sin_port = htons(port);
   ::bind(listenFd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   ::listen(listenFd_, 512);
   socklen_t len = sizeof(a);

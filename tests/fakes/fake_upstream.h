@@ -40,7 +40,8 @@ struct RecordedRequest {
 /// Every raw byte received is counted, so tests can prove nothing reached it.
 class FakeUpstream {
  public:
-  FakeUpstream();
+  /// Listens on `ip` (any loopback address) and `port` (0: a free one).
+  explicit FakeUpstream(const char* ip = "127.0.0.1", uint16_t port = 0);
   ~FakeUpstream();
   FakeUpstream(const FakeUpstream&) = delete;
   FakeUpstream& operator=(const FakeUpstream&) = delete;
