@@ -235,7 +235,7 @@ struct WorkerLbState : proxy::Deletable {
 
 // The value a hashing policy hashes: a header, a cookie, or the client's address.
 bool hashKeyValue(const config::HashKey& key, const proxy::RequestHead& head,
-                  const proxy::StreamInfo& info, std::string_view& out) {
+                  const proxy::StreamInfo& info, std::string& out) {
   switch (key.kind) {
     case config::HashKey::Kind::kNone:
       return false;
@@ -244,28 +244,12 @@ bool hashKeyValue(const config::HashKey& key, const proxy::RequestHead& head,
       if (v) out = *v;
       return v != nullptr;
     }
-    case config::HashKey::Kind::kSourceIp: {
-      std::string_view peer = info.downstreamAddress;
-      out = peer.substr(0, peer.rfind(':'));
+    case config::HashKey::Kind::kSourceIp:
+      out = peerIp(info.downstreamAddress);
       return !out.empty();
-    }
     case config::HashKey::Kind::kCookie: {
       const std::string* cookies = head.headers.get("cookie");
-      if (!cookies) return false;
-      std::string_view rest = *cookies;
-      while (!rest.empty()) {
-        size_t semi = rest.find(';');
-        std::string_view pair = rest.substr(0, semi);
-        while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-        size_t eq = pair.find('=');
-        if (eq != std::string_view::npos && pair.substr(0, eq) == key.name) {
-          out = pair.substr(eq + 1);
-          return true;
-        }
-        if (semi == std::string_view::npos) break;
-        rest.remove_prefix(semi + 1);
-      }
-      return false;
+      return cookies && cookieValue(*cookies, key.name, out);
     }
   }
   return false;
@@ -282,7 +266,7 @@ const config::EndpointConfig* RouterFilter::pickEndpoint(const proxy::RequestHea
   ctx.random2 = worker.random();
   if (backend_->service) {
     const config::LoadBalancerConfig& lb = backend_->service->loadBalancer;
-    std::string_view key;
+    std::string key;
     if (hashKeyValue(lb.hashKey, head, callbacks_->info(), key)) {
       ctx.hasHash = true;
       ctx.hash = stableHash(key);
