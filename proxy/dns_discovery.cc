@@ -17,16 +17,9 @@ struct DnsDiscovery::Target {
   bool inFlight = false;
 };
 
-namespace {
-
-bool addressLess(const config::Address& a, const config::Address& b) {
-  return a.host != b.host ? a.host < b.host : a.port < b.port;
-}
-
-}  // namespace
-
-DnsDiscovery::DnsDiscovery(uv_loop_t* loop, std::function<void()> onChange)
-    : loop_(loop), onChange_(std::move(onChange)) {}
+DnsDiscovery::DnsDiscovery(uv_loop_t* loop, DiscoveredEndpoints& endpoints,
+                           std::function<void()> onChange)
+    : loop_(loop), endpoints_(endpoints), onChange_(std::move(onChange)) {}
 
 DnsDiscovery::~DnsDiscovery() = default;
 
@@ -48,10 +41,10 @@ void DnsDiscovery::update(const config::Config& config) {
     t->timer = std::make_unique<Timer>(loop_, [this, raw] { resolve(*raw); });
     t->timer->start(std::chrono::milliseconds(0), service.dnsRefresh);
     next[name] = t;
-    results_.erase(name);  // a new name starts from nothing
+    endpoints_.erase(name);  // a new name starts from nothing
   }
-  for (auto it = results_.begin(); it != results_.end();) {
-    it = next.count(it->first) ? std::next(it) : results_.erase(it);
+  for (const auto& [name, target] : targets_) {
+    if (!next.count(name)) endpoints_.erase(name);  // no longer a dns service
   }
   targets_ = std::move(next);
 }
@@ -94,7 +87,8 @@ void DnsDiscovery::onResolved(Target& t, int status, addrinfo* res) {
                "dns: " + t.service + ": resolving " + t.name.host + ": " + uv_strerror(status));
     return;
   }
-  std::vector<config::Address> found;
+  std::vector<config::EndpointConfig> found;
+  std::string list;
   for (addrinfo* a = res; a; a = a->ai_next) {
     char ip[INET6_ADDRSTRLEN] = {0};
     if (a->ai_family == AF_INET) {
@@ -104,32 +98,16 @@ void DnsDiscovery::onResolved(Target& t, int status, addrinfo* res) {
     } else {
       continue;
     }
-    found.push_back(config::Address{ip, t.name.port});
+    config::Address addr{ip, t.name.port};
+    bool dup =
+        std::any_of(found.begin(), found.end(), [&](const auto& e) { return e.address == addr; });
+    if (dup) continue;
+    found.push_back(config::EndpointConfig{addr, addr.toString(), 1, {}});
+    list += (list.empty() ? "" : ", ") + addr.toString();
   }
-  std::sort(found.begin(), found.end(), addressLess);
-  found.erase(std::unique(found.begin(), found.end()), found.end());
-  auto it = results_.find(t.service);
-  if (it != results_.end() && it->second == found) return;
-  std::string list;
-  for (const auto& a : found) list += (list.empty() ? "" : ", ") + a.toString();
+  if (!endpoints_.set(t.service, std::move(found))) return;
   TETHER_LOG(kInfo, "dns: " + t.service + " (" + t.name.host + ") -> " + list);
-  results_[t.service] = std::move(found);
   onChange_();
-}
-
-std::shared_ptr<const config::Config> DnsDiscovery::apply(
-    std::shared_ptr<const config::Config> base) const {
-  if (results_.empty()) return base;
-  auto cfg = std::make_shared<config::Config>(*base);
-  for (const auto& [name, addresses] : results_) {
-    auto it = cfg->services.find(name);
-    if (it == cfg->services.end()) continue;
-    it->second.endpoints.clear();
-    for (const auto& a : addresses) {
-      it->second.endpoints.push_back(config::EndpointConfig{a, a.toString(), 1, {}});
-    }
-  }
-  return cfg;
 }
 
 }  // namespace tether::proxy

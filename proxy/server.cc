@@ -123,9 +123,9 @@ int Server::start() {
   healthChecker_ = std::make_unique<HealthChecker>(&loop_, health_);
   healthChecker_->update(*config_);
   // DNS answers arrive later; each change is published like a reload of the same rules.
-  dns_ = std::make_unique<DnsDiscovery>(&loop_, [this] {
+  dns_ = std::make_unique<DnsDiscovery>(&loop_, discovered_, [this] {
     if (draining_) return;
-    publish(dns_->apply(baseConfig_));
+    publish(discovered_.apply(baseConfig_));
     TETHER_LOG(kInfo, "dns: now serving version " + std::to_string(version_));
   });
   dns_->update(*baseConfig_);
@@ -347,7 +347,7 @@ void Server::reload(const std::string& trigger) {
   baseConfig_ = r.config;
   lastRejection_.clear();
   dns_->update(*baseConfig_);
-  publish(dns_->apply(baseConfig_));
+  publish(discovered_.apply(baseConfig_));
   control_.reloads["applied"]++;
   TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
 }

@@ -59,6 +59,7 @@ class Server {
   SnapshotPtr snapshot_;
   HealthRegistry health_;
   std::unique_ptr<HealthChecker> healthChecker_;
+  DiscoveredEndpoints discovered_;  // EDS-like: DNS now, the control plane later
   std::unique_ptr<DnsDiscovery> dns_;
   uv_loop_t loop_;
   std::unique_ptr<TaskQueue> tasks_;
