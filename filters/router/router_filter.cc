@@ -1,6 +1,7 @@
 #include "filters/router/router_filter.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "proxy/http1_encoding.h"
 #include "proxy/snapshot.h"
@@ -39,7 +40,10 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   request_ = &head;
   requestEnd_ = endStream;
   bodyless_ = endStream;
-  std::optional<int64_t> budget = parseTimeoutMs(head.headers.get(kTimeoutHeader));
+  const std::string* budgetHeader = head.headers.get(kTimeoutHeader);
+  std::optional<int64_t> budget = parseTimeoutMs(budgetHeader);
+  // Tether writes its own value when it forwards (sendRequestHead); the caller's goes.
+  if (budgetHeader) head.headers.remove(kTimeoutHeader);
   if (budget && *budget <= 0) {
     // The caller has already given up: do not spend the upstream's time on it.
     callbacks_->sendLocalReply(504, "deadline exceeded\n", Reason::kDeadlineExceeded);
@@ -346,12 +350,6 @@ void RouterFilter::onUpstreamReady() {
 
 void RouterFilter::sendRequestHead() {
   proxy::RequestHead& r = *request_;
-  if (propagateDeadline_ &&
-      (deadlineFromCaller_ || callbacks_->info().direction == config::Direction::kOutbound)) {
-    // The next hop learns how long it has left; its sidecar enforces it.
-    r.headers.set(kTimeoutHeader, std::to_string(std::max<int64_t>(1, remainingMs())));
-  }
-  if (attempt_ > 1) r.headers.set(kAttemptHeader, std::to_string(attempt_));
   // Encoded each time it is sent (at most twice: the keep-alive race retry), into the
   // worker's scratch string, so a request head costs no allocation.
   std::string& head = callbacks_->worker().scratch();
@@ -364,6 +362,24 @@ void RouterFilter::sendRequestHead() {
                               : std::string_view(r.authority);
   head += "\r\n";
   proxy::appendHeaderFields(head, r.headers);
+  if (propagateDeadline_ &&
+      (deadlineFromCaller_ || callbacks_->info().direction == config::Direction::kOutbound)) {
+    // The next hop learns how long it has left; its sidecar enforces it. Written straight
+    // into the head: no header-map entry to allocate per request.
+    char value[24];
+    auto [end, ec] =
+        std::to_chars(value, value + sizeof(value), std::max<int64_t>(1, remainingMs()));
+    head += kTimeoutHeader;
+    head += ": ";
+    head.append(value, end);
+    head += "\r\n";
+  }
+  if (attempt_ > 1) {
+    head += kAttemptHeader;
+    head += ": ";
+    head += std::to_string(attempt_);
+    head += "\r\n";
+  }
   chunked_ = false;
   if (r.upgrade) {
     head += "connection: upgrade\r\nupgrade: ";
