@@ -28,10 +28,9 @@ void readCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 
 void writeCb(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
-  size_t bytes = w->data.size();
   TcpConnection* conn = w->conn;
   delete w;
-  conn->onUvWrite(status, bytes);
+  conn->onUvWrite(status);
 }
 
 void connectCb(uv_connect_t* req, int status) {
@@ -132,7 +131,6 @@ void TcpConnection::flush() {
     uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
     if (n > 0) {
-      bytesWritten_ += static_cast<uint64_t>(n);
       out_.erase(0, static_cast<size_t>(n));
     } else if (n < 0 && n != UV_EAGAIN) {
       close();
@@ -156,14 +154,13 @@ void TcpConnection::flush() {
   if (closeAfterFlush_ && out_.empty() && inflightBytes_ == 0) close();
 }
 
-void TcpConnection::onUvWrite(int status, size_t bytes) {
+void TcpConnection::onUvWrite(int status) {
   inflightBytes_ = 0;
   if (closing_) return;
   if (status != 0) {
     close();
     return;
   }
-  bytesWritten_ += bytes;
   // More may have been appended while the request was in flight.
   flush();
 }

@@ -42,17 +42,14 @@ class TcpConnection {
 
   /// Counted: each disable needs a matching enable before reading resumes.
   void readDisable(bool disable);
-  bool readEnabled() const { return readDisabled_ == 0; }
 
   void write(std::string_view data);
   /// Closes once everything written so far has been flushed.
   void closeAfterFlush();
   /// Closes now; buffered output is dropped. Idempotent.
   void close();
-  bool closed() const { return closing_; }
   bool connected() const { return connected_; }
   size_t bufferedBytes() const { return out_.size() + inflightBytes_; }
-  uint64_t bytesWritten() const { return bytesWritten_; }
   std::string peerAddress() const;
   uv_tcp_t* handle() { return &tcp_; }
 
@@ -61,7 +58,7 @@ class TcpConnection {
 
   // libuv callback bridges (free functions forward here).
   void onUvRead(ssize_t nread, const uv_buf_t* buf);
-  void onUvWrite(int status, size_t bytes);
+  void onUvWrite(int status);
   void onUvConnect(int status);
   void onUvClose();
 
@@ -74,7 +71,6 @@ class TcpConnection {
   uv_tcp_t tcp_;
   std::string out_;
   size_t inflightBytes_ = 0;
-  uint64_t bytesWritten_ = 0;
   int readDisabled_ = 0;
   bool initialized_ = false;
   bool connected_ = false;

@@ -53,9 +53,6 @@ class HealthRegistry {
   EndpointHealthPtr endpoint(const std::string& service, const std::string& address);
   /// Forgets endpoints no longer in `config`.
   void retain(const config::Config& config);
-  const std::map<std::pair<std::string, std::string>, EndpointHealthPtr>& all() const {
-    return entries_;
-  }
 
  private:
   std::map<std::pair<std::string, std::string>, EndpointHealthPtr> entries_;

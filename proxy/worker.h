@@ -75,7 +75,6 @@ class Worker {
 
   // Everything below is for code running on this worker's thread.
   static Worker* current();
-  int index() const { return index_; }
   uv_loop_t* loop() { return &loop_; }
   const SnapshotPtr& snapshot() const { return snapshot_; }
   const config::Bootstrap& bootstrap() const { return bootstrap_; }
