@@ -205,13 +205,8 @@ int DownstreamConnection::onHeadersComplete(Http1Message& m) {
     m.headers.remove("expect");
   }
   bool hasBody = m.chunked || m.contentLength > 0;
-  uint64_t maxBody = worker_.bootstrap().http.maxRequestBodyBytes;
-  if (maxBody && m.contentLength > 0 && static_cast<uint64_t>(m.contentLength) > maxBody) {
-    parser_.fail(Reason::kBodyTooLarge,
-                 "request body larger than " + std::to_string(maxBody) + " bytes");
-    return -1;
-  }
   requestBodyBytes_ = 0;
+  if (m.contentLength > 0 && bodyTooLarge(static_cast<uint64_t>(m.contentLength))) return -1;
   bool endStream = !hasBody && !m.upgrade;
   RequestHead head;
   if (!buildRequestHead(m, head)) return -1;
@@ -231,15 +226,17 @@ int DownstreamConnection::onHeadersComplete(Http1Message& m) {
   return 0;
 }
 
+bool DownstreamConnection::bodyTooLarge(uint64_t bytes) {
+  uint64_t max = worker_.bootstrap().http.maxRequestBodyBytes;
+  if (max == 0 || bytes <= max) return false;
+  parser_.fail(Reason::kBodyTooLarge, "request body larger than " + std::to_string(max) + " bytes");
+  return true;
+}
+
 int DownstreamConnection::onBody(const char* data, size_t len) {
   requestBodyBytes_ += len;
-  uint64_t maxBody = worker_.bootstrap().http.maxRequestBodyBytes;
-  if (maxBody && requestBodyBytes_ > maxBody) {
-    // A chunked body can only be measured as it comes: 413 if nothing was answered yet.
-    parser_.fail(Reason::kBodyTooLarge,
-                 "request body larger than " + std::to_string(maxBody) + " bytes");
-    return -1;
-  }
+  // A chunked body can only be measured as it comes: 413 if nothing was answered yet.
+  if (bodyTooLarge(requestBodyBytes_)) return -1;
   if (!stream_) return 0;  // the response already ended; the body is discarded
   bodyScratch_.assign(data, len);
   stream_->decodeData(bodyScratch_, false);

@@ -66,6 +66,8 @@ class DownstreamConnection : public TcpConnection::Handler,
   void armHeaderTimer();
   void armIdleTimer();
   bool buildRequestHead(Http1Message& message, RequestHead& head);
+  /// Records the 413 failure when `bytes` exceed http.maxRequestBodyMiB (if set).
+  bool bodyTooLarge(uint64_t bytes);
 
   Worker& worker_;
   const config::ListenerConfig& listener_;
