@@ -22,12 +22,17 @@ struct Node {
   Labels labels;
 };
 
+/// What a listener speaks. `auto` tells HTTP/2 (the connection preface) from HTTP/1.x by
+/// the first bytes.
+enum class ListenerProtocol { kAuto, kHttp1, kHttp2 };
+
 struct ListenerConfig {
   std::string name;
   Address address;
   Direction direction = Direction::kOutbound;
   bool originalDestination = false;
   uint32_t maxConnections = 100'000;  // per listener, all workers together
+  ListenerProtocol protocol = ListenerProtocol::kAuto;
 };
 
 /// Downstream HTTP/1.1 limits, with the safe defaults documented in docs/configuration.md.
@@ -43,10 +48,25 @@ struct HttpLimits {
   bool addVia = true;                                // add "Via: 1.1 tether"
 };
 
+/// HTTP/2 session settings and abuse limits (both directions; the limits guard downstream
+/// sessions). Defaults documented in docs/configuration.md.
+struct Http2Settings {
+  uint32_t maxConcurrentStreams = 100;          // SETTINGS_MAX_CONCURRENT_STREAMS we send
+  uint32_t initialStreamWindow = 1024 * 1024;   // bytes a peer may send per stream unread
+  uint32_t initialConnectionWindow = 16 << 20;  // ... and per connection
+  uint32_t maxContinuations = 8;                // CONTINUATION frames after one HEADERS
+  uint32_t maxResetBurst = 200;                 // RST_STREAM frames received: burst ...
+  uint32_t maxResetsPerSecond = 33;             // ... and sustained rate
+  uint32_t maxControlFrameBurst = 1000;         // PING, SETTINGS, PRIORITY, empty DATA ...
+  uint32_t maxControlFramesPerSecond = 100;     // ... received: burst and sustained rate
+  uint32_t maxOutboundControlFrames = 1000;     // PING/SETTINGS ACKs queued, unsent
+  uint32_t maxSettingsEntries = 32;             // entries in one SETTINGS frame
+};
+
 /// Per-endpoint upstream connection pool defaults (per worker).
 struct UpstreamDefaults {
   Duration connectTimeout = std::chrono::seconds(1);
-  uint32_t maxIdlePerEndpoint = 64;
+  uint32_t maxIdlePerEndpoint = 512;
   Duration idleTimeout = std::chrono::seconds(60);
 };
 
@@ -74,6 +94,7 @@ struct Bootstrap {
   Duration drainTimeout = std::chrono::seconds(20);
   Duration drainGrace = std::chrono::seconds(1);  // keep accepting after /ready turns 503
   HttpLimits http;
+  Http2Settings http2;
   UpstreamDefaults upstream;
   AccessLog accessLog;
 };

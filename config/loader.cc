@@ -242,6 +242,22 @@ void readListener(ErrorSink& sink, const YAML::Node& n, const std::string& path,
   if (dir >= 0) out.direction = dir == 0 ? Direction::kInbound : Direction::kOutbound;
   r.readBool("originalDestination", out.originalDestination);
   r.readUint("maxConnections", out.maxConnections, 1);
+  int proto = r.readEnum("protocol", {"auto", "http1", "http2"});
+  if (proto >= 0) out.protocol = static_cast<ListenerProtocol>(proto);
+}
+
+void readHttp2Settings(MapReader& parent, Http2Settings& out) {
+  MapReader r(parent.sink(), parent.get("http2"), parent.child("http2"));
+  r.readUint("maxConcurrentStreams", out.maxConcurrentStreams, 1, 1u << 20);
+  r.readUint("initialStreamWindow", out.initialStreamWindow, 65535, (1u << 31) - 1);
+  r.readUint("initialConnectionWindow", out.initialConnectionWindow, 65535, (1u << 31) - 1);
+  r.readUint("maxContinuations", out.maxContinuations, 0, 10000);
+  r.readUint("maxResetBurst", out.maxResetBurst, 1);
+  r.readUint("maxResetsPerSecond", out.maxResetsPerSecond, 1);
+  r.readUint("maxControlFrameBurst", out.maxControlFrameBurst, 1);
+  r.readUint("maxControlFramesPerSecond", out.maxControlFramesPerSecond, 1);
+  r.readUint("maxOutboundControlFrames", out.maxOutboundControlFrames, 1);
+  r.readUint("maxSettingsEntries", out.maxSettingsEntries, 6, 1000);
 }
 
 void readHttpLimits(MapReader& parent, HttpLimits& out) {
@@ -333,6 +349,7 @@ void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
     d.readDuration("grace", b.drainGrace);
   }
   readHttpLimits(r, b.http);
+  readHttp2Settings(r, b.http2);
   {
     MapReader u(sink, r.get("upstream"), "upstream");
     u.readDuration("connectTimeout", b.upstream.connectTimeout);

@@ -75,7 +75,7 @@ void TcpConnection::onUvConnect(int status) {
     connected_ = true;
     uv_tcp_nodelay(&tcp_, 1);
     startReading();
-    if (!out_.empty()) worker_.scheduleFlush(this);
+    if (!out_.empty()) worker_.scheduleFlush(this, flushOncePerTurn_);
   }
   handler_.onConnected(status);
 }
@@ -115,7 +115,7 @@ void TcpConnection::write(std::string_view data) {
   out_.append(data);
   if (!flushScheduled_ && connected_) {
     flushScheduled_ = true;
-    worker_.scheduleFlush(this);
+    worker_.scheduleFlush(this, flushOncePerTurn_);
   }
   if (!aboveHigh_ && bufferedBytes() > worker_.highWatermark()) {
     aboveHigh_ = true;
@@ -179,7 +179,7 @@ void TcpConnection::closeAfterFlush() {
     close();
   } else if (!flushScheduled_ && connected_) {
     flushScheduled_ = true;
-    worker_.scheduleFlush(this);
+    worker_.scheduleFlush(this, flushOncePerTurn_);
   }
 }
 

@@ -40,6 +40,9 @@ class TcpConnection {
   /// Starts an outbound connect; Handler::onConnected follows.
   int connect(const sockaddr* addr);
 
+  /// Multiplexed connections (HTTP/2) flush once per loop turn, after every callback of the
+  /// turn, so the answers of many streams share one write; others flush after each callback.
+  void setFlushOncePerTurn() { flushOncePerTurn_ = true; }
   /// Counted: each disable needs a matching enable before reading resumes.
   void readDisable(bool disable);
 
@@ -78,6 +81,7 @@ class TcpConnection {
   bool closing_ = false;
   bool closeAfterFlush_ = false;
   bool flushScheduled_ = false;
+  bool flushOncePerTurn_ = false;
   bool aboveHigh_ = false;
 };
 

@@ -5,6 +5,10 @@
 
 namespace tether::proxy {
 
+namespace {
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+}  // namespace
+
 DownstreamConnection::DownstreamConnection(
     Worker& worker, const config::ListenerConfig& listener,
     std::shared_ptr<std::atomic<uint32_t>> listenerConnections)
@@ -27,7 +31,40 @@ int DownstreamConnection::accept(uv_stream_t* server) { return conn_.accept(serv
 
 void DownstreamConnection::start() {
   peer_ = conn_.peerAddress();
+  if (listener_.protocol == config::ListenerProtocol::kHttp2) {
+    startHttp2();
+    return;
+  }
+  detecting_ = listener_.protocol == config::ListenerProtocol::kAuto;
+  if (!detecting_) worker_.stats().countPair(worker_.stats().protocols, listener_.name, "http1");
   armHeaderTimer();
+}
+
+void DownstreamConnection::startHttp2() {
+  worker_.stats().countPair(worker_.stats().protocols, listener_.name, "http2");
+  timerKind_ = TimerKind::kNone;
+  conn_.setFlushOncePerTurn();
+  h2_ = std::make_unique<Http2ServerSession>(worker_, conn_, listener_, peer_);
+  h2_->start();
+  if (worker_.draining()) h2_->onDrain();
+}
+
+bool DownstreamConnection::detect(const char* data, size_t len) {
+  pending_.append(data, len);
+  size_t n = std::min(pending_.size(), kHttp2Preface.size());
+  bool prefaceSoFar = std::string_view(pending_).substr(0, n) == kHttp2Preface.substr(0, n);
+  if (prefaceSoFar && n < kHttp2Preface.size()) return false;  // wait for more bytes
+  detecting_ = false;
+  std::string first;
+  first.swap(pending_);
+  if (prefaceSoFar) {
+    startHttp2();
+    h2_->onRead(first.data(), first.size());
+  } else {
+    worker_.stats().countPair(worker_.stats().protocols, listener_.name, "http1");
+    parse(first.data(), first.size());
+  }
+  return true;
 }
 
 // Connection timeouts are deadlines checked by the worker's sweep (every 100 ms), not timers:
@@ -45,6 +82,10 @@ void DownstreamConnection::armIdleTimer() {
 }
 
 void DownstreamConnection::onSweep(uint64_t now) {
+  if (h2_) {
+    h2_->onSweep(now);
+    return;
+  }
   if (timerKind_ == TimerKind::kNone || now < deadline_ || closed_) return;
   TimerKind kind = timerKind_;
   timerKind_ = TimerKind::kNone;
@@ -57,6 +98,14 @@ void DownstreamConnection::onSweep(uint64_t now) {
 }
 
 void DownstreamConnection::onRead(const char* data, size_t len) {
+  if (h2_) {
+    h2_->onRead(data, len);
+    return;
+  }
+  if (detecting_) {
+    detect(data, len);
+    return;
+  }
   if (tunnel_) {
     if (stream_) {
       bodyScratch_.assign(data, len);
@@ -122,6 +171,11 @@ void DownstreamConnection::resumeParsing() {
 }
 
 void DownstreamConnection::onReadEnd(int status) {
+  if (h2_ || detecting_) {
+    // An HTTP/2 client that stops sending is gone; its streams cannot finish.
+    closeNow();
+    return;
+  }
   if (tunnel_ && stream_) {
     std::string empty;
     stream_->decodeData(empty, true);
@@ -142,6 +196,10 @@ void DownstreamConnection::onReadEnd(int status) {
 }
 
 void DownstreamConnection::onWriteWatermark(bool aboveHigh) {
+  if (h2_) {
+    h2_->onWriteWatermark(aboveHigh);
+    return;
+  }
   if (stream_) stream_->onDownstreamWatermark(aboveHigh);
 }
 
@@ -382,11 +440,19 @@ void DownstreamConnection::replyError(Reason reason, const std::string& why) {
 }
 
 void DownstreamConnection::onDrain() {
+  if (h2_) {
+    h2_->onDrain();
+    return;
+  }
   closeAfterResponse_ = true;
   if (!stream_ && parser_.idle()) closeNow();
 }
 
 void DownstreamConnection::abortForShutdown() {
+  if (h2_) {
+    h2_->abortForShutdown();
+    return;
+  }
   closeAfterResponse_ = true;
   if (stream_ && !stream_->responseStarted()) {
     stream_->sendLocalReply(503, "draining\n", Reason::kDraining, nullptr);
@@ -406,6 +472,7 @@ void DownstreamConnection::closeNow() {
 
 void DownstreamConnection::onClosed() {
   closed_ = true;
+  if (h2_) h2_->onConnectionClosed();
   if (stream_) {
     stream_->onDownstreamReset();
     worker_.deferDelete(std::move(stream_));

@@ -6,15 +6,18 @@
 
 #include "proxy/connection.h"
 #include "proxy/http1_parser.h"
+#include "proxy/http2_server.h"
 #include "proxy/stream.h"
 #include "proxy/timer.h"
 #include "proxy/worker.h"
 
 namespace tether::proxy {
 
-/// The HTTP/1.1 server side of one accepted connection: parses requests with llhttp, runs
-/// one ActiveStream at a time (pipelined requests wait, parsed later, so responses leave in
-/// order), encodes responses, and becomes a byte tunnel after an accepted Upgrade/CONNECT.
+/// One accepted connection. Its first bytes tell the protocol: the HTTP/2 preface hands the
+/// connection to an Http2ServerSession; otherwise it is HTTP/1.1, served here: requests
+/// parsed with llhttp, one ActiveStream at a time (pipelined requests wait, parsed later, so
+/// responses leave in order), responses encoded, and a byte tunnel after an accepted
+/// Upgrade/CONNECT.
 class DownstreamConnection : public TcpConnection::Handler,
                              public Http1Parser::Callbacks,
                              public ResponseEncoder,
@@ -68,6 +71,9 @@ class DownstreamConnection : public TcpConnection::Handler,
   bool buildRequestHead(Http1Message& message, RequestHead& head);
   /// Records the 413 failure when `bytes` exceed http.maxRequestBodyMiB (if set).
   bool bodyTooLarge(uint64_t bytes);
+  /// Detection: true once the protocol is known (and the buffered bytes were handed on).
+  bool detect(const char* data, size_t len);
+  void startHttp2();
 
   Worker& worker_;
   const config::ListenerConfig& listener_;
@@ -76,6 +82,7 @@ class DownstreamConnection : public TcpConnection::Handler,
   Http1Parser parser_;
   uint64_t deadline_;  // loop time (ms) at which timerKind_ fires
   std::unique_ptr<ActiveStream> stream_;
+  std::unique_ptr<Http2ServerSession> h2_;
   std::string peer_;
   std::string pending_;      // bytes read but not parsed while a stream is active
   std::string bodyScratch_;  // reused for body chunks handed to the stream
@@ -96,6 +103,7 @@ class DownstreamConnection : public TcpConnection::Handler,
   bool counted_ = false;
   bool closed_ = false;
   bool errorSent_ = false;
+  bool detecting_ = false;  // the first bytes are still being looked at
   enum class TimerKind { kNone, kHeaders, kIdle } timerKind_ = TimerKind::kNone;
 };
 

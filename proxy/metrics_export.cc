@@ -47,7 +47,17 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   auto durations =
       family("tether_request_duration_seconds",
              "Time from the request head to the end of the response.", MetricType::Histogram);
+  auto grpc = family("tether_grpc_requests_total",
+                     "gRPC calls finished, by direction, service, route and grpc-status.",
+                     MetricType::Counter);
   for (const auto& [key, rs] : stats.routes) {
+    for (const auto& g : rs.grpc) {
+      grpc.metric.push_back(
+          counter(static_cast<double>(g.count), {{"direction", rs.direction},
+                                                 {"grpc_status", std::to_string(g.status)},
+                                                 {"route", rs.route},
+                                                 {"service", rs.service}}));
+    }
     for (const auto& c : rs.codes) {
       requests.metric.push_back(
           counter(static_cast<double>(c.count), {{"code", std::to_string(c.code)},
@@ -72,6 +82,7 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
     durations.metric.push_back(std::move(h));
   }
   families.push_back(std::move(requests));
+  families.push_back(std::move(grpc));
   families.push_back(std::move(durations));
 
   auto upstreamRequests = family("tether_upstream_requests_total",
@@ -132,6 +143,12 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   pairs("tether_lane_fallback_total",
         "Lane requests sent to the baseline because the service has no endpoint on the lane.",
         stats.laneFallbacks, "service", "lane");
+  pairs("tether_downstream_protocol_total",
+        "Downstream connections by the protocol detected on their first bytes.", stats.protocols,
+        "listener", "protocol");
+  pairs("tether_http2_abuse_closed_total",
+        "HTTP/2 connections closed with GOAWAY by a protection (flood, reset, CONTINUATION).",
+        stats.http2Abuse, "listener", "kind");
 
   auto one = [&](const std::string& name, const std::string& help, MetricType type, double value) {
     auto f = family(name, help, type);
@@ -145,6 +162,8 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   one("tether_downstream_connections_overflow_total",
       "Connections refused because a listener was at maxConnections.", MetricType::Counter,
       static_cast<double>(stats.downstreamOverflow));
+  one("tether_http2_streams_total", "HTTP/2 streams opened by downstream clients.",
+      MetricType::Counter, static_cast<double>(stats.http2Streams));
   one("tether_upstream_connections_active", "Open upstream connections.", MetricType::Gauge,
       static_cast<double>(stats.upstreamConnectionsActive));
   one("tether_upstream_connections_total", "Upstream connections opened.", MetricType::Counter,

@@ -90,6 +90,64 @@ int defaultStatus(Reason r) {
   return 500;
 }
 
+int grpcStatusFor(Reason reason, int status) {
+  enum : int {
+    kInternal = 13,
+    kUnavailable = 14,
+    kDeadlineExceeded = 4,
+    kResourceExhausted = 8,
+    kUnauthenticated = 16,
+    kPermissionDenied = 7,
+    kUnimplemented = 12,
+    kUnknown = 2,
+  };
+  switch (reason) {
+    case Reason::kRateLimited:
+    case Reason::kHeadersTooLarge:
+    case Reason::kBodyTooLarge:
+      return kResourceExhausted;
+    case Reason::kUpstreamTimeout:
+    case Reason::kDeadlineExceeded:
+    case Reason::kRequestTimeout:
+      return kDeadlineExceeded;
+    case Reason::kNoHealthyUpstream:
+    case Reason::kUpstreamConnectFailure:
+    case Reason::kUpstreamReset:
+    case Reason::kCircuitOpen:
+    case Reason::kOverflow:
+    case Reason::kDraining:
+      return kUnavailable;
+    case Reason::kUnauthenticated:
+      return kUnauthenticated;
+    case Reason::kForbidden:
+      return kPermissionDenied;
+    case Reason::kNoRoute:
+      return kUnimplemented;
+    case Reason::kBadRequest:
+      return kInternal;
+    default:
+      break;
+  }
+  // Failsafe and fault replies carry a configured HTTP status: gRPC's HTTP mapping.
+  switch (status) {
+    case 400:
+      return kInternal;
+    case 401:
+      return kUnauthenticated;
+    case 403:
+      return kPermissionDenied;
+    case 404:
+      return kUnimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return kUnavailable;
+    default:
+      return kUnknown;
+  }
+}
+
 std::string_view statusText(int status) {
   switch (status) {
     case 100:

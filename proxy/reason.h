@@ -34,6 +34,10 @@ std::string_view reasonName(Reason r);
 /// The status Tether answers with for `r` unless a rule says otherwise.
 int defaultStatus(Reason r);
 
+/// The gRPC status code for a local reply with `reason` and HTTP `status` (gRPC's HTTP
+/// mapping, e.g. UNAVAILABLE for no healthy upstream, RESOURCE_EXHAUSTED for a rate limit).
+int grpcStatusFor(Reason reason, int status);
+
 /// The standard reason phrase for an HTTP status code ("OK", "Not Found", ...).
 std::string_view statusText(int status);
 

@@ -1,5 +1,7 @@
 #include "proxy/stats.h"
 
+#include <algorithm>
+
 namespace tether::proxy {
 
 void DurationHistogram::observe(double seconds) {
@@ -16,8 +18,17 @@ void DurationHistogram::merge(const DurationHistogram& other) {
   sum += other.sum;
 }
 
-void RouteStats::record(int code, Reason reason, double seconds) {
+void RouteStats::record(int code, Reason reason, double seconds, int grpcStatus) {
   duration.observe(seconds);
+  if (grpcStatus >= 0) {
+    auto it = std::find_if(grpc.begin(), grpc.end(),
+                           [&](const GrpcCount& g) { return g.status == grpcStatus; });
+    if (it == grpc.end()) {
+      grpc.push_back(GrpcCount{grpcStatus, 1});
+    } else {
+      ++it->count;
+    }
+  }
   for (auto& c : codes) {
     if (c.code == code && c.reason == reason) {
       ++c.count;
@@ -28,7 +39,8 @@ void RouteStats::record(int code, Reason reason, double seconds) {
 }
 
 void WorkerStats::recordRequest(config::Direction direction, std::string_view service,
-                                std::string_view route, int code, Reason reason, double seconds) {
+                                std::string_view route, int code, Reason reason, double seconds,
+                                int grpcStatus) {
   keyScratch_.clear();
   keyScratch_ += config::toString(direction);
   keyScratch_ += '\0';
@@ -43,7 +55,7 @@ void WorkerStats::recordRequest(config::Direction direction, std::string_view se
     rs.route = route;
     it = routes.emplace(keyScratch_, std::move(rs)).first;
   }
-  it->second.record(code, reason, seconds);
+  it->second.record(code, reason, seconds, grpcStatus);
 }
 
 void WorkerStats::recordLocal(config::Direction direction, int code, Reason reason) {
@@ -68,6 +80,9 @@ void WorkerStats::countPair(PairCounts& counts, std::string_view a, std::string_
 void WorkerStats::merge(const WorkerStats& other) {
   for (const auto& [k, v] : other.laneRequests) laneRequests[k] += v;
   for (const auto& [k, v] : other.laneFallbacks) laneFallbacks[k] += v;
+  for (const auto& [k, v] : other.protocols) protocols[k] += v;
+  for (const auto& [k, v] : other.http2Abuse) http2Abuse[k] += v;
+  http2Streams += other.http2Streams;
   for (const auto& [key, rs] : other.routes) {
     auto it = routes.find(key);
     if (it == routes.end()) {
@@ -84,6 +99,16 @@ void WorkerStats::merge(const WorkerStats& other) {
         }
       }
       if (!found) it->second.codes.push_back(c);
+    }
+    for (const auto& g : rs.grpc) {
+      auto& mine = it->second.grpc;
+      auto m = std::find_if(mine.begin(), mine.end(),
+                            [&](const RouteStats::GrpcCount& x) { return x.status == g.status; });
+      if (m == mine.end()) {
+        mine.push_back(g);
+      } else {
+        m->count += g.count;
+      }
     }
     it->second.duration.merge(rs.duration);
   }

@@ -34,9 +34,15 @@ struct RouteStats {
     uint64_t count;
   };
   std::vector<CodeCount> codes;  // few distinct values: a vector beats a map
+  struct GrpcCount {
+    int status;
+    uint64_t count;
+  };
+  std::vector<GrpcCount> grpc;  // gRPC calls by grpc-status
   DurationHistogram duration;
 
-  void record(int code, Reason reason, double seconds);
+  /// `grpcStatus` < 0: not a gRPC call.
+  void record(int code, Reason reason, double seconds, int grpcStatus = -1);
 };
 
 /// Per-service upstream counters.
@@ -65,6 +71,9 @@ struct WorkerStats {
   using PairCounts = std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>>;
   PairCounts laneRequests;   // "direction\0lane"
   PairCounts laneFallbacks;  // "service\0lane"
+  PairCounts protocols;      // "listener\0protocol": connections by detected protocol
+  PairCounts http2Abuse;     // "listener\0kind": HTTP/2 connections closed by a protection
+  uint64_t http2Streams = 0;
   int64_t downstreamConnectionsActive = 0;
   uint64_t downstreamConnectionsTotal = 0;
   uint64_t downstreamOverflow = 0;
@@ -76,7 +85,7 @@ struct WorkerStats {
 
   /// Records a finished request. Allocates only the first time a label set is seen.
   void recordRequest(config::Direction direction, std::string_view service, std::string_view route,
-                     int code, Reason reason, double seconds);
+                     int code, Reason reason, double seconds, int grpcStatus = -1);
   /// Records a reply made by the codec before any stream existed (400, 431, 408).
   void recordLocal(config::Direction direction, int code, Reason reason);
   ServiceStats& service(std::string_view name);

@@ -1,5 +1,7 @@
 #include "proxy/stream.h"
 
+#include <charconv>
+
 namespace tether::proxy {
 
 ActiveStream::ActiveStream(Worker& worker, SnapshotPtr snapshot, ResponseEncoder& encoder,
@@ -15,8 +17,43 @@ ActiveStream::ActiveStream(Worker& worker, SnapshotPtr snapshot, ResponseEncoder
 
 ActiveStream::~ActiveStream() = default;
 
+namespace {
+
+bool isGrpcRequest(const RequestHead& head) {
+  const std::string* ct = head.headers.get("content-type");
+  return ct && ct->compare(0, 16, "application/grpc") == 0;
+}
+
+void readGrpcStatus(const HeaderMap& fields, StreamInfo& info) {
+  if (const std::string* s = fields.get("grpc-status")) {
+    int v = -1;
+    std::from_chars(s->data(), s->data() + s->size(), v);
+    info.grpcStatus = v;
+  }
+}
+
+/// grpc-message is percent-encoded (gRPC over HTTP/2): printable ASCII except '%' as is.
+std::string grpcMessage(std::string_view text) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c <= 0x7e && c != '%') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void ActiveStream::decodeHeaders(RequestHead head, bool endStream) {
   request_ = std::move(head);
+  info_.grpc = isGrpcRequest(request_);
   requestEnd_ = endStream;
   requestComplete_ = endStream;
   runRequestHeaders(0);
@@ -121,6 +158,7 @@ void ActiveStream::runResponseHeaders(size_t from) {
   }
   responseStarted_ = true;
   info_.status = response_.status;
+  if (info_.grpc) readGrpcStatus(response_.headers, info_);
   if (responseHeadersEnd_) responseComplete_ = true;
   encoder_.encodeHeaders(response_, responseHeadersEnd_);
   if (responseComplete_) finishStream();
@@ -165,6 +203,7 @@ void ActiveStream::runResponseTrailers() {
     if (finished_) return;
   }
   responseComplete_ = true;
+  if (info_.grpc) readGrpcStatus(pendingResponseTrailers_, info_);
   encoder_.encodeTrailers(pendingResponseTrailers_);
   finishStream();
 }
@@ -200,6 +239,19 @@ void ActiveStream::sendLocalReply(int status, std::string_view body, Reason reas
   head.status = status;
   if (extra) {
     for (const auto& f : *extra) head.headers.add(f.name, f.value);
+  }
+  if (info_.grpc) {
+    // gRPC clients read the outcome from grpc-status, not the HTTP status: a trailers-only
+    // response (one HEADERS frame that ends the stream).
+    head.status = 200;
+    head.headers.set("content-type", "application/grpc");
+    head.headers.set("grpc-status", std::to_string(grpcStatusFor(reason, status)));
+    head.headers.set("grpc-message", grpcMessage(body));
+    head.headers.set("x-tether-reason", std::string(reasonName(reason)));
+    response_ = std::move(head);
+    responseHeadersEnd_ = true;
+    runResponseHeaders(filters_.size());
+    return;
   }
   if (!head.headers.get("content-type") && !body.empty()) {
     head.headers.add("content-type", "text/plain");

@@ -26,6 +26,8 @@ struct StreamInfo {
   MonoClock::time_point start = MonoClock::now();
   int status = 0;
   Reason reason = Reason::kNone;
+  bool grpc = false;    // the request is a gRPC call (content-type application/grpc*)
+  int grpcStatus = -1;  // grpc-status of the response (headers or trailers), -1 if none
   uint64_t requestBytes = 0;
   uint64_t responseBytes = 0;
   bool upstreamRequestSent = false;

@@ -2,6 +2,10 @@
 
 #include <uv.h>
 
+#include <charconv>
+
+#include "proxy/http1_encoding.h"
+#include "proxy/http2_client.h"
 #include "proxy/log.h"
 
 namespace tether::proxy {
@@ -65,6 +69,51 @@ void UpstreamConnection::release(bool requestComplete) {
   } else {
     close();
   }
+}
+
+void UpstreamConnection::sendHead(const RequestHead& r, std::string_view authority,
+                                  const RequestExtras& extras, bool endStream) {
+  // Encoded into the worker's scratch string, so a request head costs no allocation.
+  std::string& head = worker_.scratch();
+  head.clear();
+  head += r.method;
+  head += ' ';
+  head += r.path;
+  head += " HTTP/1.1\r\nhost: ";
+  head += r.authority.empty() ? authority : std::string_view(r.authority);
+  head += "\r\n";
+  appendHeaderFields(head, r.headers);
+  // Written straight into the head: no header-map entry to allocate per request.
+  auto appendNumber = [&head](std::string_view name, int64_t n) {
+    char value[24];
+    auto [end, ec] = std::to_chars(value, value + sizeof(value), n);
+    head += name;
+    head += ": ";
+    head.append(value, end);
+    head += "\r\n";
+  };
+  if (extras.timeoutMs > 0) appendNumber(kTimeoutHeader, extras.timeoutMs);
+  if (extras.attempt > 1) appendNumber(kAttemptHeader, extras.attempt);
+  chunked_ = false;
+  if (r.upgrade) {
+    head += "connection: upgrade\r\nupgrade: ";
+    head += r.upgradeProtocol;
+    head += "\r\n";
+  } else if (!endStream && !r.headers.get("content-length")) {
+    head += "transfer-encoding: chunked\r\n";
+    chunked_ = true;
+  }
+  head += "\r\n";
+  conn_.write(head);
+}
+
+void UpstreamConnection::sendData(std::string_view data, bool endStream) {
+  writeBody(conn_, data, endStream, chunked_ && !tunnel_);
+}
+
+void UpstreamConnection::sendTrailers(const HeaderMap& trailers) {
+  // Only chunked framing carries trailers; a Content-Length body already ended.
+  if (chunked_) writeTrailers(conn_, trailers, worker_.scratch());
 }
 
 void UpstreamConnection::enterTunnel() { tunnel_ = true; }
@@ -219,14 +268,16 @@ int UpstreamConnection::onMessageComplete(HeaderMap& trailers) {
   return HPE_PAUSED;
 }
 
+bool toSockaddr(const config::Address& address, sockaddr_storage& out) {
+  return uv_ip4_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&out)) ==
+             0 ||
+         uv_ip6_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in6*>(&out)) ==
+             0;
+}
+
 UpstreamPool::UpstreamPool(Worker& worker, const config::Address& address)
     : worker_(worker), address_(address) {
-  if (uv_ip4_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&sockaddr_)) ==
-          0 ||
-      uv_ip6_addr(address.host.c_str(), address.port,
-                  reinterpret_cast<sockaddr_in6*>(&sockaddr_)) == 0) {
-    sockaddrValid_ = true;
-  }
+  sockaddrValid_ = toSockaddr(address, sockaddr_);
 }
 
 UpstreamPool::~UpstreamPool() { closeAll(); }
@@ -293,8 +344,21 @@ UpstreamPool& UpstreamPools::get(const config::Address& address, std::string_vie
   return *it->second;
 }
 
+UpstreamPools::UpstreamPools(Worker& worker) : worker_(worker) {}
+
+UpstreamPools::~UpstreamPools() = default;
+
+Http2Pool& UpstreamPools::getHttp2(const config::Address& address, std::string_view key) {
+  auto it = http2_.find(key);
+  if (it == http2_.end()) {
+    it = http2_.emplace(std::string(key), std::make_unique<Http2Pool>(worker_, address)).first;
+  }
+  return *it->second;
+}
+
 void UpstreamPools::closeAll() {
   for (auto& [key, pool] : pools_) pool->closeAll();
+  for (auto& [key, pool] : http2_) pool->closeAll();
 }
 
 }  // namespace tether::proxy

@@ -17,6 +17,10 @@
 namespace tether::proxy {
 
 class UpstreamPool;
+class Http2Pool;
+
+/// Fills `out` from a numeric IPv4/IPv6 address; false when the host is not one.
+bool toSockaddr(const config::Address& address, sockaddr_storage& out);
 
 /// What the router sees of an upstream HTTP/1.1 exchange.
 class UpstreamClient {
@@ -36,9 +40,45 @@ class UpstreamClient {
   virtual void onUpstreamWatermark(bool aboveHigh) = 0;
 };
 
+/// What Tether adds to a request head as it forwards it.
+struct RequestExtras {
+  int64_t timeoutMs = 0;  // > 0: the caller's remaining budget (x-tether-timeout-ms)
+  int attempt = 1;        // > 1: sent as x-tether-attempt
+};
+
+/// Deadline propagation: the caller's remaining budget, in milliseconds.
+inline constexpr std::string_view kTimeoutHeader = "x-tether-timeout-ms";
+/// Set on retried requests so the next hop's sidecar does not multiply retries.
+inline constexpr std::string_view kAttemptHeader = "x-tether-attempt";
+
+/// One request/response exchange with an upstream, whatever the protocol: an HTTP/1.1
+/// connection lent for one exchange, or a stream of a multiplexed HTTP/2 connection.
+class UpstreamRequest {
+ public:
+  virtual ~UpstreamRequest() = default;
+  /// Sends the head; `authority` replaces an empty request authority.
+  virtual void sendHead(const RequestHead& head, std::string_view authority,
+                        const RequestExtras& extras, bool endStream) = 0;
+  virtual void sendData(std::string_view data, bool endStream) = 0;
+  /// Ends the request with trailers (dropped where the framing cannot carry them).
+  virtual void sendTrailers(const HeaderMap& trailers) = 0;
+  /// Counted pause/resume of reading the response.
+  virtual void readDisable(bool disable) = 0;
+  /// Switches to raw bytes in both directions (after 101, or for CONNECT).
+  virtual void enterTunnel() = 0;
+  /// Aborts the exchange; no callback follows.
+  virtual void close() = 0;
+  /// The router is done with the exchange: the connection goes back to its pool when the
+  /// exchange ended cleanly, and is closed (or the stream reset) otherwise.
+  virtual void release(bool requestComplete) = 0;
+  /// Request bytes accepted but not yet on the wire.
+  virtual size_t bufferedBytes() const = 0;
+};
+
 /// One HTTP/1.1 connection to an endpoint. Owned by its pool while idle, lent to one
 /// router at a time while active; frees itself (deferred) when closed.
-class UpstreamConnection : public TcpConnection::Handler,
+class UpstreamConnection : public UpstreamRequest,
+                           public TcpConnection::Handler,
                            public Http1Parser::Callbacks,
                            public Deletable {
  public:
@@ -47,20 +87,18 @@ class UpstreamConnection : public TcpConnection::Handler,
 
   int connect(const sockaddr* addr, config::Duration timeout);
   void attach(UpstreamClient* client, bool headRequest);
-  /// The router is done with the exchange. Returns the connection to the pool when the
-  /// exchange ended cleanly, closes it otherwise.
-  void release(bool requestComplete);
-  void write(std::string_view data) { conn_.write(data); }
-  /// The connection the request is written to (for the shared HTTP/1.1 encoders).
-  TcpConnection& connection() { return conn_; }
-  void readDisable(bool disable) { conn_.readDisable(disable); }
-  /// Switches to raw bytes in both directions (after 101, or for CONNECT).
-  void enterTunnel();
-  void close();
   bool reused() const { return requestsServed_ > 0; }
-  bool connected() const { return conn_.connected(); }
-  bool responseComplete() const { return responseComplete_; }
-  size_t bufferedBytes() const { return conn_.bufferedBytes(); }
+
+  // UpstreamRequest
+  void sendHead(const RequestHead& head, std::string_view authority, const RequestExtras& extras,
+                bool endStream) override;
+  void sendData(std::string_view data, bool endStream) override;
+  void sendTrailers(const HeaderMap& trailers) override;
+  void readDisable(bool disable) override { conn_.readDisable(disable); }
+  void enterTunnel() override;
+  void close() override;
+  void release(bool requestComplete) override;
+  size_t bufferedBytes() const override { return conn_.bufferedBytes(); }
 
   // TcpConnection::Handler
   void onRead(const char* data, size_t len) override;
@@ -86,6 +124,7 @@ class UpstreamConnection : public TcpConnection::Handler,
   std::string scratch_;
   uint64_t requestsServed_ = 0;
   bool headRequest_ = false;
+  bool chunked_ = false;  // the request body is chunked
   bool responseStarted_ = false;
   bool responseComplete_ = false;
   bool keepAlive_ = true;
@@ -95,6 +134,10 @@ class UpstreamConnection : public TcpConnection::Handler,
   bool parserPaused_ = false;
 
   friend class UpstreamPool;
+  class Http2Pool;
+
+  /// Fills `out` from a numeric IPv4/IPv6 address; false when the host is not one.
+  bool toSockaddr(const config::Address& address, sockaddr_storage& out);
 };
 
 /// Keep-alive connections to one endpoint, for one worker.
@@ -131,9 +174,12 @@ class UpstreamPool {
 /// keeps an endpoint keeps its warm connections.
 class UpstreamPools {
  public:
-  explicit UpstreamPools(Worker& worker) : worker_(worker) {}
+  explicit UpstreamPools(Worker& worker);
+  ~UpstreamPools();
   /// The pool for `address`; `key` is address.toString(), precomputed by the caller.
   UpstreamPool& get(const config::Address& address, std::string_view key);
+  /// The HTTP/2 pool for `address`.
+  Http2Pool& getHttp2(const config::Address& address, std::string_view key);
   void closeAll();
   const auto& pools() const { return pools_; }
 
@@ -144,6 +190,7 @@ class UpstreamPools {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::unique_ptr<UpstreamPool>, KeyHash, std::equal_to<>> pools_;
+  std::unordered_map<std::string, std::unique_ptr<Http2Pool>, KeyHash, std::equal_to<>> http2_;
 };
 
 }  // namespace tether::proxy

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
 
 #include "proxy/access_log.h"
@@ -78,6 +79,8 @@ void Worker::runLoop() {
   // Freeing an object closes its timers, whose close callbacks need one more turn.
   for (int round = 0; round < 8; ++round) {
     flushList_.clear();
+    turnFlushList_.clear();
+    turnHooks_.clear();
     std::vector<std::unique_ptr<Deletable>> batch;
     batch.swap(deleteList_);
     batch.clear();
@@ -153,16 +156,36 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::scheduleFlush(TcpConnection* conn) {
+void Worker::scheduleFlush(TcpConnection* conn, bool onceForTurn) {
   if (stopping_) return;
+  if (onceForTurn) {
+    turnFlushList_.push_back(conn);
+    wakeCheck();
+    return;
+  }
   flushList_.push_back(conn);
   if (ioDepth_ > 0) return;  // endIoCallback() flushes
+  wakeCheck();
+}
+
+void Worker::wakeCheck() {
   if (!idleActive_) {
     // An active idle handle makes the loop poll without blocking, so the check phase (and
     // the flush) runs in this turn even when the write came from a timer.
     idleActive_ = true;
     uv_idle_start(&idle_, onIdleCb);
   }
+}
+
+void Worker::scheduleTurnHook(TurnHook* hook) {
+  if (stopping_) return;
+  turnHooks_.push_back(hook);
+  wakeCheck();
+}
+
+void Worker::cancelTurnHook(TurnHook* hook) {
+  auto it = std::find(turnHooks_.begin(), turnHooks_.end(), hook);
+  if (it != turnHooks_.end()) turnHooks_.erase(it);
 }
 
 void Worker::deferDelete(std::unique_ptr<Deletable> object) {
@@ -180,8 +203,16 @@ void Worker::endIoCallback() {
 }
 
 void Worker::onCheck() {
-  // Flushing can schedule more flushes (a write callback's continuation); loop until quiet.
-  while (!flushList_.empty()) {
+  // Hooks write (HTTP/2 frames), flushing can schedule more flushes (a write callback's
+  // continuation); loop until quiet.
+  while (!turnHooks_.empty() || !flushList_.empty() || !turnFlushList_.empty()) {
+    while (!turnHooks_.empty()) {
+      TurnHook* hook = turnHooks_.back();
+      turnHooks_.pop_back();
+      hook->onTurnEnd();
+    }
+    flushList_.insert(flushList_.end(), turnFlushList_.begin(), turnFlushList_.end());
+    turnFlushList_.clear();
     std::vector<TcpConnection*> batch;
     batch.swap(flushList_);
     for (auto* c : batch) c->flush();
@@ -191,7 +222,7 @@ void Worker::onCheck() {
     batch.swap(deleteList_);
     batch.clear();
   }
-  if (idleActive_ && flushList_.empty()) {
+  if (idleActive_ && flushList_.empty() && turnFlushList_.empty() && turnHooks_.empty()) {
     idleActive_ = false;
     uv_idle_stop(&idle_);
   }

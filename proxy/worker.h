@@ -102,7 +102,17 @@ class Worker {
   Deletable* filterState(uint64_t key);
   Deletable& setFilterState(uint64_t key, std::unique_ptr<Deletable> state);
 
-  void scheduleFlush(class TcpConnection* conn);
+  /// Something to run once in this loop turn's check phase, after every I/O callback.
+  class TurnHook {
+   public:
+    virtual ~TurnHook() = default;
+    virtual void onTurnEnd() = 0;
+  };
+  /// Runs hook->onTurnEnd() in this turn's check phase; cancel with cancelTurnHook().
+  void scheduleTurnHook(TurnHook* hook);
+  void cancelTurnHook(TurnHook* hook);
+  /// `onceForTurn`: flush in the check phase rather than at the end of the I/O callback.
+  void scheduleFlush(class TcpConnection* conn, bool onceForTurn = false);
   /// Brackets a read callback: flushes scheduled by it are done at its end, in one batch.
   void beginIoCallback() { ++ioDepth_; }
   void endIoCallback();
@@ -115,6 +125,8 @@ class Worker {
 
   // libuv callback bridges.
   void onCheck();
+  /// Makes the loop poll without blocking so this turn reaches its check phase.
+  void wakeCheck();
   void onSweep();
 
  private:
@@ -135,6 +147,8 @@ class Worker {
   std::string scratch_;
   std::unordered_map<uint64_t, std::unique_ptr<Deletable>> filterStates_;
   std::vector<TcpConnection*> flushList_;
+  std::vector<TcpConnection*> turnFlushList_;
+  std::vector<TurnHook*> turnHooks_;
   std::vector<std::unique_ptr<Deletable>> deleteList_;
   std::unordered_set<DownstreamConnection*> connections_;
   std::vector<DownstreamConnection*> sweepScratch_;

@@ -4,10 +4,20 @@
 
 namespace tether::filters {
 
+namespace {
+
+/// A gRPC call that ended without a grpc-status (reset, a non-gRPC error page) is UNKNOWN.
+int grpcStatusOrUnknown(const proxy::StreamInfo& info) {
+  return info.grpcStatus >= 0 ? info.grpcStatus : 2;
+}
+
+}  // namespace
+
 void MetricsFilter::onStreamComplete(const proxy::StreamInfo& info) {
   double seconds = std::chrono::duration<double>(proxy::MonoClock::now() - info.start).count();
   callbacks_->worker().stats().recordRequest(info.direction, info.service, info.route, info.status,
-                                             info.reason, seconds);
+                                             info.reason, seconds,
+                                             info.grpc ? grpcStatusOrUnknown(info) : -1);
 }
 
 }  // namespace tether::filters

@@ -75,6 +75,29 @@ std::optional<int64_t> parseTimeoutMs(const std::string* header) {
   return std::stoll(*header);
 }
 
+std::optional<int64_t> parseGrpcTimeoutMs(const std::string* header) {
+  if (!header || header->size() < 2 || header->size() > 9) return std::nullopt;
+  std::string_view digits(header->data(), header->size() - 1);
+  if (!std::all_of(digits.begin(), digits.end(), ::isdigit)) return std::nullopt;
+  int64_t v = std::stoll(std::string(digits));
+  switch (header->back()) {
+    case 'H':
+      return v * 3'600'000;
+    case 'M':
+      return v * 60'000;
+    case 'S':
+      return v * 1000;
+    case 'm':
+      return v;
+    case 'u':
+      return (v + 999) / 1000;
+    case 'n':
+      return (v + 999'999) / 1'000'000;
+    default:
+      return std::nullopt;
+  }
+}
+
 config::FailureMode effectiveFailureMode(const config::RouteRule& rule) {
   if (rule.onFailure) return *rule.onFailure;
   return rule.retry && rule.retry->attempts > 0 ? config::FailureMode::kFailover

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "proxy/http1_encoding.h"
+#include "proxy/http2_client.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 
@@ -17,10 +17,6 @@ namespace {
 // Envoy's default route timeout: a hung upstream must not hold a stream forever.
 constexpr config::Duration kDefaultRouteTimeout = std::chrono::seconds(15);
 
-// Deadline propagation: the caller's remaining budget, in milliseconds.
-constexpr const char* kTimeoutHeader = "x-tether-timeout-ms";
-// Set on retried requests so the next hop's sidecar does not multiply retries.
-constexpr const char* kAttemptHeader = "x-tether-attempt";
 // A request body larger than this is streamed without a copy, and so cannot be retried.
 constexpr size_t kReplayLimit = 64 * 1024;
 
@@ -40,10 +36,14 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   request_ = &head;
   requestEnd_ = endStream;
   bodyless_ = endStream;
-  const std::string* budgetHeader = head.headers.get(kTimeoutHeader);
+  const std::string* budgetHeader = head.headers.get(proxy::kTimeoutHeader);
   std::optional<int64_t> budget = parseTimeoutMs(budgetHeader);
+  // A gRPC caller's deadline is a budget too; the tighter of the two binds.
+  if (auto grpc = parseGrpcTimeoutMs(head.headers.get("grpc-timeout"))) {
+    budget = budget ? std::min(*budget, *grpc) : *grpc;
+  }
   // Tether writes its own value when it forwards (sendRequestHead); the caller's goes.
-  if (budgetHeader) head.headers.remove(kTimeoutHeader);
+  if (budgetHeader) head.headers.remove(proxy::kTimeoutHeader);
   if (budget && *budget <= 0) {
     // The caller has already given up: do not spend the upstream's time on it.
     callbacks_->sendLocalReply(504, "deadline exceeded\n", Reason::kDeadlineExceeded);
@@ -121,8 +121,8 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   }
   failureMode_ = effectiveFailureMode(rule);
   if (rule.retry) retryOn_ = parseRetryOn(rule.retry->retryOn);
-  if (const std::string* a = head.headers.get(kAttemptHeader)) retriesAllowed_ = *a == "1";
-  head.headers.remove(kAttemptHeader);
+  if (const std::string* a = head.headers.get(proxy::kAttemptHeader)) retriesAllowed_ = *a == "1";
+  head.headers.remove(proxy::kAttemptHeader);
   if (rule.fault) {
     const config::FaultConfig& f = *rule.fault;
     if (f.delay && roll(f.delayPercent)) {
@@ -315,9 +315,16 @@ void RouterFilter::startUpstream() {
       backend_->service->connectTimeout.value_or(worker.bootstrap().upstream.connectTimeout);
   bool reused = false;
   upstreamReady_ = false;
-  upstream_ = worker.pools()
-                  .get(endpoint_->address, endpoint_->addressText)
-                  .acquire(*this, request_->isHead(), connectTimeout, reused);
+  // Upgrade and CONNECT tunnels are HTTP/1.1 exchanges whatever the service speaks.
+  if (backend_->service->protocol == config::Protocol::kHttp2 && !request_->upgrade) {
+    upstream_ = worker.pools()
+                    .getHttp2(endpoint_->address, endpoint_->addressText)
+                    .acquire(*this, request_->isHead(), connectTimeout, reused);
+  } else {
+    upstream_ = worker.pools()
+                    .get(endpoint_->address, endpoint_->addressText)
+                    .acquire(*this, request_->isHead(), connectTimeout, reused);
+  }
   if (!upstream_) {
     fail(Reason::kUpstreamConnectFailure);
     return;
@@ -340,7 +347,7 @@ void RouterFilter::onUpstreamReady() {
     callbacks_->encodeHeaders(ok, false);
     callbacks_->switchToTunnel();
     if (!pending_.empty()) {
-      upstream_->write(pending_);
+      upstream_->sendData(pending_, false);
       pending_.clear();
     }
     return;
@@ -349,58 +356,24 @@ void RouterFilter::onUpstreamReady() {
 }
 
 void RouterFilter::sendRequestHead() {
-  proxy::RequestHead& r = *request_;
-  // Encoded each time it is sent (at most twice: the keep-alive race retry), into the
-  // worker's scratch string, so a request head costs no allocation.
-  std::string& head = callbacks_->worker().scratch();
-  head.clear();
-  head += r.method;
-  head += ' ';
-  head += r.path;
-  head += " HTTP/1.1\r\nhost: ";
-  head += r.authority.empty() ? std::string_view(endpoint_->addressText)
-                              : std::string_view(r.authority);
-  head += "\r\n";
-  proxy::appendHeaderFields(head, r.headers);
+  proxy::RequestExtras extras;
   if (propagateDeadline_ &&
       (deadlineFromCaller_ || callbacks_->info().direction == config::Direction::kOutbound)) {
-    // The next hop learns how long it has left; its sidecar enforces it. Written straight
-    // into the head: no header-map entry to allocate per request.
-    char value[24];
-    auto [end, ec] =
-        std::to_chars(value, value + sizeof(value), std::max<int64_t>(1, remainingMs()));
-    head += kTimeoutHeader;
-    head += ": ";
-    head.append(value, end);
-    head += "\r\n";
+    // The next hop learns how long it has left; its sidecar enforces it.
+    extras.timeoutMs = std::max<int64_t>(1, remainingMs());
   }
-  if (attempt_ > 1) {
-    head += kAttemptHeader;
-    head += ": ";
-    head += std::to_string(attempt_);
-    head += "\r\n";
-  }
-  chunked_ = false;
-  if (r.upgrade) {
-    head += "connection: upgrade\r\nupgrade: ";
-    head += r.upgradeProtocol;
-    head += "\r\n";
-  } else if (!bodyless_ && !r.headers.get("content-length")) {
-    head += "transfer-encoding: chunked\r\n";
-    chunked_ = true;
-  }
-  head += "\r\n";
-  upstream_->write(head);
+  extras.attempt = attempt_;
+  upstream_->sendHead(*request_, endpoint_->addressText, extras, bodyless_);
   if (attempt_ > 1) {
     // A retry: the whole request is in hand (tryRetry checked), so send it in one go.
-    if (!bodyless_) writeBody(replay_, true);
+    if (!bodyless_) upstream_->sendData(replay_, true);
     requestEndSent_ = true;
     return;
   }
-  if (!pending_.empty() || (requestEnd_ && !requestEndSent_ && chunked_)) {
+  if (!bodyless_ && (!pending_.empty() || (requestEnd_ && !pendingTrailers_))) {
     std::string body;
     body.swap(pending_);
-    writeBody(body, requestEnd_ && !pendingTrailers_);
+    upstream_->sendData(body, requestEnd_ && !pendingTrailers_);
   }
   if (pendingTrailers_) onRequestTrailers(trailers_);
   if (requestEnd_) requestEndSent_ = true;
@@ -408,10 +381,6 @@ void RouterFilter::sendRequestHead() {
     pausedDownstream_ = false;
     callbacks_->setRequestReadPaused(false);
   }
-}
-
-void RouterFilter::writeBody(std::string_view data, bool endStream) {
-  proxy::writeBody(upstream_->connection(), data, endStream, chunked_ && !tunnel_);
 }
 
 FilterStatus RouterFilter::onRequestData(std::string& data, bool endStream) {
@@ -444,7 +413,7 @@ FilterStatus RouterFilter::onRequestData(std::string& data, bool endStream) {
     }
     return FilterStatus::kStopIteration;
   }
-  writeBody(data, endStream);
+  upstream_->sendData(data, endStream);
   if (endStream) requestEndSent_ = true;
   return FilterStatus::kStopIteration;
 }
@@ -458,9 +427,7 @@ FilterStatus RouterFilter::onRequestTrailers(proxy::HeaderMap& trailers) {
     return FilterStatus::kStopIteration;
   }
   pendingTrailers_ = false;
-  if (chunked_) {
-    proxy::writeTrailers(upstream_->connection(), trailers, callbacks_->worker().scratch());
-  }
+  upstream_->sendTrailers(trailers);
   requestEndSent_ = true;
   return FilterStatus::kStopIteration;
 }
@@ -586,7 +553,7 @@ void RouterFilter::onResponseWatermark(bool aboveHigh) {
 
 void RouterFilter::releaseUpstream() {
   if (!upstream_) return;
-  proxy::UpstreamConnection* c = upstream_;
+  proxy::UpstreamRequest* c = upstream_;
   upstream_ = nullptr;
   if (pausedUpstream_) {
     pausedUpstream_ = false;

@@ -55,7 +55,6 @@ class RouterFilter : public proxy::Filter,
   int64_t remainingMs() const;
   bool roll(double percent);
   void sendRequestHead();
-  void writeBody(std::string_view data, bool endStream);
   void fail(proxy::Reason reason);
   void releaseUpstream();
 
@@ -64,7 +63,7 @@ class RouterFilter : public proxy::Filter,
   const CompiledBackend* backend_ = nullptr;
   const config::EndpointConfig* endpoint_ = nullptr;
   proxy::RequestHead* request_ = nullptr;  // owned by the stream, stable for its life
-  proxy::UpstreamConnection* upstream_ = nullptr;
+  proxy::UpstreamRequest* upstream_ = nullptr;
   proxy::Deadline timeout_;
   proxy::Deadline faultDelay_;
   struct FaultDelayDone : proxy::DeadlineCallback {
@@ -104,7 +103,6 @@ class RouterFilter : public proxy::Filter,
   bool requestEndSent_ = false;
   bool pendingTrailers_ = false;
   proxy::HeaderMap trailers_;
-  bool chunked_ = false;
   bool upstreamReady_ = false;
   bool responseStarted_ = false;
   bool responseDone_ = false;

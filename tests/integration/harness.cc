@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -67,6 +68,54 @@ int runCommand(const std::string& cmd, std::string* out, bool mergeStderr) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+uint16_t freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+ChildProcess::ChildProcess(const std::string& shellCommand) {
+  static int counter = 0;
+  logPath_ =
+      tempDir() + "/child-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + ".log";
+  pid_ = fork();
+  if (pid_ == 0) {
+    setpgid(0, 0);
+    int fd = ::open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDERR_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    execl("/bin/sh", "sh", "-c", shellCommand.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid_, pid_);
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ <= 0) return;
+  ::kill(-pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+}
+
+std::string ChildProcess::waitFor(const std::string& pattern, int timeoutMs) {
+  std::regex re(pattern);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string log = output();
+    std::smatch m;
+    if (std::regex_search(log, m, re)) return m.size() > 1 ? m[1].str() : m[0].str();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return "";
+}
+
+std::string ChildProcess::output() const { return readFileText(logPath_); }
+
 TetherProcess::TetherProcess(const std::string& bootstrap, std::vector<std::string> extraArgs) {
   static int counter = 0;
   std::string name = "tether-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
@@ -108,6 +157,14 @@ TetherProcess::~TetherProcess() {
   if (pid_ > 0 && running()) {
     ::kill(pid_, SIGKILL);
     wait(std::chrono::seconds(5));
+  }
+  // A sanitizer report from the proxy (ASan, UBSan, LSan) fails the test that ran it.
+  std::string log = logs();
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+    if (log.find(marker) != std::string::npos) {
+      FAIL_CHECK("sanitizer report in tether's log:\n" << log);
+      break;
+    }
   }
 }
 
@@ -338,6 +395,43 @@ std::string basicBootstrap(uint16_t appPort, const std::string& extra, int worke
          " }\n"
          "drain: { timeout: " +
          drainTimeout + ", grace: 200ms }\n" + extra;
+}
+
+std::string routedBootstrap(uint16_t upPort, const std::string& extra,
+                            const std::string& routeExtra) {
+  std::string p = std::to_string(upPort);
+  return basicBootstrap(upPort, extra) +
+         "rules:\n  inline:\n"
+         "    - apiVersion: tether.dev/v1alpha1\n      kind: Service\n"
+         "      metadata: { name: up }\n"
+         "      spec: { endpoints: [ { address: 127.0.0.1:" +
+         p +
+         " } ] }\n"
+         "    - apiVersion: tether.dev/v1alpha1\n      kind: Service\n"
+         "      metadata: { name: dead }\n"
+         "      spec: { endpoints: [ { address: 127.0.0.1:1 } ] }\n"
+         "    - apiVersion: tether.dev/v1alpha1\n      kind: Service\n"
+         "      metadata: { name: empty }\n      spec: {}\n"
+         "    - apiVersion: tether.dev/v1alpha1\n      kind: Route\n"
+         "      metadata: { name: up }\n"
+         "      spec:\n        hosts: [ up ]\n        rules:\n"
+         "          - match: { pathPrefix: /hang }\n"
+         "            backends: [ { service: up } ]\n            timeout: 300ms\n"
+         "          - match: { pathPrefix: / }\n"
+         "            backends: [ { service: up } ]\n" +
+         routeExtra +
+         "    - apiVersion: tether.dev/v1alpha1\n      kind: Route\n"
+         "      metadata: { name: dead }\n"
+         "      spec: { hosts: [ dead ], rules: [ { backends: [ { service: dead } ] } ] }\n"
+         "    - apiVersion: tether.dev/v1alpha1\n      kind: Route\n"
+         "      metadata: { name: empty }\n"
+         "      spec: { hosts: [ empty ], rules: [ { backends: [ { service: empty } ] } ] }\n";
+}
+
+std::string curl(const std::string& args) {
+  std::string out;
+  runCommand("curl -s -S --max-time 20 " + args, &out, true);
+  return out;
 }
 
 }  // namespace tether::test

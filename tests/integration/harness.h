@@ -51,6 +51,27 @@ class TetherProcess {
   int status_ = 0;
 };
 
+/// A loopback TCP port that was free a moment ago (for peers that cannot report theirs).
+uint16_t freePort();
+
+/// A helper process (a gRPC server, nghttpd, ...) started with /bin/sh -c in its own
+/// process group, output to a log file; the group is killed on destruction.
+class ChildProcess {
+ public:
+  explicit ChildProcess(const std::string& shellCommand);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  /// Waits until the output matches `pattern` (ECMAScript regex); returns the first capture
+  /// group (or the whole match), "" on timeout.
+  std::string waitFor(const std::string& pattern, int timeoutMs = 10000);
+  std::string output() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string logPath_;
+};
+
 /// A parsed HTTP/1.1 response.
 struct HttpResponse {
   int status = 0;
@@ -107,5 +128,15 @@ bool waitUntil(const std::function<bool()>& condition, int timeoutMs = 3000);
 /// 200ms). `extra` is appended verbatim.
 std::string basicBootstrap(uint16_t appPort, const std::string& extra = "", int workers = 1,
                            const std::string& drainTimeout = "5s");
+
+/// basicBootstrap() plus inline rules: Service "up" (127.0.0.1:`upPort`) behind a Route for
+/// host "up" (pathPrefix /hang has a 300ms timeout; `routeExtra` is appended to the catch-all
+/// rule), Service "dead" (a closed port) for host "dead", and Service "empty" (no endpoints)
+/// for host "empty".
+std::string routedBootstrap(uint16_t upPort, const std::string& extra = "",
+                            const std::string& routeExtra = "");
+
+/// Runs curl with `args` (silent, errors shown, 20 s limit); returns stdout and stderr.
+std::string curl(const std::string& args);
 
 }  // namespace tether::test

@@ -12,52 +12,9 @@
 
 using namespace tether::test;
 
-namespace {
-
-/// Tether with a Service "up" (the fake upstream) and a Route for host "up"; the inbound
-/// listener delivers to the same fake as the local app.
-std::string routed(const FakeUpstream& up, const std::string& extra = "",
-                   const std::string& routeExtra = "") {
-  std::string p = std::to_string(up.port());
-  return basicBootstrap(up.port(), extra) +
-         "rules:\n  inline:\n"
-         "    - apiVersion: tether.dev/v1alpha1\n      kind: Service\n"
-         "      metadata: { name: up }\n"
-         "      spec: { endpoints: [ { address: 127.0.0.1:" +
-         p +
-         " } ] }\n"
-         "    - apiVersion: tether.dev/v1alpha1\n      kind: Service\n"
-         "      metadata: { name: dead }\n"
-         "      spec: { endpoints: [ { address: 127.0.0.1:1 } ] }\n"
-         "    - apiVersion: tether.dev/v1alpha1\n      kind: Service\n"
-         "      metadata: { name: empty }\n      spec: {}\n"
-         "    - apiVersion: tether.dev/v1alpha1\n      kind: Route\n"
-         "      metadata: { name: up }\n"
-         "      spec:\n        hosts: [ up ]\n        rules:\n"
-         "          - match: { pathPrefix: /hang }\n"
-         "            backends: [ { service: up } ]\n            timeout: 300ms\n"
-         "          - match: { pathPrefix: / }\n"
-         "            backends: [ { service: up } ]\n" +
-         routeExtra +
-         "    - apiVersion: tether.dev/v1alpha1\n      kind: Route\n"
-         "      metadata: { name: dead }\n"
-         "      spec: { hosts: [ dead ], rules: [ { backends: [ { service: dead } ] } ] }\n"
-         "    - apiVersion: tether.dev/v1alpha1\n      kind: Route\n"
-         "      metadata: { name: empty }\n"
-         "      spec: { hosts: [ empty ], rules: [ { backends: [ { service: empty } ] } ] }\n";
-}
-
-std::string curl(const std::string& args) {
-  std::string out;
-  runCommand("curl -s -S --max-time 20 " + args, &out, true);
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("GET and POST with Content-Length and chunked bodies arrive byte-exact", "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up));
+  TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   std::string port = std::to_string(t.port("outbound"));
 
@@ -107,7 +64,7 @@ TEST_CASE("GET and POST with Content-Length and chunked bodies arrive byte-exact
 TEST_CASE("keep-alive reuses one upstream connection; pipelined requests answer in order",
           "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up));
+  TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   RawClient c(t.port("outbound"));
   for (int i = 0; i < 5; ++i) {
@@ -135,7 +92,7 @@ TEST_CASE("keep-alive reuses one upstream connection; pipelined requests answer 
 
 TEST_CASE("each local reply carries its reason", "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up));
+  TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   uint16_t port = t.port("outbound");
   struct Case {
@@ -173,7 +130,7 @@ TEST_CASE("each local reply carries its reason", "[http1]") {
 
 TEST_CASE("http.maxRequestBodyMiB answers 413 before or while the body arrives", "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up, "http: { maxRequestBodyMiB: 1 }\n"));
+  TetherProcess t(routedBootstrap(up.port(), "http: { maxRequestBodyMiB: 1 }\n"));
   REQUIRE(t.started());
   uint16_t port = t.port("outbound");
   RawClient declared(port);
@@ -209,7 +166,7 @@ TEST_CASE("fault injection delays and aborts the configured share", "[http1][fau
       "          - match: { pathPrefix: /delay }\n"
       "            backends: [ { service: up } ]\n"
       "            fault: { delay: { fixed: 200ms, percent: 100 } }\n";
-  TetherProcess t(routed(up) + faults);
+  TetherProcess t(routedBootstrap(up.port()) + faults);
   REQUIRE(t.started());
   RawClient c(t.port("outbound"));
   int aborted = 0;
@@ -232,7 +189,7 @@ TEST_CASE("fault injection delays and aborts the configured share", "[http1][fau
 
 TEST_CASE("hop-by-hop headers are stripped; Via and x-forwarded-for are added", "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up));
+  TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   HttpResponse r = httpRequest(t.port("outbound"), "GET", "/echo", "up", "",
                                {{"Connection", "keep-alive, X-Private"},
@@ -254,7 +211,7 @@ TEST_CASE("hop-by-hop headers are stripped; Via and x-forwarded-for are added", 
 
 TEST_CASE("HTTP/1.0 clients and Expect: 100-continue", "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up));
+  TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   RawClient c(t.port("outbound"));
   REQUIRE(c.send("GET /chunked/1000 HTTP/1.0\r\nHost: up\r\n\r\n"));
@@ -279,7 +236,7 @@ TEST_CASE("HTTP/1.0 clients and Expect: 100-continue", "[http1]") {
 
 TEST_CASE("WebSocket upgrade becomes a byte tunnel", "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up));
+  TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   RawClient c(t.port("outbound"));
   REQUIRE(
@@ -305,7 +262,7 @@ TEST_CASE("WebSocket upgrade becomes a byte tunnel", "[http1]") {
 
 TEST_CASE("CONNECT opens a tunnel to the routed service", "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up));
+  TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   RawClient c(t.port("outbound"));
   REQUIRE(c.send("CONNECT up:80 HTTP/1.1\r\nHost: up:80\r\n\r\n"));
@@ -322,7 +279,7 @@ TEST_CASE("CONNECT opens a tunnel to the routed service", "[http1]") {
 
 TEST_CASE("a 50 MiB body to a slow reader streams with bounded memory", "[http1][slow]") {
   FakeUpstream up;
-  TetherProcess t(routed(up));
+  TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   long before = t.rssKiB();
   RawClient c(t.port("outbound"));
@@ -389,7 +346,7 @@ TEST_CASE("a 50 MiB body to a slow reader streams with bounded memory", "[http1]
 
 TEST_CASE("a half-sent request head times out with 408 (slowloris)", "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up, "http: { requestHeadersTimeout: 300ms }\n"));
+  TetherProcess t(routedBootstrap(up.port(), "http: { requestHeadersTimeout: 300ms }\n"));
   REQUIRE(t.started());
   RawClient c(t.port("outbound"));
   REQUIRE(c.send("GET / HTTP/1.1\r\nHost: up\r\nX-Slow: "));
@@ -401,7 +358,7 @@ TEST_CASE("a half-sent request head times out with 408 (slowloris)", "[http1]") 
 
 TEST_CASE("the inbound listener delivers to the local app", "[http1]") {
   FakeUpstream app;
-  TetherProcess t(routed(app));
+  TetherProcess t(routedBootstrap(app.port()));
   REQUIRE(t.started());
   HttpResponse r = httpRequest(t.port("inbound"), "GET", "/echo/in", "anything");
   CHECK(r.status == 200);
@@ -410,7 +367,7 @@ TEST_CASE("the inbound listener delivers to the local app", "[http1]") {
 
 TEST_CASE("a pooled connection the upstream closed is retried once (keep-alive race)", "[http1]") {
   FakeUpstream up;
-  TetherProcess t(routed(up));
+  TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   uint16_t port = t.port("outbound");
   // The origin answers, keeps the connection, and drops it when the next request arrives:

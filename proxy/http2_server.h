@@ -1,0 +1,103 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "proxy/http2_session.h"
+#include "proxy/stream.h"
+
+namespace tether::proxy {
+
+/// A token bucket over loop time, for counting abusive frames without a timer.
+class FrameBudget {
+ public:
+  FrameBudget(uint32_t burst, uint32_t perSecond)
+      : burst_(burst), perSecond_(perSecond), tokens_(burst) {}
+  /// Takes one token; false when the bucket is empty.
+  bool take(uint64_t nowMs);
+
+ private:
+  uint32_t burst_;
+  uint32_t perSecond_;
+  double tokens_;
+  uint64_t last_ = 0;
+};
+
+/// The HTTP/2 server side of one downstream connection (h2c with prior knowledge, or h2
+/// after ALPN): each request stream becomes an ActiveStream, so filters see the same events
+/// as for HTTP/1.1. Window updates are sent only as the request body is handed on (a slow
+/// upstream shrinks the client's window), and a stream whose response queue passes the high
+/// watermark pauses its upstream (a slow client pauses the upstream read).
+class Http2ServerSession : public Http2Session {
+ public:
+  /// `conn` belongs to the owning DownstreamConnection, which outlives this session.
+  Http2ServerSession(Worker& worker, TcpConnection& conn, const config::ListenerConfig& listener,
+                     std::string peer);
+  ~Http2ServerSession() override;
+
+  /// Sends the server preface (SETTINGS).
+  void start();
+  /// Bytes from the client. Closes the connection (after flushing a GOAWAY) on a
+  /// connection error.
+  void onRead(const char* data, size_t len);
+  /// Graceful drain, two steps (RFC 9113 §6.8): GOAWAY with the maximum stream id now, the
+  /// real last stream id a second later; the connection closes once its streams are done.
+  void onDrain();
+  /// The drain deadline: waiting requests get 503 `draining`, the rest are reset.
+  void abortForShutdown();
+  void onSweep(uint64_t now);
+  /// The socket is gone: every stream ends quietly.
+  void onConnectionClosed();
+
+ private:
+  class Stream;
+
+  void fillCallbacks(nghttp2_session_callbacks* cb) override;
+  /// Looks at frame headers before nghttp2 does, for the one rule it leaves out (it ignores
+  /// HEADERS on a lower, never-opened stream id: RFC 9113 §5.1.1 makes that a connection
+  /// error). Returns how many bytes of `data` may be processed.
+  size_t scanFrames(const char* data, size_t len);
+  void dispatchHeaders(Stream& s, bool endStream);
+  /// Answers a stream the codec refuses (431, 413) without a filter chain.
+  void replyDirect(Stream& s, Reason reason);
+  /// A protection tripped: GOAWAY ENHANCE_YOUR_CALM and close.
+  void closeForAbuse(const char* kind);
+  void closeIfFinished();
+  void afterSend() override { closeIfFinished(); }
+  void goAway(uint32_t errorCode);
+
+  static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
+                      void* user);
+  static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int onDataChunk(nghttp2_session*, uint8_t flags, int32_t streamId, const uint8_t* data,
+                         size_t len, void* user);
+  static int onStreamClose(nghttp2_session*, int32_t streamId, uint32_t errorCode, void* user);
+  static int onFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user);
+
+  const config::ListenerConfig& listener_;
+  const config::Http2Settings& settings_;
+  std::string peer_;
+  std::unordered_set<Stream*> streams_;
+  FrameBudget controlBudget_;
+  FrameBudget resetBudget_;
+  std::string bodyScratch_;
+  // scanFrames() state: the frame header being read, the payload left to skip, the highest
+  // stream id a client HEADERS opened, and ranges of ids it skipped (bounded).
+  uint8_t frameHeader_[9];
+  size_t frameHeaderHave_ = 0;
+  size_t payloadLeft_ = 0;
+  size_t prefaceLeft_ = 24;
+  uint32_t maxStreamId_ = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> skippedIds_;
+  uint64_t idleSince_ = 0;
+  uint64_t finalGoawayAt_ = 0;  // drain step two, in loop time; 0 = not draining
+  bool goawaySent_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace tether::proxy

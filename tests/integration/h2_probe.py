@@ -1,0 +1,396 @@
+#!/usr/bin/python3
+"""Frame-level HTTP/2 checks against a live Tether listener (RFC 9113 conformance and the
+abuse protections). Usage: h2_probe.py PORT SCENARIO [HOST]. Prints one line per check,
+"PASS name" or "FAIL name: why", and exits 1 if any check failed.
+
+Frames are built by hand (hyperframe would refuse to build the malformed ones); header
+blocks are HPACK-encoded with the hpack module that python3-h2 depends on."""
+
+import socket
+import struct
+import sys
+import time
+
+import hpack
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
+    CONTINUATION = range(10)
+END_STREAM, ACK, END_HEADERS, PADDED = 0x1, 0x1, 0x4, 0x8
+NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR, SETTINGS_TIMEOUT, STREAM_CLOSED, \
+    FRAME_SIZE_ERROR, REFUSED_STREAM, CANCEL, COMPRESSION_ERROR, CONNECT_ERROR, \
+    ENHANCE_YOUR_CALM = range(12)
+
+PORT = int(sys.argv[1])
+HOST = sys.argv[3] if len(sys.argv) > 3 else "up"
+failures = 0
+
+
+def frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) \
+        + payload
+
+
+def settings(*pairs):
+    return frame(SETTINGS, 0, 0, b"".join(struct.pack(">HI", k, v) for k, v in pairs))
+
+
+def block(headers, encoder=None):
+    return (encoder or hpack.Encoder()).encode(headers)
+
+
+def request_headers(path="/echo", method="GET", extra=()):
+    return [(":method", method), (":scheme", "http"), (":authority", HOST), (":path", path)] + \
+        list(extra)
+
+
+class Conn:
+    def __init__(self, handshake=True):
+        self.s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+        self.buf = b""
+        self.closed = False
+        self.enc = hpack.Encoder()
+        self.dec = hpack.Decoder()
+        if handshake:
+            self.send(PREFACE + settings())
+
+    def send(self, data):
+        try:
+            self.s.sendall(data)
+            return True
+        except OSError:
+            self.closed = True
+            return False
+
+    def frames(self, timeout=3.0):
+        """Yields (type, flags, stream, payload) until the peer closes or `timeout` passes."""
+        end = time.time() + timeout
+        while True:
+            while len(self.buf) >= 9:
+                length = struct.unpack(">I", b"\0" + self.buf[:3])[0]
+                if len(self.buf) < 9 + length:
+                    break
+                ftype, flags = self.buf[3], self.buf[4]
+                sid = struct.unpack(">I", self.buf[5:9])[0] & 0x7FFFFFFF
+                payload = self.buf[9:9 + length]
+                self.buf = self.buf[9 + length:]
+                yield ftype, flags, sid, payload
+            left = end - time.time()
+            if left <= 0 or self.closed:
+                return
+            self.s.settimeout(left)
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return
+            self.buf += chunk
+
+    def wait_for(self, pred, timeout=3.0):
+        for f in self.frames(timeout):
+            if pred(f):
+                return f
+        return None
+
+    def goaway(self, timeout=3.0):
+        """The error code of the GOAWAY the server sends (None if none came)."""
+        f = self.wait_for(lambda f: f[0] == GOAWAY, timeout)
+        return struct.unpack(">I", f[3][4:8])[0] if f else None
+
+    def stream_error(self, sid, timeout=3.0):
+        """The RST_STREAM code for `sid`, or ('goaway', code) for a connection error."""
+        for f in self.frames(timeout):
+            if f[0] == RST_STREAM and f[2] == sid:
+                return struct.unpack(">I", f[3])[0]
+            if f[0] == GOAWAY:
+                return ("goaway", struct.unpack(">I", f[3][4:8])[0])
+        return None
+
+    def response(self, sid, timeout=5.0):
+        """(headers, body, trailers) of stream `sid`'s response."""
+        headers, body, trailers = None, b"", None
+        for ftype, flags, fsid, payload in self.frames(timeout):
+            if fsid != sid:
+                if ftype == HEADERS:
+                    self.dec.decode(payload)
+                continue
+            if ftype == HEADERS:
+                decoded = dict(self.dec.decode(payload))
+                if headers is None:
+                    headers = decoded
+                else:
+                    trailers = decoded
+            elif ftype == DATA:
+                body += payload
+            elif ftype == RST_STREAM:
+                return headers, body, ("rst", struct.unpack(">I", payload)[0])
+            if flags & END_STREAM and ftype in (HEADERS, DATA):
+                return headers, body, trailers
+        return headers, body, trailers
+
+    def alive(self):
+        """The connection still answers a PING."""
+        if not self.send(frame(PING, 0, 0, b"alive!!!")):
+            return False
+        return self.wait_for(lambda f: f[0] == PING and f[1] & ACK and f[3] == b"alive!!!",
+                             2.0) is not None
+
+    def close(self):
+        self.s.close()
+
+
+def check(name, ok, why=""):
+    global failures
+    if ok:
+        print("PASS " + name)
+    else:
+        failures += 1
+        print("FAIL " + name + (": " + str(why) if why else ""))
+
+
+def expect_connection_error(name, payload, code, handshake=True):
+    c = Conn(handshake)
+    c.send(payload)
+    got = c.goaway()
+    check(name, got == code, "GOAWAY code %r, expected %d" % (got, code))
+    c.close()
+
+
+def expect_stream_error(name, payload, sid, codes):
+    c = Conn()
+    c.send(payload)
+    got = c.stream_error(sid)
+    ok = got in codes or (isinstance(got, tuple) and got[1] in codes)
+    check(name, ok, "got %r, expected one of %r" % (got, codes))
+    c.close()
+
+
+def conformance():
+    # §3.4: the server preface is a SETTINGS frame; our SETTINGS get an ACK.
+    c = Conn()
+    first = next(c.frames(), None)
+    check("server preface is SETTINGS", first is not None and first[0] == SETTINGS and
+          not first[1] & ACK, first)
+    check("SETTINGS acknowledged",
+          c.wait_for(lambda f: f[0] == SETTINGS and f[1] & ACK) is not None)
+    c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, block(request_headers("/status/200"),
+                                                              c.enc)))
+    h, body, _ = c.response(1)
+    check("GET answered", h is not None and h.get(":status") == "200", h)
+    c.close()
+
+    # §3.4: an invalid preface is answered as what it is not (HTTP/1.1 400) and closed.
+    c = Conn(handshake=False)
+    c.send(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
+    data = b"".join(iter(lambda: c.s.recv(4096), b""))
+    check("invalid preface rejected and closed", data.startswith(b"HTTP/1.1 400"), data[:40])
+    c.close()
+
+    # §6.5: SETTINGS rules.
+    expect_connection_error("SETTINGS ACK with payload", frame(SETTINGS, ACK, 0, b"\0" * 6),
+                            FRAME_SIZE_ERROR)
+    expect_connection_error("SETTINGS on a stream", frame(SETTINGS, 0, 1), PROTOCOL_ERROR)
+    expect_connection_error("SETTINGS length not a multiple of 6", frame(SETTINGS, 0, 0, b"\0" * 3),
+                            FRAME_SIZE_ERROR)
+    expect_connection_error("SETTINGS_ENABLE_PUSH=2", settings((2, 2)), PROTOCOL_ERROR)
+    expect_connection_error("SETTINGS_INITIAL_WINDOW_SIZE too large", settings((4, 2**31)),
+                            FLOW_CONTROL_ERROR)
+    expect_connection_error("SETTINGS_MAX_FRAME_SIZE too small", settings((5, 16383)),
+                            PROTOCOL_ERROR)
+    expect_connection_error("SETTINGS_MAX_FRAME_SIZE too large", settings((5, 2**24)),
+                            PROTOCOL_ERROR)
+    c = Conn()
+    c.send(settings((0xFF, 1)))  # unknown settings are ignored
+    check("unknown SETTINGS ignored", c.alive())
+    c.close()
+
+    # §6.7: PING.
+    c = Conn()
+    c.send(frame(PING, 0, 0, b"12345678"))
+    check("PING answered with the same payload",
+          c.wait_for(lambda f: f[0] == PING and f[1] & ACK and f[3] == b"12345678") is not None)
+    c.close()
+    expect_connection_error("PING on a stream", frame(PING, 0, 1, b"12345678"), PROTOCOL_ERROR)
+    expect_connection_error("PING of length 6", frame(PING, 0, 0, b"123456"), FRAME_SIZE_ERROR)
+
+    # §4.1, §5.5: unknown frame types and flags are ignored.
+    c = Conn()
+    c.send(frame(0x20, 0xFF, 0, b"whatever"))
+    check("unknown frame type ignored", c.alive())
+    c.close()
+
+    # §6.1: DATA.
+    expect_connection_error("DATA on stream 0", frame(DATA, 0, 0, b"x"), PROTOCOL_ERROR)
+    expect_connection_error("DATA on an idle stream", frame(DATA, 0, 1, b"x"), PROTOCOL_ERROR)
+    expect_connection_error("DATA with pad length past the payload",
+                            frame(HEADERS, END_HEADERS, 1,
+                                  block(request_headers("/echo", "POST"))) +
+                            frame(DATA, PADDED, 1, b"\x05ab"), PROTOCOL_ERROR)
+
+    # §4.2: frame size.
+    enc = hpack.Encoder()
+    expect_connection_error("DATA larger than SETTINGS_MAX_FRAME_SIZE",
+                            frame(HEADERS, END_HEADERS, 1,
+                                  block(request_headers("/echo", "POST"), enc)) +
+                            frame(DATA, 0, 1, b"x" * 16385), FRAME_SIZE_ERROR)
+
+    # §5.1.1: stream identifiers.
+    expect_connection_error("even stream id from a client",
+                            frame(HEADERS, END_STREAM | END_HEADERS, 2, block(request_headers())),
+                            PROTOCOL_ERROR)
+    c = Conn()
+    c.send(frame(HEADERS, END_STREAM | END_HEADERS, 5, block(request_headers("/status/200"),
+                                                              c.enc)))
+    c.response(5)
+    c.send(frame(HEADERS, END_STREAM | END_HEADERS, 3, block(request_headers("/status/200"),
+                                                              c.enc)))
+    got = c.goaway()
+    check("stream id lower than a previous one", got == PROTOCOL_ERROR, got)
+    c.close()
+
+    # §5.1: stream states.
+    expect_connection_error("RST_STREAM on an idle stream", frame(RST_STREAM, 0, 1, b"\0\0\0\x08"),
+                            PROTOCOL_ERROR)
+    expect_connection_error("WINDOW_UPDATE on an idle stream",
+                            frame(WINDOW_UPDATE, 0, 1, b"\0\0\0\x01"), PROTOCOL_ERROR)
+    enc = hpack.Encoder()
+    expect_stream_error("HEADERS on a half-closed (remote) stream",
+                        frame(HEADERS, END_STREAM | END_HEADERS, 1,
+                              block(request_headers("/slow/500"), enc)) +
+                        frame(HEADERS, END_HEADERS, 1, block(request_headers(), enc)),
+                        1, (STREAM_CLOSED,))
+    expect_connection_error("CONTINUATION without HEADERS", frame(CONTINUATION, END_HEADERS, 1,
+                                                                  block(request_headers())),
+                            PROTOCOL_ERROR)
+    expect_connection_error("HEADERS interrupted by another frame",
+                            frame(HEADERS, 0, 1, block(request_headers())) +
+                            frame(PING, 0, 0, b"12345678"), PROTOCOL_ERROR)
+    expect_connection_error("RST_STREAM of length 3", frame(HEADERS, END_HEADERS, 1,
+                                                            block(request_headers())) +
+                            frame(RST_STREAM, 0, 1, b"\0\0\0"), FRAME_SIZE_ERROR)
+    expect_connection_error("PRIORITY of length 4", frame(PRIORITY, 0, 1, b"\0\0\0\0"),
+                            FRAME_SIZE_ERROR)
+    expect_connection_error("PUSH_PROMISE from a client",
+                            frame(PUSH_PROMISE, END_HEADERS, 1, b"\0\0\0\x02"), PROTOCOL_ERROR)
+
+    # §6.9: flow control.
+    expect_connection_error("WINDOW_UPDATE of 0 on the connection",
+                            frame(WINDOW_UPDATE, 0, 0, b"\0\0\0\0"), PROTOCOL_ERROR)
+    expect_stream_error("WINDOW_UPDATE of 0 on a stream",
+                        frame(HEADERS, END_HEADERS, 1, block(request_headers("/echo", "POST"))) +
+                        frame(WINDOW_UPDATE, 0, 1, b"\0\0\0\0"), 1, (PROTOCOL_ERROR,))
+    expect_connection_error("connection window past 2^31-1",
+                            frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 2**31 - 1)),
+                            FLOW_CONTROL_ERROR)
+
+    # §8.2, §8.3: message rules are stream errors.
+    for name, headers in [
+        ("upper-case field name", request_headers(extra=[("X-Upper", "1")])),
+        ("connection-specific field", request_headers(extra=[("connection", "keep-alive")])),
+        ("te other than trailers", request_headers(extra=[("te", "gzip")])),
+        ("missing :method", [h for h in request_headers() if h[0] != ":method"]),
+        ("missing :path", [h for h in request_headers() if h[0] != ":path"]),
+        ("empty :path", [(k, "" if k == ":path" else v) for k, v in request_headers()]),
+        ("duplicate :path", request_headers() + [(":path", "/x")]),
+        ("unknown pseudo-header", request_headers() + [(":foo", "bar")]),
+        ("pseudo-header after a regular field", [(":method", "GET"), ("x-a", "1"),
+                                                 (":scheme", "http"), (":path", "/"),
+                                                 (":authority", HOST)]),
+        ("response pseudo-header in a request", request_headers() + [(":status", "200")]),
+    ]:
+        expect_stream_error(name, frame(HEADERS, END_STREAM | END_HEADERS, 1, block(headers)), 1,
+                            (PROTOCOL_ERROR,))
+    expect_stream_error("content-length larger than DATA",
+                        frame(HEADERS, END_HEADERS, 1,
+                              block(request_headers("/echo", "POST",
+                                                    [("content-length", "10")]))) +
+                        frame(DATA, END_STREAM, 1, b"abc"), 1, (PROTOCOL_ERROR,))
+
+    # §4.3: HPACK errors are connection errors.
+    expect_connection_error("HPACK index out of range",
+                            frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\xff\xff\xff\x0f"),
+                            COMPRESSION_ERROR)
+
+    # Request trailers reach the upstream and the response comes back.
+    c = Conn()
+    c.send(frame(HEADERS, END_HEADERS, 1, block(request_headers("/echo", "POST"), c.enc)) +
+           frame(DATA, 0, 1, b"hello") +
+           frame(HEADERS, END_STREAM | END_HEADERS, 1, block([("x-trailer", "t")], c.enc)))
+    h, body, _ = c.response(1)
+    check("request with trailers answered", h is not None and h.get(":status") == "200", h)
+    c.close()
+
+    # §6.8: a client GOAWAY; streams already open still complete.
+    c = Conn()
+    c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, block(request_headers("/slow/200"), c.enc)) +
+           frame(GOAWAY, 0, 0, struct.pack(">II", 0, NO_ERROR)))
+    h, _, _ = c.response(1)
+    check("stream completes after the client's GOAWAY", h is not None and
+          h.get(":status") == "200", h)
+    c.close()
+
+
+def flood(kind):
+    """Sends an abusive frame pattern as fast as possible; expects GOAWAY and a close."""
+    c = Conn()
+    sent = 0
+    deadline = time.time() + 10
+    enc = hpack.Encoder()
+    sid = 1
+    while not c.closed and time.time() < deadline and sent < 200000:
+        if kind == "ping":
+            batch = frame(PING, 0, 0, b"pingping") * 100
+        elif kind == "settings":
+            batch = settings((4, 65535)) * 100
+        elif kind == "empty_data":
+            if sid == 1:
+                c.send(frame(HEADERS, END_HEADERS, 1, block(request_headers("/echo", "POST"), enc)))
+                sid = 3
+            batch = frame(DATA, 0, 1) * 100
+        elif kind == "rapid_reset":
+            batch = b""
+            for _ in range(50):
+                batch += frame(HEADERS, END_STREAM | END_HEADERS, sid,
+                               block(request_headers("/slow/1000"), enc)) + \
+                    frame(RST_STREAM, 0, sid, struct.pack(">I", CANCEL))
+                sid += 2
+        elif kind == "continuation":
+            if sent == 0:
+                c.send(frame(HEADERS, 0, 1, block(request_headers(), enc)))
+            batch = frame(CONTINUATION, 0, 1, b"") * 100
+        else:
+            raise SystemExit("unknown flood " + kind)
+        if not c.send(batch):
+            break
+        sent += 100
+        # Drain what the server says so its writes never block on us.
+        for f in c.frames(0.001):
+            if f[0] == GOAWAY:
+                code = struct.unpack(">I", f[3][4:8])[0]
+                check(kind + " flood ends in GOAWAY", code in (ENHANCE_YOUR_CALM, PROTOCOL_ERROR),
+                      "code %d" % code)
+                c.close()
+                return
+    got = c.goaway(3.0)
+    check(kind + " flood ends in GOAWAY", got in (ENHANCE_YOUR_CALM, PROTOCOL_ERROR),
+          "code %r after %d frames" % (got, sent))
+    c.close()
+
+
+def main():
+    scenario = sys.argv[2]
+    if scenario == "conformance":
+        conformance()
+    elif scenario.startswith("flood_"):
+        flood(scenario[len("flood_"):])
+    else:
+        raise SystemExit("unknown scenario " + scenario)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
