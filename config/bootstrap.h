@@ -22,6 +22,25 @@ struct Node {
   Labels labels;
 };
 
+/// TLS termination on a listener: certificate chain and key (PEM files, re-read when they
+/// change).
+struct TlsServerConfig {
+  std::string certFile;
+  std::string keyFile;
+  bool required = true;  // false: plaintext clients are served too (detected by first byte)
+};
+
+/// TLS origination to a service's endpoints; certFile/keyFile present a client certificate
+/// (mTLS), caFile verifies the server (required: Tether never skips verification).
+struct TlsClientConfig {
+  std::string sni;  // server name sent and verified; empty: no SNI, the IP is verified
+  std::string caFile;
+  std::string certFile;
+  std::string keyFile;
+  std::string id;  // all of the above in one string (set by the loader): pool identity
+  bool operator==(const TlsClientConfig&) const = default;
+};
+
 /// What a listener speaks. `auto` tells HTTP/2 (the connection preface) from HTTP/1.x by
 /// the first bytes.
 enum class ListenerProtocol { kAuto, kHttp1, kHttp2 };
@@ -33,6 +52,7 @@ struct ListenerConfig {
   bool originalDestination = false;
   uint32_t maxConnections = 100'000;  // per listener, all workers together
   ListenerProtocol protocol = ListenerProtocol::kAuto;
+  std::optional<TlsServerConfig> tls;
 };
 
 /// Downstream HTTP/1.1 limits, with the safe defaults documented in docs/configuration.md.

@@ -5,8 +5,9 @@
 namespace tether::config {
 
 std::string ConfigError::format() const {
-  std::string out = file;
-  out += ':' + std::to_string(line) + ':' + std::to_string(column) + ": ";
+  std::string out;
+  // Errors found after parsing (a certificate that does not load) have no position.
+  if (!file.empty()) out = file + ':' + std::to_string(line) + ':' + std::to_string(column) + ": ";
   if (!path.empty()) out += path + ": ";
   out += message;
   return out;

@@ -244,6 +244,16 @@ void readListener(ErrorSink& sink, const YAML::Node& n, const std::string& path,
   r.readUint("maxConnections", out.maxConnections, 1);
   int proto = r.readEnum("protocol", {"auto", "http1", "http2"});
   if (proto >= 0) out.protocol = static_cast<ListenerProtocol>(proto);
+  if (r.get("tls").IsDefined()) {
+    MapReader t(sink, r.get("tls"), r.child("tls"));
+    TlsServerConfig tls;
+    t.required("certFile");
+    t.required("keyFile");
+    t.readString("certFile", tls.certFile);
+    t.readString("keyFile", tls.keyFile);
+    t.readBool("required", tls.required);
+    out.tls = tls;
+  }
 }
 
 void readHttp2Settings(MapReader& parent, Http2Settings& out) {

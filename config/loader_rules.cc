@@ -406,6 +406,21 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
     l.readUint("maxRetries", out.limits.maxRetries, 0);
   }
   Duration d{};
+  if (spec.get("tls").IsDefined()) {
+    MapReader t(sink, spec.get("tls"), spec.child("tls"));
+    TlsClientConfig tls;
+    t.required("caFile");
+    t.readString("sni", tls.sni);
+    t.readString("caFile", tls.caFile);
+    t.readString("certFile", tls.certFile);
+    t.readString("keyFile", tls.keyFile);
+    if (tls.certFile.empty() != tls.keyFile.empty()) {
+      t.error(tls.certFile.empty() ? "certFile" : "keyFile",
+              "certFile and keyFile go together (a client certificate needs its key)");
+    }
+    tls.id = tls.sni + "\n" + tls.caFile + "\n" + tls.certFile + "\n" + tls.keyFile;
+    out.tls = tls;
+  }
   if (spec.get("connectTimeout").IsDefined() && spec.readDuration("connectTimeout", d)) {
     out.connectTimeout = d;
   }

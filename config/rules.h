@@ -75,6 +75,7 @@ struct ServiceConfig {
   std::optional<OutlierDetectionConfig> outlierDetection;
   ServiceLimits limits;
   std::optional<Duration> connectTimeout;  // overrides upstream.connectTimeout
+  std::optional<TlsClientConfig> tls;
 };
 
 enum class StringMatchKind { kExact, kPrefix, kRegex, kPresent };

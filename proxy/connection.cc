@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include "proxy/log.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 namespace tether::proxy {
@@ -52,6 +54,51 @@ TcpConnection::TcpConnection(Worker& worker, Handler& handler)
 
 TcpConnection::~TcpConnection() = default;
 
+void TcpConnection::acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required) {
+  acceptTls_ = std::move(slot);
+  tlsRequired_ = required;
+}
+
+void TcpConnection::connectTls(std::shared_ptr<TlsContext> ctx, const std::string& serverName) {
+  tls_ = std::make_unique<TlsSession>(std::move(ctx), false, serverName);
+}
+
+std::string_view TcpConnection::alpn() const { return tls_ ? tls_->alpn() : std::string_view(); }
+
+size_t TcpConnection::bufferedBytes() const {
+  return out_.size() + inflightBytes_ + (tls_ ? tls_->pendingPlaintext() : 0);
+}
+
+void TcpConnection::failTls(const std::string& why) {
+  TETHER_LOG(kDebug, "tls: " + peerAddress() + ": " + why);
+  readEnded_ = true;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  handler_.onReadEnd(UV_EPROTO);
+}
+
+bool TcpConnection::readTls(const char* data, size_t len) {
+  std::string& plain = worker_.tlsPlaintext();
+  plain.clear();
+  size_t before = out_.size();
+  bool ok = tls_->receive(data, len, plain, out_);
+  if (out_.size() != before && !flushScheduled_ && connected_) {
+    flushScheduled_ = true;
+    worker_.scheduleFlush(this, flushOncePerTurn_);
+  }
+  if (!ok) {
+    failTls(tls_->error());
+    return false;
+  }
+  if (!plain.empty()) handler_.onRead(plain.data(), plain.size());
+  if (tls_ && tls_->peerClosed() && !readEnded_ && !closing_) {
+    readEnded_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    handler_.onReadEnd(UV_EOF);
+    return false;
+  }
+  return true;
+}
+
 int TcpConnection::accept(uv_stream_t* server) {
   int rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_));
   if (rc != 0) return rc;
@@ -75,6 +122,7 @@ void TcpConnection::onUvConnect(int status) {
     connected_ = true;
     uv_tcp_nodelay(&tcp_, 1);
     startReading();
+    if (tls_) tls_->startHandshake(out_);  // the ClientHello leaves first
     if (!out_.empty()) worker_.scheduleFlush(this, flushOncePerTurn_);
   }
   handler_.onConnected(status);
@@ -101,7 +149,21 @@ void TcpConnection::onUvRead(ssize_t nread, const uv_buf_t* buf) {
     // Writes made while handling these bytes (to this or any other connection) leave in
     // one batch right after, without waiting for another loop turn.
     worker_.beginIoCallback();
-    handler_.onRead(buf->base, static_cast<size_t>(nread));
+    if (acceptTls_) {
+      auto slot = std::move(acceptTls_);
+      if (buf->base[0] == 0x16) {
+        tls_ = std::make_unique<TlsSession>(slot->get(), true, "");
+      } else if (tlsRequired_) {
+        failTls("plaintext on a TLS listener");
+        worker_.endIoCallback();
+        return;
+      }
+    }
+    if (tls_) {
+      readTls(buf->base, static_cast<size_t>(nread));
+    } else {
+      handler_.onRead(buf->base, static_cast<size_t>(nread));
+    }
     worker_.endIoCallback();
   } else if (nread < 0) {
     readEnded_ = true;
@@ -112,7 +174,15 @@ void TcpConnection::onUvRead(ssize_t nread, const uv_buf_t* buf) {
 
 void TcpConnection::write(std::string_view data) {
   if (closing_ || data.empty()) return;
-  out_.append(data);
+  if (tls_) {
+    if (!tls_->send(data, out_)) {
+      TETHER_LOG(kDebug, "tls: " + tls_->error());
+      close();
+      return;
+    }
+  } else {
+    out_.append(data);
+  }
   if (!flushScheduled_ && connected_) {
     flushScheduled_ = true;
     worker_.scheduleFlush(this, flushOncePerTurn_);

@@ -3,12 +3,16 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 namespace tether::proxy {
 
 class Worker;
+class TlsContext;
+class TlsContextSlot;
+class TlsSession;
 
 /// A TCP connection on a worker's loop with a buffered writer and watermarks. Writes are
 /// appended to an output buffer and flushed once per loop turn (so a response head and its
@@ -40,6 +44,16 @@ class TcpConnection {
   /// Starts an outbound connect; Handler::onConnected follows.
   int connect(const sockaddr* addr);
 
+  /// Server side: a first byte of 0x16 (a TLS handshake record) starts TLS with the slot's
+  /// current context; any other first byte is plaintext, or an error when `required`.
+  void acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required);
+  /// Client side: TLS starts as soon as the connection is up; `serverName` is the SNI name
+  /// verified (or an IP address, verified against the certificate's IP SANs).
+  void connectTls(std::shared_ptr<TlsContext> ctx, const std::string& serverName);
+  /// The negotiated ALPN protocol ("" without TLS or ALPN).
+  std::string_view alpn() const;
+  bool tls() const { return tls_ != nullptr; }
+
   /// Multiplexed connections (HTTP/2) flush once per loop turn, after every callback of the
   /// turn, so the answers of many streams share one write; others flush after each callback.
   void setFlushOncePerTurn() { flushOncePerTurn_ = true; }
@@ -52,7 +66,7 @@ class TcpConnection {
   /// Closes now; buffered output is dropped. Idempotent.
   void close();
   bool connected() const { return connected_; }
-  size_t bufferedBytes() const { return out_.size() + inflightBytes_; }
+  size_t bufferedBytes() const;
   std::string peerAddress() const;
   uv_tcp_t* handle() { return &tcp_; }
 
@@ -68,6 +82,10 @@ class TcpConnection {
  private:
   void startReading();
   void checkLowWatermark();
+  /// Ciphertext arrived: decrypt and hand the plaintext on. False when the connection ended.
+  bool readTls(const char* data, size_t len);
+  /// A TLS failure: logged, then reported like a broken read.
+  void failTls(const std::string& why);
 
   Worker& worker_;
   Handler& handler_;
@@ -83,6 +101,9 @@ class TcpConnection {
   bool flushScheduled_ = false;
   bool flushOncePerTurn_ = false;
   bool aboveHigh_ = false;
+  std::unique_ptr<TlsSession> tls_;
+  std::shared_ptr<TlsContextSlot> acceptTls_;  // server TLS decided by the first byte
+  bool tlsRequired_ = false;
 };
 
 }  // namespace tether::proxy

@@ -28,6 +28,10 @@ class DownstreamConnection : public TcpConnection::Handler,
   ~DownstreamConnection() override;
 
   int accept(uv_stream_t* server);
+  /// TLS termination (before start()): see TcpConnection::acceptTls.
+  void acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required) {
+    conn_.acceptTls(std::move(slot), required);
+  }
   /// Called once the connection is admitted: starts timers and reading.
   void start();
   /// Marks the connection as counted in its listener's active total.

@@ -343,8 +343,9 @@ int Http2ClientConnection::onStreamClose(nghttp2_session* session, int32_t strea
 
 // --- Http2Pool ---------------------------------------------------------------------------
 
-Http2Pool::Http2Pool(Worker& worker, const config::Address& address)
-    : worker_(worker), address_(address) {
+Http2Pool::Http2Pool(Worker& worker, const config::Address& address,
+                     std::shared_ptr<TlsContextSlot> tls, std::string serverName)
+    : worker_(worker), address_(address), tls_(std::move(tls)), serverName_(std::move(serverName)) {
   sockaddrValid_ = toSockaddr(address, sockaddr_);
 }
 
@@ -358,11 +359,18 @@ Http2UpstreamStream* Http2Pool::acquire(UpstreamClient& client, bool headRequest
   if (!sockaddrValid_) return nullptr;
   auto* c = new Http2ClientConnection(worker_, *this);
   conns_.push_back(c);
+  if (tls_) c->connection().connectTls(tls_->get(), serverName_);
   if (c->connect(reinterpret_cast<const sockaddr*>(&sockaddr_), connectTimeout) != 0) {
     c->closeNow();  // frees itself in its close callback
     return nullptr;
   }
   return c->newStream(client, headRequest, ready);
+}
+
+size_t Http2Pool::activeStreams() const {
+  size_t n = 0;
+  for (const Http2ClientConnection* c : conns_) n += c->streamCount();
+  return n;
 }
 
 void Http2Pool::onConnectionClosed(Http2ClientConnection* conn) {

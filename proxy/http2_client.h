@@ -68,11 +68,13 @@ class Http2ClientConnection : public Http2Session, public TcpConnection::Handler
   ~Http2ClientConnection() override;
 
   int connect(const sockaddr* addr, config::Duration timeout);
+  TcpConnection& connection() { return tcp_; }
   /// A new stream for `client`; `ready` tells whether the head may be sent at once (else
   /// onUpstreamReady follows when the connection is up).
   Http2UpstreamStream* newStream(UpstreamClient& client, bool headRequest, bool& ready);
   /// Room for another stream (connected or connecting, no GOAWAY, under the peer's limit).
   bool hasCapacity() const;
+  size_t streamCount() const { return streams_.size(); }
   void closeNow();
   /// The stream's router let go of it.
   void onStreamReleased(Http2UpstreamStream* s);
@@ -116,7 +118,8 @@ class Http2ClientConnection : public Http2Session, public TcpConnection::Handler
 /// HTTP/2 connections to one endpoint, for one worker.
 class Http2Pool {
  public:
-  Http2Pool(Worker& worker, const config::Address& address);
+  Http2Pool(Worker& worker, const config::Address& address,
+            std::shared_ptr<TlsContextSlot> tls = nullptr, std::string serverName = "");
   ~Http2Pool();
 
   /// A stream on a connection with room, or on a new one. nullptr when no connection can
@@ -126,6 +129,7 @@ class Http2Pool {
   void onConnectionClosed(Http2ClientConnection* conn);
   void closeAll();
   size_t connectionCount() const { return conns_.size(); }
+  size_t activeStreams() const;
   const config::Address& address() const { return address_; }
 
  private:
@@ -133,6 +137,8 @@ class Http2Pool {
   config::Address address_;
   sockaddr_storage sockaddr_{};
   bool sockaddrValid_ = false;
+  std::shared_ptr<TlsContextSlot> tls_;
+  std::string serverName_;
   std::vector<Http2ClientConnection*> conns_;
 };
 

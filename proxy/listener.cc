@@ -94,6 +94,7 @@ void Listener::onConnection(int status) {
     conn.release()->closeNow();
     return;
   }
+  if (socket_.tls) conn->acceptTls(socket_.tls, socket_.config.tls->required);
   conn.release()->start();
 }
 

@@ -13,6 +13,7 @@
 #include "proxy/listener.h"
 #include "proxy/log.h"
 #include "proxy/readiness_probe.h"
+#include "proxy/tls.h"
 #include "proxy/upstream_pool.h"
 
 namespace tether::proxy {
@@ -41,10 +42,19 @@ int Server::start() {
 
   // Every worker gets its own SO_REUSEPORT socket per listener; the kernel spreads
   // connections across them, and no accept lock is shared.
+  if (config::ConfigErrors errors = prepareTls(*config_, true); !errors.empty()) {
+    for (const auto& e : errors) TETHER_LOG(kError, e.format());
+    return 1;
+  }
   std::vector<std::vector<ListenerSocket>> perWorker(n);
   for (const auto& lc : b.listeners) {
     config::Address addr = lc.address;
     auto counter = std::make_shared<std::atomic<uint32_t>>(0);
+    std::shared_ptr<TlsContextSlot> tls;
+    if (lc.tls) {
+      std::string error;
+      tls = TlsRegistry::instance().server(*lc.tls, error);
+    }
     for (unsigned i = 0; i < n; ++i) {
       int fd = openReusePortSocket(addr);
       if (fd < 0) {
@@ -55,7 +65,7 @@ int Server::start() {
         }
         return 1;
       }
-      ListenerSocket s{lc, fd, counter};
+      ListenerSocket s{lc, fd, counter, tls};
       s.config.address = addr;  // port 0 resolved by the first bind
       perWorker[i].push_back(s);
     }
@@ -129,6 +139,13 @@ int Server::start() {
     TETHER_LOG(kInfo, "dns: now serving version " + std::to_string(version_));
   });
   dns_->update(*baseConfig_);
+  tlsReloadTimer_ = std::make_unique<Timer>(&loop_, [] {
+    if (int n = TlsRegistry::instance().reloadChanged()) {
+      TETHER_LOG(kInfo,
+                 "tls: " + std::to_string(n) + " certificate(s) reloaded from changed files");
+    }
+  });
+  tlsReloadTimer_->start(std::chrono::seconds(2), std::chrono::seconds(2));
   if (b.localApp.readinessPath) {
     readinessTimer_ = std::make_unique<Timer>(&loop_, [this] { checkReadiness(); });
     readinessTimer_->start(std::chrono::milliseconds(0), std::chrono::seconds(1));
@@ -265,8 +282,8 @@ void Server::collectClusters(AdminRespond respond) {
     Worker* worker = w.get();
     worker->post([worker, back, g, render] {
       std::map<std::string, PoolInfo> mine;
-      for (const auto& [key, pool] : worker->pools().pools()) {
-        mine[key] = PoolInfo{pool->connectionCount(), pool->idleCount()};
+      for (const auto& [key, counts] : worker->pools().connectionCounts()) {
+        mine[key] = PoolInfo{counts.first, counts.second};
       }
       back->post([g, mine = std::move(mine), render] {
         for (const auto& [k, v] : mine) {
@@ -336,6 +353,13 @@ void Server::reload(const std::string& trigger) {
     for (const auto& e : r.errors) TETHER_LOG(kError, "reload rejected: " + e.format());
     return;
   }
+  if (config::ConfigErrors errors = prepareTls(*r.config, false); !errors.empty()) {
+    control_.reloads["rejected"]++;
+    lastRejection_ = errors;
+    lastRejectionTrigger_ = trigger;
+    for (const auto& e : errors) TETHER_LOG(kError, "reload rejected: " + e.format());
+    return;
+  }
   if (r.config->hash == baseConfig_->hash) {
     control_.reloads["unchanged"]++;
     TETHER_LOG(kInfo, "reload (" + trigger + "): configuration unchanged");
@@ -350,6 +374,31 @@ void Server::reload(const std::string& trigger) {
   publish(discovered_.apply(baseConfig_));
   control_.reloads["applied"]++;
   TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
+}
+
+config::ConfigErrors Server::prepareTls(const config::Config& config, bool listeners) {
+  config::ConfigErrors errors;
+  std::string error;
+  for (const auto& [name, service] : config.services) {
+    if (!service.tls) continue;
+    const char* alpn = service.protocol == config::Protocol::kHttp2 ? "h2" : "http/1.1";
+    if (!TlsRegistry::instance().client(*service.tls, alpn, error)) {
+      config::ConfigError e;
+      e.path = "Service " + name + ": spec.tls";
+      e.message = error;
+      errors.push_back(e);
+    }
+  }
+  if (!listeners) return errors;
+  for (const auto& lc : config.bootstrap.listeners) {
+    if (lc.tls && !TlsRegistry::instance().server(*lc.tls, error)) {
+      config::ConfigError e;
+      e.path = "listeners." + lc.name + ".tls";
+      e.message = error;
+      errors.push_back(e);
+    }
+  }
+  return errors;
 }
 
 void Server::publish(std::shared_ptr<const config::Config> config) {
@@ -455,6 +504,7 @@ void Server::finish() {
   finished_ = true;
   drainTimer_.reset();
   readinessTimer_.reset();
+  tlsReloadTimer_.reset();
   healthChecker_.reset();
   dns_.reset();
   for (auto& w : workers_) {

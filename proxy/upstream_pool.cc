@@ -275,8 +275,9 @@ bool toSockaddr(const config::Address& address, sockaddr_storage& out) {
              0;
 }
 
-UpstreamPool::UpstreamPool(Worker& worker, const config::Address& address)
-    : worker_(worker), address_(address) {
+UpstreamPool::UpstreamPool(Worker& worker, const config::Address& address,
+                           std::shared_ptr<TlsContextSlot> tls, std::string serverName)
+    : worker_(worker), address_(address), tls_(std::move(tls)), serverName_(std::move(serverName)) {
   sockaddrValid_ = toSockaddr(address, sockaddr_);
 }
 
@@ -302,6 +303,7 @@ UpstreamConnection* UpstreamPool::acquire(UpstreamClient& client, bool headReque
   auto* c = new UpstreamConnection(worker_, *this);
   all_.insert(c);
   c->attach(&client, headRequest);
+  if (tls_) c->conn_.connectTls(tls_->get(), serverName_);
   if (c->connect(reinterpret_cast<const sockaddr*>(&sockaddr_), connectTimeout) != 0) {
     c->client_ = nullptr;
     c->close();  // frees itself in its close callback
@@ -336,29 +338,77 @@ void UpstreamPool::closeAll() {
   idle_.clear();
 }
 
-UpstreamPool& UpstreamPools::get(const config::Address& address, std::string_view key) {
-  auto it = pools_.find(key);
-  if (it == pools_.end()) {
-    it = pools_.emplace(std::string(key), std::make_unique<UpstreamPool>(worker_, address)).first;
+template <class Pool>
+Pool* UpstreamPools::find(Map<Pool>& map, const config::Address& address, std::string_view key,
+                          const config::TlsClientConfig* tls, std::string_view alpn) {
+  auto it = map.find(key);
+  if (it == map.end()) it = map.emplace(std::string(key), ByTls<Pool>()).first;
+  std::string_view id = tls ? std::string_view(tls->id) : std::string_view();
+  for (auto& [tlsId, pool] : it->second) {
+    if (tlsId == id) return pool.get();
   }
-  return *it->second;
+  std::shared_ptr<TlsContextSlot> slot;
+  if (tls) {
+    // Contexts are built on the control loop when a config is loaded; this finds them.
+    std::string error;
+    slot = TlsRegistry::instance().client(*tls, alpn, error);
+    if (!slot) {
+      TETHER_LOG(kError, "upstream " + std::string(key) + ": " + error);
+      return nullptr;
+    }
+  }
+  std::string serverName = tls && !tls->sni.empty() ? tls->sni : address.host;
+  it->second.emplace_back(std::string(id),
+                          std::make_unique<Pool>(worker_, address, slot, serverName));
+  return it->second.back().second.get();
+}
+
+UpstreamPool* UpstreamPools::get(const config::Address& address, std::string_view key,
+                                 const config::TlsClientConfig* tls) {
+  return find(pools_, address, key, tls, "http/1.1");
 }
 
 UpstreamPools::UpstreamPools(Worker& worker) : worker_(worker) {}
 
 UpstreamPools::~UpstreamPools() = default;
 
-Http2Pool& UpstreamPools::getHttp2(const config::Address& address, std::string_view key) {
-  auto it = http2_.find(key);
-  if (it == http2_.end()) {
-    it = http2_.emplace(std::string(key), std::make_unique<Http2Pool>(worker_, address)).first;
+Http2Pool* UpstreamPools::getHttp2(const config::Address& address, std::string_view key,
+                                   const config::TlsClientConfig* tls) {
+  return find(http2_, address, key, tls, "h2");
+}
+
+uint32_t UpstreamPools::active(std::string_view key) const {
+  uint32_t n = 0;
+  if (auto it = pools_.find(key); it != pools_.end()) {
+    for (const auto& [id, pool] : it->second) n += pool->connectionCount() - pool->idleCount();
   }
-  return *it->second;
+  if (auto it = http2_.find(key); it != http2_.end()) {
+    for (const auto& [id, pool] : it->second) n += pool->activeStreams();
+  }
+  return n;
+}
+
+std::map<std::string, std::pair<size_t, size_t>> UpstreamPools::connectionCounts() const {
+  std::map<std::string, std::pair<size_t, size_t>> out;
+  for (const auto& [key, set] : pools_) {
+    for (const auto& [id, pool] : set) {
+      out[key].first += pool->connectionCount();
+      out[key].second += pool->idleCount();
+    }
+  }
+  for (const auto& [key, set] : http2_) {
+    for (const auto& [id, pool] : set) out[key].first += pool->connectionCount();
+  }
+  return out;
 }
 
 void UpstreamPools::closeAll() {
-  for (auto& [key, pool] : pools_) pool->closeAll();
-  for (auto& [key, pool] : http2_) pool->closeAll();
+  for (auto& [key, set] : pools_) {
+    for (auto& [id, pool] : set) pool->closeAll();
+  }
+  for (auto& [key, set] : http2_) {
+    for (auto& [id, pool] : set) pool->closeAll();
+  }
 }
 
 }  // namespace tether::proxy

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -12,6 +13,7 @@
 #include "proxy/connection.h"
 #include "proxy/http1_parser.h"
 #include "proxy/timer.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 namespace tether::proxy {
@@ -143,7 +145,9 @@ class UpstreamConnection : public UpstreamRequest,
 /// Keep-alive connections to one endpoint, for one worker.
 class UpstreamPool {
  public:
-  UpstreamPool(Worker& worker, const config::Address& address);
+  /// `tls`: connections start TLS (verified against `serverName`) when set.
+  UpstreamPool(Worker& worker, const config::Address& address,
+               std::shared_ptr<TlsContextSlot> tls = nullptr, std::string serverName = "");
   ~UpstreamPool();
 
   /// Lends a connection to `client`: an idle one (reused = true; write at once) or a new
@@ -165,6 +169,8 @@ class UpstreamPool {
   config::Address address_;
   sockaddr_storage sockaddr_{};
   bool sockaddrValid_ = false;
+  std::shared_ptr<TlsContextSlot> tls_;
+  std::string serverName_;
   std::vector<UpstreamConnection*> idle_;  // most recently used last
   std::unordered_set<UpstreamConnection*> all_;
   friend class UpstreamConnection;
@@ -177,11 +183,18 @@ class UpstreamPools {
   explicit UpstreamPools(Worker& worker);
   ~UpstreamPools();
   /// The pool for `address`; `key` is address.toString(), precomputed by the caller.
-  UpstreamPool& get(const config::Address& address, std::string_view key);
+  /// `tls`: the service's TLS origination settings (pools differ by them). nullptr when the
+  /// TLS context cannot be built (the error is logged).
+  UpstreamPool* get(const config::Address& address, std::string_view key,
+                    const config::TlsClientConfig* tls = nullptr);
   /// The HTTP/2 pool for `address`.
-  Http2Pool& getHttp2(const config::Address& address, std::string_view key);
+  Http2Pool* getHttp2(const config::Address& address, std::string_view key,
+                      const config::TlsClientConfig* tls = nullptr);
   void closeAll();
-  const auto& pools() const { return pools_; }
+  /// Requests in flight to the endpoint `key` on this worker (every protocol and TLS kind).
+  uint32_t active(std::string_view key) const;
+  /// Connections (open, idle) to each endpoint on this worker.
+  std::map<std::string, std::pair<size_t, size_t>> connectionCounts() const;
 
  private:
   Worker& worker_;
@@ -189,8 +202,16 @@ class UpstreamPools {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  std::unordered_map<std::string, std::unique_ptr<UpstreamPool>, KeyHash, std::equal_to<>> pools_;
-  std::unordered_map<std::string, std::unique_ptr<Http2Pool>, KeyHash, std::equal_to<>> http2_;
+  /// Pools for one address, by TLS identity ("" for plaintext): a few at most, so a vector.
+  template <class Pool>
+  using ByTls = std::vector<std::pair<std::string, std::unique_ptr<Pool>>>;
+  template <class Pool>
+  using Map = std::unordered_map<std::string, ByTls<Pool>, KeyHash, std::equal_to<>>;
+  template <class Pool>
+  Pool* find(Map<Pool>& map, const config::Address& address, std::string_view key,
+             const config::TlsClientConfig* tls, std::string_view alpn);
+  Map<UpstreamPool> pools_;
+  Map<Http2Pool> http2_;
 };
 
 }  // namespace tether::proxy

@@ -35,6 +35,7 @@ struct ListenerSocket {
   config::ListenerConfig config;
   int fd = -1;
   std::shared_ptr<std::atomic<uint32_t>> activeConnections;  // shared by all workers
+  std::shared_ptr<class TlsContextSlot> tls;                 // when the listener has tls
 };
 
 /// One event loop on its own thread. Owns its listeners, downstream connections, upstream
@@ -90,6 +91,8 @@ class Worker {
   /// A string to encode into and hand on at once (its capacity is reused, so encoding does
   /// not allocate). Never keep it across a call that might use it too.
   std::string& scratch() { return scratch_; }
+  /// Where TLS connections decrypt a read into (consumed within the read callback).
+  std::string& tlsPlaintext() { return tlsPlaintext_; }
   size_t highWatermark() const { return bootstrap_.http.bufferHighWatermark; }
   size_t lowWatermark() const { return bootstrap_.http.bufferLowWatermark; }
   bool draining() const { return draining_; }
@@ -145,6 +148,7 @@ class Worker {
   WorkerStats stats_;
   std::unique_ptr<char[]> readBuffer_;
   std::string scratch_;
+  std::string tlsPlaintext_;
   std::unordered_map<uint64_t, std::unique_ptr<Deletable>> filterStates_;
   std::vector<TcpConnection*> flushList_;
   std::vector<TcpConnection*> turnFlushList_;

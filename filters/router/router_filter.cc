@@ -279,9 +279,7 @@ const config::EndpointConfig* RouterFilter::pickEndpoint(const proxy::RequestHea
     if (lb.policy == config::LbPolicy::kLeastRequest) {
       // Requests in flight per endpoint on this worker: the pool's lent connections.
       ctx.active = [this, &worker](size_t i) -> uint32_t {
-        const config::EndpointConfig* e = backend_->endpoints[i];
-        const proxy::UpstreamPool& pool = worker.pools().get(e->address, e->addressText);
-        return static_cast<uint32_t>(pool.connectionCount() - pool.idleCount());
+        return worker.pools().active(backend_->endpoints[i]->addressText);
       };
     }
   }
@@ -316,14 +314,14 @@ void RouterFilter::startUpstream() {
   bool reused = false;
   upstreamReady_ = false;
   // Upgrade and CONNECT tunnels are HTTP/1.1 exchanges whatever the service speaks.
+  const config::TlsClientConfig* tls = backend_->service->tls ? &*backend_->service->tls : nullptr;
   if (backend_->service->protocol == config::Protocol::kHttp2 && !request_->upgrade) {
-    upstream_ = worker.pools()
-                    .getHttp2(endpoint_->address, endpoint_->addressText)
-                    .acquire(*this, request_->isHead(), connectTimeout, reused);
+    proxy::Http2Pool* pool =
+        worker.pools().getHttp2(endpoint_->address, endpoint_->addressText, tls);
+    upstream_ = pool ? pool->acquire(*this, request_->isHead(), connectTimeout, reused) : nullptr;
   } else {
-    upstream_ = worker.pools()
-                    .get(endpoint_->address, endpoint_->addressText)
-                    .acquire(*this, request_->isHead(), connectTimeout, reused);
+    proxy::UpstreamPool* pool = worker.pools().get(endpoint_->address, endpoint_->addressText, tls);
+    upstream_ = pool ? pool->acquire(*this, request_->isHead(), connectTimeout, reused) : nullptr;
   }
   if (!upstream_) {
     fail(Reason::kUpstreamConnectFailure);
