@@ -35,6 +35,7 @@ test-asan: build-asan
 bench: deps build
 	perf/bench.sh $(BUILD)/tether
 	perf/bench_rules.sh $(BUILD)/tether
+	perf/bench_h2.sh $(BUILD)/tether
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

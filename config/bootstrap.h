@@ -45,6 +45,15 @@ struct TlsClientConfig {
 /// the first bytes.
 enum class ListenerProtocol { kAuto, kHttp1, kHttp2 };
 
+/// Protocol detection on a listener that has somewhere to send raw TCP.
+struct DetectConfig {
+  Duration timeout = std::chrono::milliseconds(100);  // no bytes by then: raw TCP
+  /// Destination ports that skip detection (server-speaks-first protocols): MySQL,
+  /// PostgreSQL, Redis, MongoDB, Memcached, Kafka, ZooKeeper, AMQP, NATS, SMTP, Oracle, MSSQL.
+  std::vector<uint32_t> skipPorts = {3306, 5432, 6379, 27017, 11211, 9092,
+                                     2181, 5672, 4222, 25,    1521,  1433};
+};
+
 struct ListenerConfig {
   std::string name;
   Address address;
@@ -53,6 +62,11 @@ struct ListenerConfig {
   uint32_t maxConnections = 100'000;  // per listener, all workers together
   ListenerProtocol protocol = ListenerProtocol::kAuto;
   std::optional<TlsServerConfig> tls;
+  /// Where connections that are not HTTP go, as raw TCP: a Service's endpoints. Without it
+  /// (and without originalDestination) every connection is HTTP.
+  std::string tcpService;
+  Duration tcpIdleTimeout = std::chrono::hours(1);  // raw TCP with no byte either way
+  DetectConfig detect;
 };
 
 /// Downstream HTTP/1.1 limits, with the safe defaults documented in docs/configuration.md.

@@ -244,6 +244,32 @@ void readListener(ErrorSink& sink, const YAML::Node& n, const std::string& path,
   r.readUint("maxConnections", out.maxConnections, 1);
   int proto = r.readEnum("protocol", {"auto", "http1", "http2"});
   if (proto >= 0) out.protocol = static_cast<ListenerProtocol>(proto);
+  r.readString("tcpService", out.tcpService);
+  r.readDuration("tcpIdleTimeout", out.tcpIdleTimeout);
+  if (r.get("detect").IsDefined()) {
+    MapReader d(sink, r.get("detect"), r.child("detect"));
+    d.readDuration("timeout", out.detect.timeout);
+    YAML::Node ports = d.get("skipPorts");
+    if (ports.IsDefined()) {
+      out.detect.skipPorts.clear();
+      if (!ports.IsSequence()) {
+        sink.add(ports, d.child("skipPorts"), "expected a list of ports");
+      } else {
+        for (const auto& p : ports) {
+          uint32_t v = 0;
+          try {
+            v = p.as<uint32_t>();
+          } catch (const YAML::Exception&) {
+          }
+          if (v == 0 || v > 65535) {
+            sink.add(p, d.child("skipPorts"), "expected a port (1-65535)");
+          } else {
+            out.detect.skipPorts.push_back(v);
+          }
+        }
+      }
+    }
+  }
   if (r.get("tls").IsDefined()) {
     MapReader t(sink, r.get("tls"), r.child("tls"));
     TlsServerConfig tls;

@@ -543,6 +543,14 @@ void finishConfig(Config& cfg, RuleSet& rules, ConfigErrors& errors) {
     if (!hint.empty()) msg += " (did you mean \"" + hint + "\"?)";
     errors.push_back({ref.file, ref.at.line, ref.at.column, ref.path, msg});
   }
+  for (const auto& l : cfg.bootstrap.listeners) {
+    if (!l.tcpService.empty() && !cfg.services.count(l.tcpService)) {
+      std::string hint = didYouMean(l.tcpService, known);
+      errors.push_back({"<bootstrap>", 0, 0, "listeners." + l.name + ".tcpService",
+                        "unknown service \"" + l.tcpService + "\"" +
+                            (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)")});
+    }
+  }
   cfg.routes = std::move(rules.routes);
   cfg.trafficLabels = std::move(rules.trafficLabels);
   cfg.documents = std::move(rules.documents);

@@ -3,7 +3,7 @@
 # Idempotent: does nothing (and needs no network) when everything is present.
 set -e
 PKGS="cmake g++ make pkg-config clang-format libuv1-dev node-llhttp libnghttp2-dev libyaml-cpp-dev libssl-dev
-prometheus-cpp-dev catch2 libhiredis-dev curl nghttp2-client nghttp2-server wrk nginx-light haproxy
+prometheus-cpp-dev catch2 libhiredis-dev redis-server curl nghttp2-client nghttp2-server wrk nginx-light haproxy
 nghttp2-proxy prometheus python3 python3-grpcio python3-h2 iptables iproute2 procps"
 missing=""
 for p in $PKGS; do
@@ -18,7 +18,7 @@ if [ -n "$missing" ]; then
 fi
 # The Debian prometheus/nginx/haproxy packages start system services we do not want
 # holding ports during tests; they are only used as binaries.
-for svc in prometheus nginx haproxy; do
+for svc in prometheus nginx haproxy redis-server; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

@@ -31,22 +31,7 @@ http { access_log off; keepalive_requests 1000000;
   server { listen 127.0.0.1:$NGINX;
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 CONF
-cat > "$DIR/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 1s
-  timeout client 30s
-  timeout server 30s
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:$HAPROXY
-  default_backend be
-backend be
-  server b1 127.0.0.1:$BACKEND
-CONF
+write_haproxy "$DIR/haproxy.cfg" "127.0.0.1:$HAPROXY" "$BACKEND"
 cat > "$DIR/tether.yaml" <<CONF
 admin: { address: 127.0.0.1:$TADMIN }
 workers: 1

@@ -50,3 +50,24 @@ run_wrk() {
 }
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# write_haproxy FILE BIND BACKEND: an HAProxy config, 1 thread, keep-alive to the backend port;
+# BIND is the rest of the frontend's bind line ("127.0.0.1:PORT [ssl crt ...]").
+write_haproxy() {
+  cat > "$1" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend fe
+  bind $2
+  default_backend be
+backend be
+  server b1 127.0.0.1:$3
+CONF
+}

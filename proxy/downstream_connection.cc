@@ -1,12 +1,34 @@
 #include "proxy/downstream_connection.h"
 
+#include <algorithm>
+
 #include "proxy/http1_encoding.h"
 #include "proxy/log.h"
+#include "proxy/upstream_pool.h"
 
 namespace tether::proxy {
 
 namespace {
+
 constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+enum class Match { kNo, kMaybe, kYes };
+
+/// Whether `data` starts like an HTTP/1.x request line (a known method and a space).
+Match http1RequestLine(std::string_view data) {
+  static constexpr std::string_view kMethods[] = {"GET ",   "POST ",    "PUT ",     "DELETE ",
+                                                  "HEAD ",  "OPTIONS ", "PATCH ",   "CONNECT ",
+                                                  "TRACE ", "PRI ",     "PROPFIND "};
+  Match best = Match::kNo;
+  for (std::string_view m : kMethods) {
+    size_t n = std::min(m.size(), data.size());
+    if (data.substr(0, n) != m.substr(0, n)) continue;
+    if (n == m.size()) return Match::kYes;
+    best = Match::kMaybe;
+  }
+  return best;
+}
+
 }  // namespace
 
 DownstreamConnection::DownstreamConnection(
@@ -31,17 +53,68 @@ int DownstreamConnection::accept(uv_stream_t* server) { return conn_.accept(serv
 
 void DownstreamConnection::start() {
   peer_ = conn_.peerAddress();
+  acceptedAt_ = uv_hrtime();
   if (listener_.protocol == config::ListenerProtocol::kHttp2) {
     startHttp2();
     return;
   }
   detecting_ = listener_.protocol == config::ListenerProtocol::kAuto;
-  if (!detecting_) worker_.stats().countPair(worker_.stats().protocols, listener_.name, "http1");
+  if (!detecting_) detected("http1");
+  if (detecting_ && !conn_.tls()) {
+    sockaddr_storage local;
+    hasOriginalDst_ = originalDestination(conn_.handle(), local, originalDst_);
+    canTcp_ = !listener_.tcpService.empty() || (listener_.originalDestination && hasOriginalDst_);
+    if (canTcp_) {
+      uint16_t port = sockaddrPort(hasOriginalDst_ ? originalDst_ : local);
+      const auto& skip = listener_.detect.skipPorts;
+      if (std::find(skip.begin(), skip.end(), port) != skip.end()) {
+        // A server-speaks-first protocol: waiting for the client would stall it.
+        startTcp("", "tcp_skip_port");
+        return;
+      }
+      detectTimer_ = std::make_unique<Timer>(worker_.loop(), [this] {
+        if (detecting_) startTcp(std::move(pending_), "tcp_timeout");
+      });
+      detectTimer_->start(listener_.detect.timeout);
+    }
+  }
   armHeaderTimer();
 }
 
+void DownstreamConnection::detected(const char* outcome) {
+  worker_.stats().countPair(worker_.stats().protocols, listener_.name, outcome);
+  worker_.stats().detectDuration.observe(static_cast<double>(uv_hrtime() - acceptedAt_) / 1e9);
+}
+
+void DownstreamConnection::startTcp(std::string early, const char* outcome) {
+  detecting_ = false;
+  detected(outcome);
+  timerKind_ = TimerKind::kNone;
+  if (detectTimer_) detectTimer_->stop();
+  sockaddr_storage target{};
+  if (hasOriginalDst_ && listener_.originalDestination) {
+    target = originalDst_;
+  } else {
+    const auto& services = worker_.snapshot()->config().services;
+    auto it = services.find(listener_.tcpService);
+    const auto* endpoints = it == services.end() ? nullptr : &it->second.endpoints;
+    if (!endpoints || endpoints->empty() ||
+        !toSockaddr((*endpoints)[worker_.random() % endpoints->size()].address, target)) {
+      TETHER_LOG(kDebug, "listener " + listener_.name + ": no endpoint for raw TCP");
+      closeNow();
+      return;
+    }
+  }
+  tcpProxy_ = new TcpProxy(worker_, conn_);
+  if (!tcpProxy_->connect(reinterpret_cast<const sockaddr*>(&target),
+                          worker_.bootstrap().upstream.connectTimeout)) {
+    return;  // the proxy closes the client once its upstream handle is closed
+  }
+  if (!early.empty()) tcpProxy_->onDownstreamData(early.data(), early.size());
+}
+
 void DownstreamConnection::startHttp2() {
-  worker_.stats().countPair(worker_.stats().protocols, listener_.name, "http2");
+  detected("http2");
   timerKind_ = TimerKind::kNone;
   conn_.setFlushOncePerTurn();
   h2_ = std::make_unique<Http2ServerSession>(worker_, conn_, listener_, peer_);
@@ -54,14 +127,19 @@ bool DownstreamConnection::detect(const char* data, size_t len) {
   size_t n = std::min(pending_.size(), kHttp2Preface.size());
   bool prefaceSoFar = std::string_view(pending_).substr(0, n) == kHttp2Preface.substr(0, n);
   if (prefaceSoFar && n < kHttp2Preface.size()) return false;  // wait for more bytes
+  Match h1 = prefaceSoFar ? Match::kNo : http1RequestLine(pending_);
+  if (canTcp_ && h1 == Match::kMaybe) return false;
   detecting_ = false;
+  if (detectTimer_) detectTimer_->stop();
   std::string first;
   first.swap(pending_);
   if (prefaceSoFar) {
     startHttp2();
     h2_->onRead(first.data(), first.size());
+  } else if (canTcp_ && h1 == Match::kNo) {
+    startTcp(std::move(first), "tcp");
   } else {
-    worker_.stats().countPair(worker_.stats().protocols, listener_.name, "http1");
+    detected("http1");
     parse(first.data(), first.size());
   }
   return true;
@@ -82,6 +160,11 @@ void DownstreamConnection::armIdleTimer() {
 }
 
 void DownstreamConnection::onSweep(uint64_t now) {
+  if (tcpProxy_) {
+    uint64_t idle = static_cast<uint64_t>(listener_.tcpIdleTimeout.count());
+    if (now > tcpProxy_->lastActivity() + idle) closeNow();
+    return;
+  }
   if (h2_) {
     h2_->onSweep(now);
     return;
@@ -98,6 +181,10 @@ void DownstreamConnection::onSweep(uint64_t now) {
 }
 
 void DownstreamConnection::onRead(const char* data, size_t len) {
+  if (tcpProxy_) {
+    tcpProxy_->onDownstreamData(data, len);
+    return;
+  }
   if (h2_) {
     h2_->onRead(data, len);
     return;
@@ -171,6 +258,10 @@ void DownstreamConnection::resumeParsing() {
 }
 
 void DownstreamConnection::onReadEnd(int status) {
+  if (tcpProxy_) {
+    tcpProxy_->onDownstreamEnd();
+    return;
+  }
   if (h2_ || detecting_) {
     // An HTTP/2 client that stops sending is gone; its streams cannot finish.
     closeNow();
@@ -196,6 +287,10 @@ void DownstreamConnection::onReadEnd(int status) {
 }
 
 void DownstreamConnection::onWriteWatermark(bool aboveHigh) {
+  if (tcpProxy_) {
+    tcpProxy_->onDownstreamWatermark(aboveHigh);
+    return;
+  }
   if (h2_) {
     h2_->onWriteWatermark(aboveHigh);
     return;
@@ -440,6 +535,7 @@ void DownstreamConnection::replyError(Reason reason, const std::string& why) {
 }
 
 void DownstreamConnection::onDrain() {
+  if (tcpProxy_) return;  // raw TCP has no way to ask the client to go; the deadline ends it
   if (h2_) {
     h2_->onDrain();
     return;
@@ -449,6 +545,10 @@ void DownstreamConnection::onDrain() {
 }
 
 void DownstreamConnection::abortForShutdown() {
+  if (tcpProxy_) {
+    closeNow();
+    return;
+  }
   if (h2_) {
     h2_->abortForShutdown();
     return;
@@ -473,6 +573,11 @@ void DownstreamConnection::closeNow() {
 void DownstreamConnection::onClosed() {
   closed_ = true;
   if (h2_) h2_->onConnectionClosed();
+  if (detectTimer_) detectTimer_->stop();
+  if (tcpProxy_) {
+    tcpProxy_->detach();
+    tcpProxy_ = nullptr;
+  }
   if (stream_) {
     stream_->onDownstreamReset();
     worker_.deferDelete(std::move(stream_));

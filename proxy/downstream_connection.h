@@ -8,6 +8,7 @@
 #include "proxy/http1_parser.h"
 #include "proxy/http2_server.h"
 #include "proxy/stream.h"
+#include "proxy/tcp_proxy.h"
 #include "proxy/timer.h"
 #include "proxy/worker.h"
 
@@ -78,6 +79,10 @@ class DownstreamConnection : public TcpConnection::Handler,
   /// Detection: true once the protocol is known (and the buffered bytes were handed on).
   bool detect(const char* data, size_t len);
   void startHttp2();
+  /// Records how the protocol was decided (metric label) and how long it took.
+  void detected(const char* outcome);
+  /// Raw TCP from here on; `early` holds bytes already read.
+  void startTcp(std::string early, const char* outcome);
 
   Worker& worker_;
   const config::ListenerConfig& listener_;
@@ -87,6 +92,12 @@ class DownstreamConnection : public TcpConnection::Handler,
   uint64_t deadline_;  // loop time (ms) at which timerKind_ fires
   std::unique_ptr<ActiveStream> stream_;
   std::unique_ptr<Http2ServerSession> h2_;
+  TcpProxy* tcpProxy_ = nullptr;        // raw TCP mode; frees itself
+  std::unique_ptr<Timer> detectTimer_;  // no bytes by detect.timeout: raw TCP
+  uint64_t acceptedAt_ = 0;             // uv_hrtime() at start()
+  sockaddr_storage originalDst_{};
+  bool hasOriginalDst_ = false;
+  bool canTcp_ = false;  // this listener sends non-HTTP connections somewhere
   std::string peer_;
   std::string pending_;      // bytes read but not parsed while a stream is active
   std::string bodyScratch_;  // reused for body chunks handed to the stream

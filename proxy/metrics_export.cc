@@ -4,6 +4,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 
 namespace tether::proxy {
@@ -36,6 +37,30 @@ ClientMetric gauge(double value, std::vector<ClientMetric::Label> labels = {}) {
   return m;
 }
 
+ClientMetric histogramMetric(const DurationHistogram& d, std::vector<ClientMetric::Label> labels) {
+  ClientMetric h;
+  h.label = std::move(labels);
+  h.histogram.sample_count = d.count;
+  h.histogram.sample_sum = d.sum;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < d.counts.size(); ++i) {
+    cumulative += d.counts[i];
+    ClientMetric::Bucket b;
+    b.cumulative_count = cumulative;
+    b.upper_bound =
+        i < kDurationBuckets.size() ? kDurationBuckets[i] : std::numeric_limits<double>::infinity();
+    h.histogram.bucket.push_back(b);
+  }
+  return h;
+}
+
+MetricFamily histogram(const std::string& name, const std::string& help, const DurationHistogram& d,
+                       std::vector<ClientMetric::Label> labels) {
+  MetricFamily f = family(name, help, MetricType::Histogram);
+  f.metric.push_back(histogramMetric(d, std::move(labels)));
+  return f;
+}
+
 }  // namespace
 
 std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control) {
@@ -66,20 +91,8 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
                                                  {"route", rs.route},
                                                  {"service", rs.service}}));
     }
-    ClientMetric h;
-    h.label = {{"direction", rs.direction}, {"route", rs.route}, {"service", rs.service}};
-    h.histogram.sample_count = rs.duration.count;
-    h.histogram.sample_sum = rs.duration.sum;
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < rs.duration.counts.size(); ++i) {
-      cumulative += rs.duration.counts[i];
-      ClientMetric::Bucket b;
-      b.cumulative_count = cumulative;
-      b.upper_bound = i < kDurationBuckets.size() ? kDurationBuckets[i]
-                                                  : std::numeric_limits<double>::infinity();
-      h.histogram.bucket.push_back(b);
-    }
-    durations.metric.push_back(std::move(h));
+    durations.metric.push_back(histogramMetric(
+        rs.duration, {{"direction", rs.direction}, {"route", rs.route}, {"service", rs.service}}));
   }
   families.push_back(std::move(requests));
   families.push_back(std::move(grpc));
@@ -162,6 +175,18 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   one("tether_downstream_connections_overflow_total",
       "Connections refused because a listener was at maxConnections.", MetricType::Counter,
       static_cast<double>(stats.downstreamOverflow));
+  one("tether_tcp_connections_total", "Raw TCP (passthrough) connections.", MetricType::Counter,
+      static_cast<double>(stats.tcpConnections));
+  one("tether_tcp_connect_failures_total", "Raw TCP connections whose upstream connect failed.",
+      MetricType::Counter, static_cast<double>(stats.tcpConnectFailures));
+  one("tether_tcp_received_bytes_total", "Raw TCP bytes from clients, sent upstream.",
+      MetricType::Counter, static_cast<double>(stats.tcpBytesReceived));
+  one("tether_tcp_sent_bytes_total", "Raw TCP bytes from upstreams, sent to clients.",
+      MetricType::Counter, static_cast<double>(stats.tcpBytesSent));
+  families.push_back(
+      histogram("tether_protocol_detection_duration_seconds",
+                "Time from accept to the protocol decision (first bytes, or the detect timeout).",
+                stats.detectDuration, {}));
   one("tether_http2_streams_total", "HTTP/2 streams opened by downstream clients.",
       MetricType::Counter, static_cast<double>(stats.http2Streams));
   one("tether_upstream_connections_active", "Open upstream connections.", MetricType::Gauge,

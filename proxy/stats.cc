@@ -83,6 +83,11 @@ void WorkerStats::merge(const WorkerStats& other) {
   for (const auto& [k, v] : other.protocols) protocols[k] += v;
   for (const auto& [k, v] : other.http2Abuse) http2Abuse[k] += v;
   http2Streams += other.http2Streams;
+  detectDuration.merge(other.detectDuration);
+  tcpConnections += other.tcpConnections;
+  tcpConnectFailures += other.tcpConnectFailures;
+  tcpBytesReceived += other.tcpBytesReceived;
+  tcpBytesSent += other.tcpBytesSent;
   for (const auto& [key, rs] : other.routes) {
     auto it = routes.find(key);
     if (it == routes.end()) {

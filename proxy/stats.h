@@ -74,6 +74,11 @@ struct WorkerStats {
   PairCounts protocols;      // "listener\0protocol": connections by detected protocol
   PairCounts http2Abuse;     // "listener\0kind": HTTP/2 connections closed by a protection
   uint64_t http2Streams = 0;
+  DurationHistogram detectDuration;  // first byte (or timeout) decision time
+  uint64_t tcpConnections = 0;
+  uint64_t tcpConnectFailures = 0;
+  uint64_t tcpBytesReceived = 0;  // from clients, sent upstream
+  uint64_t tcpBytesSent = 0;      // from upstreams, sent to clients
   int64_t downstreamConnectionsActive = 0;
   uint64_t downstreamConnectionsTotal = 0;
   uint64_t downstreamOverflow = 0;

@@ -1,0 +1,95 @@
+#!/bin/bash
+# HTTP/2 front ends: h2load -c4 -m32 small GETs through Tether and its peers to the same
+# HTTP/1.1 nginx backend, 1 worker each, same session, rounds alternating; medians reported.
+#   1. h2c (prior knowledge): Tether vs nghttpx.
+#   2. h2 over TLS (termination, ALPN): Tether vs nghttpx vs HAProxy.
+# Never part of CI.
+#
+# usage: perf/bench_h2.sh [path/to/tether]   env: ROUNDS (3), REQUESTS (200000)
+set -euo pipefail
+TETHER=$(readlink -f "${1:-build/tether}")
+ROUNDS=${ROUNDS:-3}
+REQUESTS=${REQUESTS:-200000}
+for bin in h2load nginx haproxy nghttpx openssl curl; do
+  command -v "$bin" >/dev/null || { echo "missing $bin (run deploy/install-deps.sh)"; exit 1; }
+done
+DIR=$(mktemp -d /tmp/tether-bench-h2-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+BACKEND=$(free_port); TH2C=$(free_port); TTLS=$(free_port); TADMIN=$(free_port)
+XH2C=$(free_port); XTLS=$(free_port); HTLS=$(free_port)
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DIR/key.pem" -out "$DIR/cert.pem" -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+cat "$DIR/cert.pem" "$DIR/key.pem" > "$DIR/both.pem"
+
+cat > "$DIR/tether.yaml" <<CONF
+admin: { address: 127.0.0.1:$TADMIN }
+workers: 1
+listeners:
+  - { name: h2c, address: 127.0.0.1:$TH2C, direction: outbound }
+  - { name: tls, address: 127.0.0.1:$TTLS, direction: outbound, tls: { certFile: $DIR/cert.pem, keyFile: $DIR/key.pem } }
+rules:
+  inline:
+    - apiVersion: tether.dev/v1alpha1
+      kind: Service
+      metadata: { name: backend }
+      spec: { endpoints: [ { address: 127.0.0.1:$BACKEND } ] }
+    - apiVersion: tether.dev/v1alpha1
+      kind: Route
+      metadata: { name: all }
+      spec: { hosts: [ "*" ], rules: [ { backends: [ { service: backend } ] } ] }
+CONF
+cat > "$DIR/nghttpx-h2c.conf" <<CONF
+frontend=127.0.0.1,$XH2C;no-tls
+backend=127.0.0.1,$BACKEND
+workers=1
+backend-keep-alive-timeout=60s
+CONF
+cat > "$DIR/nghttpx-tls.conf" <<CONF
+frontend=127.0.0.1,$XTLS
+backend=127.0.0.1,$BACKEND
+workers=1
+private-key-file=$DIR/key.pem
+certificate-file=$DIR/cert.pem
+CONF
+write_haproxy "$DIR/haproxy.cfg" "127.0.0.1:$HTLS ssl crt $DIR/both.pem alpn h2,http/1.1" "$BACKEND"
+
+start_backend "$BACKEND"
+$PROXY_CPU "$TETHER" run -c "$DIR/tether.yaml" >"$DIR/tether.log" 2>&1 & PIDS+=($!)
+$PROXY_CPU nghttpx --conf="$DIR/nghttpx-h2c.conf" --errorlog-file="$DIR/x1.log" & PIDS+=($!)
+$PROXY_CPU nghttpx --conf="$DIR/nghttpx-tls.conf" --errorlog-file="$DIR/x2.log" & PIDS+=($!)
+$PROXY_CPU haproxy -f "$DIR/haproxy.cfg" -db >"$DIR/haproxy.log" 2>&1 & PIDS+=($!)
+wait_up "$BACKEND"; wait_up "$TH2C"; wait_up "$XH2C"
+sleep 0.5
+
+# h2rate URL: requests/s of one h2load run (warns when not every request succeeded).
+h2rate() {
+  local out
+  out=$($LOAD_CPU h2load -c4 -m32 -n "$REQUESTS" "$1" 2>&1)
+  grep -q "$REQUESTS succeeded" <<<"$out" || echo "warning: $1: $(grep 'requests:' <<<"$out")" >&2
+  awk '/^finished in/ {print $4}' <<<"$out"
+}
+
+declare -A R
+for name in tether_h2c nghttpx_h2c tether_tls nghttpx_tls haproxy_tls; do R[$name]=""; done
+for _ in $(seq 1 "$ROUNDS"); do
+  R[tether_h2c]+=" $(h2rate http://127.0.0.1:$TH2C/)"
+  R[nghttpx_h2c]+=" $(h2rate http://127.0.0.1:$XH2C/)"
+  R[tether_tls]+=" $(h2rate https://127.0.0.1:$TTLS/)"
+  R[nghttpx_tls]+=" $(h2rate https://127.0.0.1:$XTLS/)"
+  R[haproxy_tls]+=" $(h2rate https://127.0.0.1:$HTLS/)"
+done
+
+echo "h2load -c4 -m32 -n $REQUESTS, 1 worker each, nginx HTTP/1.1 backend, median of $ROUNDS rounds"
+printf '%-14s %12s   %s\n' "front end" "requests/s" "rounds"
+for name in tether_h2c nghttpx_h2c tether_tls nghttpx_tls haproxy_tls; do
+  printf '%-14s %12.0f   %s\n' "$name" "$(median "${R[$name]}")" "${R[$name]}"
+done
+th2c=$(median "${R[tether_h2c]}"); xh2c=$(median "${R[nghttpx_h2c]}")
+ttls=$(median "${R[tether_tls]}"); xtls=$(median "${R[nghttpx_tls]}"); htls=$(median "${R[haproxy_tls]}")
+best=$(awk -v a="$xtls" -v b="$htls" 'BEGIN { print (a > b) ? a : b }')
+awk -v t="$th2c" -v x="$xh2c" 'BEGIN { printf "h2c: Tether / nghttpx = %.2fx (target >= 1.0x)\n", t / x }'
+awk -v t="$ttls" -v b="$best" 'BEGIN { printf "h2 over TLS: Tether / best of nghttpx, HAProxy = %.2fx (target >= 1.0x)\n", t / b }'

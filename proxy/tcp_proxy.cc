@@ -1,0 +1,102 @@
+#include "proxy/tcp_proxy.h"
+
+#include <linux/netfilter_ipv4.h>
+#include <sys/socket.h>
+
+namespace tether::proxy {
+
+TcpProxy::TcpProxy(Worker& worker, TcpConnection& downstream)
+    : worker_(worker),
+      down_(&downstream),
+      up_(worker, *this),
+      connectTimer_(worker.loop(), [this] { up_.close(); }),
+      lastActivity_(uv_now(worker.loop())) {
+  worker_.stats().tcpConnections++;
+}
+
+bool TcpProxy::connect(const sockaddr* addr, config::Duration timeout) {
+  connectTimer_.start(timeout);
+  if (up_.connect(addr) != 0) {
+    up_.close();
+    return false;
+  }
+  return true;
+}
+
+void TcpProxy::onDownstreamData(const char* data, size_t len) {
+  touch();
+  worker_.stats().tcpBytesReceived += len;
+  up_.write(std::string_view(data, len));
+}
+
+void TcpProxy::onDownstreamEnd() { up_.closeAfterFlush(); }
+
+void TcpProxy::onDownstreamWatermark(bool aboveHigh) {
+  if (aboveHigh == upPaused_) return;
+  upPaused_ = aboveHigh;
+  up_.readDisable(aboveHigh);
+}
+
+void TcpProxy::detach() {
+  down_ = nullptr;
+  up_.close();
+}
+
+void TcpProxy::onRead(const char* data, size_t len) {
+  touch();
+  worker_.stats().tcpBytesSent += len;
+  if (down_) down_->write(std::string_view(data, len));
+}
+
+void TcpProxy::onReadEnd(int) {
+  if (down_) down_->closeAfterFlush();
+  up_.close();
+}
+
+void TcpProxy::onConnected(int status) {
+  connectTimer_.stop();
+  if (status != 0) {
+    worker_.stats().tcpConnectFailures++;
+    up_.close();
+  }
+}
+
+void TcpProxy::onWriteWatermark(bool aboveHigh) {
+  if (!down_ || aboveHigh == downPaused_) return;
+  downPaused_ = aboveHigh;
+  down_->readDisable(aboveHigh);
+}
+
+void TcpProxy::onClosed() {
+  connectTimer_.stop();
+  if (down_) {
+    if (downPaused_) down_->readDisable(false);
+    down_->closeAfterFlush();
+    down_ = nullptr;
+  }
+  worker_.deferDelete(std::unique_ptr<Deletable>(this));
+}
+
+bool originalDestination(uv_tcp_t* tcp, sockaddr_storage& local, sockaddr_storage& original) {
+  uv_os_fd_t fd;
+  local = sockaddr_storage{};
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) != 0) return false;
+  socklen_t len = sizeof(local);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+  len = sizeof(original);
+  if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &original, &len) != 0) return false;
+  // Without a NAT entry the "original" destination is the listener itself.
+  return sockaddrPort(original) != sockaddrPort(local) ||
+         reinterpret_cast<sockaddr_in&>(original).sin_addr.s_addr !=
+             reinterpret_cast<sockaddr_in&>(local).sin_addr.s_addr;
+}
+
+uint16_t sockaddrPort(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+  }
+  return 0;
+}
+
+}  // namespace tether::proxy
