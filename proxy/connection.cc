@@ -66,7 +66,8 @@ void TcpConnection::connectTls(std::shared_ptr<TlsContext> ctx, const std::strin
 std::string_view TcpConnection::alpn() const { return tls_ ? tls_->alpn() : std::string_view(); }
 
 size_t TcpConnection::bufferedBytes() const {
-  return out_.size() + inflightBytes_ + (tls_ ? tls_->pendingPlaintext() : 0);
+  return out_.size() + inflightBytes_ + plainOut_.size() +
+         (tls_ ? tls_->pendingPlaintext() : 0);
 }
 
 void TcpConnection::failTls(const std::string& why) {
@@ -175,11 +176,9 @@ void TcpConnection::onUvRead(ssize_t nread, const uv_buf_t* buf) {
 void TcpConnection::write(std::string_view data) {
   if (closing_ || data.empty()) return;
   if (tls_) {
-    if (!tls_->send(data, out_)) {
-      TETHER_LOG(kDebug, "tls: " + tls_->error());
-      close();
-      return;
-    }
+    // Encrypted at flush time: the frames and bodies of a whole loop turn become a few
+    // full-size records rather than one record per write.
+    plainOut_.append(data);
   } else {
     out_.append(data);
   }
@@ -196,6 +195,15 @@ void TcpConnection::write(std::string_view data) {
 void TcpConnection::flush() {
   flushScheduled_ = false;
   if (closing_ || !connected_) return;
+  if (!plainOut_.empty()) {
+    bool ok = tls_->send(plainOut_, out_);
+    plainOut_.clear();
+    if (!ok) {
+      TETHER_LOG(kDebug, "tls: " + tls_->error());
+      close();
+      return;
+    }
+  }
   if (inflightBytes_ == 0 && !out_.empty()) {
     // Try the fast path first; only what the kernel will not take now needs a request.
     uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
@@ -245,7 +253,7 @@ void TcpConnection::checkLowWatermark() {
 void TcpConnection::closeAfterFlush() {
   if (closing_) return;
   closeAfterFlush_ = true;
-  if (out_.empty() && inflightBytes_ == 0) {
+  if (out_.empty() && plainOut_.empty() && inflightBytes_ == 0) {
     close();
   } else if (!flushScheduled_ && connected_) {
     flushScheduled_ = true;
