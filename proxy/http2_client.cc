@@ -134,6 +134,7 @@ bool Http2ClientConnection::hasCapacity() const {
 Http2UpstreamStream* Http2ClientConnection::newStream(UpstreamClient& client, bool headRequest,
                                                       bool& ready) {
   auto* s = new Http2UpstreamStream(*this, client, headRequest);
+  s->head_.headers.fields().reserve(16);
   streams_.insert(s);
   timer_.stop();
   ready = connected_;

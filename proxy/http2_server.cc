@@ -279,6 +279,7 @@ int Http2ServerSession::onBeginHeaders(nghttp2_session*, const nghttp2_frame* fr
   auto* self = static_cast<Http2ServerSession*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto* s = new Stream(*self, frame->hd.stream_id);
+  s->head_.headers.fields().reserve(16);  // one allocation for a typical head
   self->streams_.insert(s);
   nghttp2_session_set_stream_user_data(self->session_, s->id_, s);
   self->worker_.stats().http2Streams++;

@@ -75,7 +75,6 @@ std::shared_ptr<TlsContext> TlsContext::server(const config::TlsServerConfig& c,
   static const unsigned char kSessionContext[] = "tether";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, nullptr);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   return out;
 }
 
@@ -94,7 +93,6 @@ std::shared_ptr<TlsContext> TlsContext::client(const config::TlsClientConfig& c,
   wire += alpn;
   SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
                           static_cast<unsigned>(wire.size()));
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   return out;
 }
 
