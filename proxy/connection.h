@@ -102,7 +102,7 @@ class TcpConnection {
   bool flushOncePerTurn_ = false;
   bool aboveHigh_ = false;
   std::unique_ptr<TlsSession> tls_;
-  std::string plainOut_;  // TLS: plaintext written since the last flush
+  std::string plainOut_;                       // TLS: plaintext written since the last flush
   std::shared_ptr<TlsContextSlot> acceptTls_;  // server TLS decided by the first byte
   bool tlsRequired_ = false;
 };

@@ -328,11 +328,12 @@ int Http2ClientConnection::onStreamClose(nghttp2_session* session, int32_t strea
     s->client_ = nullptr;
     if (s->finalHeaders_) {
       c->onUpstreamReset();
+    } else if (errorCode == NGHTTP2_REFUSED_STREAM) {
+      // REFUSED_STREAM (nghttp2 also closes streams above a GOAWAY's last id with it)
+      // promises the upstream did nothing with the request.
+      c->onUpstreamRefused();
     } else {
-      // REFUSED_STREAM (or a GOAWAY above its id) promises the upstream did nothing with
-      // it: report it like the keep-alive race, which routers retry when they can.
-      c->onUpstreamFailure(Reason::kUpstreamReset,
-                           errorCode == NGHTTP2_REFUSED_STREAM || self->servedStreams_);
+      c->onUpstreamFailure(Reason::kUpstreamReset, self->servedStreams_);
     }
   }
   if (!s->client_) {

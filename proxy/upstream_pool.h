@@ -33,6 +33,9 @@ class UpstreamClient {
   /// The exchange failed before any response byte arrived. `reused` tells whether the
   /// connection had served earlier requests (the keep-alive race).
   virtual void onUpstreamFailure(Reason reason, bool reused) = 0;
+  /// The upstream did not process the request at all (HTTP/2 REFUSED_STREAM, or a stream
+  /// above a GOAWAY's last stream id): it may be sent again, whatever its method.
+  virtual void onUpstreamRefused() { onUpstreamFailure(Reason::kUpstreamReset, false); }
   virtual void onUpstreamHeaders(ResponseHead& head, bool endStream) = 0;
   virtual void onUpstreamData(std::string& data, bool endStream) = 0;
   virtual void onUpstreamTrailers(HeaderMap& trailers) = 0;

@@ -458,6 +458,23 @@ void RouterFilter::onUpstreamFailure(Reason reason, bool reused) {
   fail(reason);
 }
 
+void RouterFilter::onUpstreamRefused() {
+  upstream_ = nullptr;
+  upstreamReady_ = false;
+  // Nothing was processed, so sending it again is safe for any method, as long as the
+  // whole request is still in hand (no body). A new stream lands on another connection:
+  // the refusing one takes no more.
+  constexpr int kMaxRefusals = 3;
+  if (bodyless_ && !responseStarted_ && refusals_ < kMaxRefusals) {
+    ++refusals_;
+    requestEndSent_ = false;
+    callbacks_->worker().stats().service(callbacks_->info().service).retries++;
+    startUpstream();
+    return;
+  }
+  onUpstreamFailure(Reason::kUpstreamReset, false);
+}
+
 void RouterFilter::fail(Reason reason) {
   timeout_.cancel();
   faultDelay_.cancel();

@@ -29,6 +29,7 @@ class RouterFilter : public proxy::Filter,
   // UpstreamClient
   void onUpstreamReady() override;
   void onUpstreamFailure(proxy::Reason reason, bool reused) override;
+  void onUpstreamRefused() override;
   void onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) override;
   void onUpstreamData(std::string& data, bool endStream) override;
   void onUpstreamTrailers(proxy::HeaderMap& trailers) override;
@@ -86,6 +87,7 @@ class RouterFilter : public proxy::Filter,
   proxy::EndpointHealth* endpointHealth_ = nullptr;  // of endpoint_; owned by the snapshot
   config::FailureMode failureMode_ = config::FailureMode::kFailfast;
   int attempt_ = 1;
+  int refusals_ = 0;  // attempts an HTTP/2 upstream refused (REFUSED_STREAM, GOAWAY)
   std::vector<const config::EndpointConfig*> tried_;
   std::string replay_;          // the request body, kept (up to kReplayLimit) for retries
   bool canReplay_ = true;       // the whole request is still in hand

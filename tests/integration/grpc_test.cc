@@ -110,3 +110,25 @@ TEST_CASE("HTTP/2 upstreams: h1->h2 and h2->h2 multiplexed on few connections", 
   CHECK(conns >= 2);
   CHECK(conns <= 4);
 }
+
+TEST_CASE("an upstream GOAWAY: unprocessed streams are retried on a new connection", "[http2]") {
+  // The origin answers 20 streams per connection, then GOAWAY; the streams in flight past
+  // that were never processed, and Tether sends them again on a new connection.
+  ChildProcess origin("/usr/bin/python3 " TETHER_SOURCE_DIR
+                      "/tests/integration/h2_goaway_server.py 20");
+  std::string port = origin.waitFor("PORT (\\d+)");
+  REQUIRE(!port.empty());
+  FakeUpstream app;
+  TetherProcess t(grpcBootstrap(app.port(), static_cast<uint16_t>(std::stoi(port))));
+  REQUIRE(t.started());
+  std::string out;
+  runCommand("h2load -c2 -m8 -n 200 -H ':authority: grpc' http://127.0.0.1:" +
+                 std::to_string(t.port("outbound")) + "/",
+             &out, true);
+  INFO(out);
+  CHECK(out.find("200 succeeded") != std::string::npos);
+  CHECK(out.find("200 2xx") != std::string::npos);
+  std::string metrics = adminGet(t.adminPort(), "/metrics").body;
+  CHECK(metricValue(metrics, "tether_upstream_connections_total") >= 10);
+  CHECK(metricValue(metrics, "tether_retries_total", "service=\"grpc\"") > 0);
+}
