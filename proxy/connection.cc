@@ -81,6 +81,13 @@ bool TcpConnection::readTls(const char* data, size_t len) {
   plain.clear();
   size_t before = out_.size();
   bool ok = tls_->receive(data, len, plain, out_);
+  if (ok && tls_->takeHandshakeEvent()) {
+    if (!handler_.onTlsHandshake(tls_->alpn())) {
+      close();
+      return false;
+    }
+    ok = tls_->releaseHeld(out_);
+  }
   if (out_.size() != before && !flushScheduled_ && connected_) {
     flushScheduled_ = true;
     worker_.scheduleFlush(this, flushOncePerTurn_);

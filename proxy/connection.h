@@ -30,6 +30,9 @@ class TcpConnection {
     virtual void onConnected(int status) {}
     /// The output buffer passed the high mark (true) or drained below the low mark (false).
     virtual void onWriteWatermark(bool aboveHigh) {}
+    /// The TLS handshake completed with `alpn` ("" when none was chosen). Returning false
+    /// drops what was written so far and closes (the protocol guessed was wrong).
+    virtual bool onTlsHandshake(std::string_view alpn) { return true; }
     /// The handle is closed; the owner may now delete itself (deferred).
     virtual void onClosed() = 0;
   };

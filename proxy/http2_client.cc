@@ -160,6 +160,25 @@ void Http2ClientConnection::onConnected(int status) {
   if (streams_.empty()) armIdle();
 }
 
+bool Http2ClientConnection::onTlsHandshake(std::string_view alpn) {
+  if (pool_.probeKey().empty()) return true;
+  bool h2 = alpn == "h2";
+  worker_.pools().setNegotiatedHttp2(pool_.probeKey(), h2);
+  if (h2) return true;
+  // The endpoint speaks HTTP/1.1: nothing was sent (the held preface is dropped), so every
+  // request here goes back to its router to be sent again, now to the HTTP/1.1 pool.
+  std::vector<Http2UpstreamStream*> streams(streams_.begin(), streams_.end());
+  for (Http2UpstreamStream* s : streams) {
+    if (UpstreamClient* c = s->client_) {
+      s->client_ = nullptr;
+      c->onUpstreamRefused();
+    }
+  }
+  closed_ = true;
+  timer_.stop();
+  return false;
+}
+
 void Http2ClientConnection::armIdle() {
   if (!closed_) timer_.start(worker_.bootstrap().upstream.idleTimeout);
 }

@@ -84,6 +84,7 @@ class Http2ClientConnection : public Http2Session, public TcpConnection::Handler
   void onReadEnd(int status) override;
   void onConnected(int status) override;
   void onWriteWatermark(bool aboveHigh) override { Http2Session::onWriteWatermark(aboveHigh); }
+  bool onTlsHandshake(std::string_view alpn) override;
   void onClosed() override;
 
  private:
@@ -130,6 +131,10 @@ class Http2Pool {
   void closeAll();
   size_t connectionCount() const { return conns_.size(); }
   size_t activeStreams() const;
+  /// protocol: auto — connections offer h2 and http/1.1 and record the endpoint's choice
+  /// under `key`; one that gets http/1.1 hands its requests back as refused.
+  void setProbe(std::string_view key) { probeKey_ = key; }
+  std::string_view probeKey() const { return probeKey_; }
   const config::Address& address() const { return address_; }
 
  private:
@@ -140,6 +145,7 @@ class Http2Pool {
   std::shared_ptr<TlsContextSlot> tls_;
   std::string serverName_;
   std::vector<Http2ClientConnection*> conns_;
+  std::string_view probeKey_;  // the owner's map key (stable); empty: not probing
 };
 
 }  // namespace tether::proxy

@@ -381,12 +381,26 @@ config::ConfigErrors Server::prepareTls(const config::Config& config, bool liste
   std::string error;
   for (const auto& [name, service] : config.services) {
     if (!service.tls) continue;
-    const char* alpn = service.protocol == config::Protocol::kHttp2 ? "h2" : "http/1.1";
-    if (!TlsRegistry::instance().client(*service.tls, alpn, error)) {
-      config::ConfigError e;
-      e.path = "Service " + name + ": spec.tls";
-      e.message = error;
-      errors.push_back(e);
+    std::vector<const char*> alpns;
+    switch (service.protocol) {
+      case config::Protocol::kHttp2:
+        alpns = {"h2"};
+        break;
+      case config::Protocol::kHttp1:
+        alpns = {"http/1.1"};
+        break;
+      case config::Protocol::kAuto:
+        alpns = {"h2,http/1.1", "h2", "http/1.1"};
+        break;
+    }
+    for (const char* alpn : alpns) {
+      if (!TlsRegistry::instance().client(*service.tls, alpn, error)) {
+        config::ConfigError e;
+        e.path = "Service " + name + ": spec.tls";
+        e.message = error;
+        errors.push_back(e);
+        break;
+      }
     }
   }
   if (!listeners) return errors;

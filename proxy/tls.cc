@@ -89,8 +89,14 @@ std::shared_ptr<TlsContext> TlsContext::client(const config::TlsClientConfig& c,
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   if (!c.certFile.empty() && !loadKeyPair(ctx, c.certFile, c.keyFile, error)) return nullptr;
-  std::string wire(1, static_cast<char>(alpn.size()));
-  wire += alpn;
+  // "h2,http/1.1" -> the wire format: length-prefixed names.
+  std::string wire;
+  while (!alpn.empty()) {
+    std::string_view name = alpn.substr(0, alpn.find(','));
+    wire += static_cast<char>(name.size());
+    wire += name;
+    alpn.remove_prefix(std::min(alpn.size(), name.size() + 1));
+  }
   SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
                           static_cast<unsigned>(wire.size()));
   return out;
@@ -218,11 +224,7 @@ bool TlsSession::drive(std::string& plain, std::string& out) {
       return ok;
     }
     handshakeDone_ = true;
-    if (!pending_.empty()) {
-      std::string held;
-      held.swap(pending_);
-      if (!send(held, out)) return false;
-    }
+    handshakeEvent_ = true;
   }
   char buf[16384];
   while (true) {
@@ -241,8 +243,14 @@ bool TlsSession::receive(const char* data, size_t len, std::string& plain, std::
   return drive(plain, out);
 }
 
+bool TlsSession::releaseHeld(std::string& out) {
+  std::string held;
+  held.swap(pending_);
+  return send(held, out);
+}
+
 bool TlsSession::send(std::string_view plain, std::string& out) {
-  if (!handshakeDone_) {
+  if (!handshakeDone_ || handshakeEvent_) {
     pending_.append(plain);
     return true;
   }

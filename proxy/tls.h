@@ -23,7 +23,8 @@ class TlsContext {
   /// session cache and tickets for resumption. nullptr and `error` on failure.
   static std::shared_ptr<TlsContext> server(const config::TlsServerConfig& c, std::string& error);
   /// A client context: verifies the peer against caFile (and the SNI name or IP), presents
-  /// certFile/keyFile when set, offers `alpn` ("h2" or "http/1.1").
+  /// certFile/keyFile when set, offers `alpn` (a comma-separated list: "h2", "http/1.1",
+  /// "h2,http/1.1").
   static std::shared_ptr<TlsContext> client(const config::TlsClientConfig& c, std::string_view alpn,
                                             std::string& error);
   SSL_CTX* get() const { return ctx_; }
@@ -82,7 +83,8 @@ class TlsSession {
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
 
-  /// Client side: the ClientHello, appended to `out`.
+  /// Client side: the ClientHello, appended to `out`. Plaintext sent before the handshake
+  /// completes is held until releaseHeld().
   void startHandshake(std::string& out);
   /// Ciphertext from the peer. Plaintext is appended to `plain`, records to send back to
   /// `out`. False on a TLS error (see error()).
@@ -90,6 +92,15 @@ class TlsSession {
   /// Plaintext to send, encrypted onto `out`. False on a TLS error.
   bool send(std::string_view plain, std::string& out);
   bool handshakeDone() const { return handshakeDone_; }
+  /// True once, right after the handshake completed (the owner may inspect ALPN, then
+  /// releaseHeld() or drop the connection).
+  bool takeHandshakeEvent() {
+    bool e = handshakeEvent_;
+    handshakeEvent_ = false;
+    return e;
+  }
+  /// Encrypts the plaintext written before the handshake completed onto `out`.
+  bool releaseHeld(std::string& out);
   /// The protocol ALPN chose ("h2", "http/1.1"), or "".
   std::string_view alpn() const;
   size_t pendingPlaintext() const { return pending_.size(); }
@@ -109,6 +120,7 @@ class TlsSession {
   std::string pending_;
   std::string error_;
   bool handshakeDone_ = false;
+  bool handshakeEvent_ = false;
   bool peerClosed_ = false;
 };
 

@@ -344,8 +344,8 @@ Pool* UpstreamPools::find(Map<Pool>& map, const config::Address& address, std::s
   auto it = map.find(key);
   if (it == map.end()) it = map.emplace(std::string(key), ByTls<Pool>()).first;
   std::string_view id = tls ? std::string_view(tls->id) : std::string_view();
-  for (auto& [tlsId, pool] : it->second) {
-    if (tlsId == id) return pool.get();
+  for (auto& v : it->second) {
+    if (v.tlsId == id && (!tls || v.alpn == alpn)) return v.pool.get();
   }
   std::shared_ptr<TlsContextSlot> slot;
   if (tls) {
@@ -358,9 +358,13 @@ Pool* UpstreamPools::find(Map<Pool>& map, const config::Address& address, std::s
     }
   }
   std::string serverName = tls && !tls->sni.empty() ? tls->sni : address.host;
-  it->second.emplace_back(std::string(id),
-                          std::make_unique<Pool>(worker_, address, slot, serverName));
-  return it->second.back().second.get();
+  it->second.push_back(Variant<Pool>{std::string(id), alpn,
+                                     std::make_unique<Pool>(worker_, address, slot, serverName)});
+  Pool* pool = it->second.back().pool.get();
+  if constexpr (std::is_same_v<Pool, Http2Pool>) {
+    if (alpn.find(',') != std::string_view::npos) pool->setProbe(it->first);
+  }
+  return pool;
 }
 
 UpstreamPool* UpstreamPools::get(const config::Address& address, std::string_view key,
@@ -373,17 +377,29 @@ UpstreamPools::UpstreamPools(Worker& worker) : worker_(worker) {}
 UpstreamPools::~UpstreamPools() = default;
 
 Http2Pool* UpstreamPools::getHttp2(const config::Address& address, std::string_view key,
-                                   const config::TlsClientConfig* tls) {
-  return find(http2_, address, key, tls, "h2");
+                                   const config::TlsClientConfig* tls, std::string_view alpn) {
+  return find(http2_, address, key, tls, alpn);
+}
+
+std::optional<bool> UpstreamPools::negotiatedHttp2(std::string_view key) const {
+  auto it = negotiated_.find(key);
+  if (it == negotiated_.end()) return std::nullopt;
+  return it->second;
+}
+
+void UpstreamPools::setNegotiatedHttp2(std::string_view key, bool h2) {
+  auto it = negotiated_.find(key);
+  if (it == negotiated_.end()) it = negotiated_.emplace(std::string(key), h2).first;
+  it->second = h2;
 }
 
 uint32_t UpstreamPools::active(std::string_view key) const {
   uint32_t n = 0;
   if (auto it = pools_.find(key); it != pools_.end()) {
-    for (const auto& [id, pool] : it->second) n += pool->connectionCount() - pool->idleCount();
+    for (const auto& v : it->second) n += v.pool->connectionCount() - v.pool->idleCount();
   }
   if (auto it = http2_.find(key); it != http2_.end()) {
-    for (const auto& [id, pool] : it->second) n += pool->activeStreams();
+    for (const auto& v : it->second) n += v.pool->activeStreams();
   }
   return n;
 }
@@ -391,23 +407,23 @@ uint32_t UpstreamPools::active(std::string_view key) const {
 std::map<std::string, std::pair<size_t, size_t>> UpstreamPools::connectionCounts() const {
   std::map<std::string, std::pair<size_t, size_t>> out;
   for (const auto& [key, set] : pools_) {
-    for (const auto& [id, pool] : set) {
-      out[key].first += pool->connectionCount();
-      out[key].second += pool->idleCount();
+    for (const auto& v : set) {
+      out[key].first += v.pool->connectionCount();
+      out[key].second += v.pool->idleCount();
     }
   }
   for (const auto& [key, set] : http2_) {
-    for (const auto& [id, pool] : set) out[key].first += pool->connectionCount();
+    for (const auto& v : set) out[key].first += v.pool->connectionCount();
   }
   return out;
 }
 
 void UpstreamPools::closeAll() {
   for (auto& [key, set] : pools_) {
-    for (auto& [id, pool] : set) pool->closeAll();
+    for (auto& v : set) v.pool->closeAll();
   }
   for (auto& [key, set] : http2_) {
-    for (auto& [id, pool] : set) pool->closeAll();
+    for (auto& v : set) v.pool->closeAll();
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -186,13 +187,17 @@ class UpstreamPools {
   explicit UpstreamPools(Worker& worker);
   ~UpstreamPools();
   /// The pool for `address`; `key` is address.toString(), precomputed by the caller.
-  /// `tls`: the service's TLS origination settings (pools differ by them). nullptr when the
-  /// TLS context cannot be built (the error is logged).
+  /// `tls`: the service's TLS origination settings (pools differ by them and by the ALPN
+  /// list offered). nullptr when the TLS context cannot be built (the error is logged).
   UpstreamPool* get(const config::Address& address, std::string_view key,
                     const config::TlsClientConfig* tls = nullptr);
-  /// The HTTP/2 pool for `address`.
+  /// The HTTP/2 pool for `address`. `alpn` "h2,http/1.1" makes a probing pool (protocol:
+  /// auto): its connections record what the endpoint chose (negotiatedHttp2).
   Http2Pool* getHttp2(const config::Address& address, std::string_view key,
-                      const config::TlsClientConfig* tls = nullptr);
+                      const config::TlsClientConfig* tls = nullptr, std::string_view alpn = "h2");
+  /// What ALPN chose at the endpoint `key` for `protocol: auto` (nullopt: not known yet).
+  std::optional<bool> negotiatedHttp2(std::string_view key) const;
+  void setNegotiatedHttp2(std::string_view key, bool h2);
   void closeAll();
   /// Requests in flight to the endpoint `key` on this worker (every protocol and TLS kind).
   uint32_t active(std::string_view key) const;
@@ -205,9 +210,16 @@ class UpstreamPools {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  /// Pools for one address, by TLS identity ("" for plaintext): a few at most, so a vector.
+  /// Pools for one address, by TLS identity ("" for plaintext) and ALPN list: a few at
+  /// most, so a vector.
   template <class Pool>
-  using ByTls = std::vector<std::pair<std::string, std::unique_ptr<Pool>>>;
+  struct Variant {
+    std::string tlsId;
+    std::string_view alpn;  // a literal
+    std::unique_ptr<Pool> pool;
+  };
+  template <class Pool>
+  using ByTls = std::vector<Variant<Pool>>;
   template <class Pool>
   using Map = std::unordered_map<std::string, ByTls<Pool>, KeyHash, std::equal_to<>>;
   template <class Pool>
@@ -215,6 +227,7 @@ class UpstreamPools {
              const config::TlsClientConfig* tls, std::string_view alpn);
   Map<UpstreamPool> pools_;
   Map<Http2Pool> http2_;
+  std::unordered_map<std::string, bool, KeyHash, std::equal_to<>> negotiated_;
 };
 
 }  // namespace tether::proxy

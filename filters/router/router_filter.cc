@@ -315,9 +315,19 @@ void RouterFilter::startUpstream() {
   upstreamReady_ = false;
   // Upgrade and CONNECT tunnels are HTTP/1.1 exchanges whatever the service speaks.
   const config::TlsClientConfig* tls = backend_->service->tls ? &*backend_->service->tls : nullptr;
-  if (backend_->service->protocol == config::Protocol::kHttp2 && !request_->upgrade) {
+  config::Protocol protocol = backend_->service->protocol;
+  std::string_view alpn = "h2";
+  if (protocol == config::Protocol::kAuto) {
+    // ALPN decides over TLS: the first connection offers both and remembers the answer.
+    // Without TLS there is nothing to negotiate: HTTP/1.1.
+    std::optional<bool> h2 =
+        tls ? worker.pools().negotiatedHttp2(endpoint_->addressText) : std::optional<bool>(false);
+    if (!h2) alpn = "h2,http/1.1";
+    protocol = h2.value_or(true) ? config::Protocol::kHttp2 : config::Protocol::kHttp1;
+  }
+  if (protocol == config::Protocol::kHttp2 && !request_->upgrade) {
     proxy::Http2Pool* pool =
-        worker.pools().getHttp2(endpoint_->address, endpoint_->addressText, tls);
+        worker.pools().getHttp2(endpoint_->address, endpoint_->addressText, tls, alpn);
     upstream_ = pool ? pool->acquire(*this, request_->isHead(), connectTimeout, reused) : nullptr;
   } else {
     proxy::UpstreamPool* pool = worker.pools().get(endpoint_->address, endpoint_->addressText, tls);

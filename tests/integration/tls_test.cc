@@ -116,6 +116,7 @@ TEST_CASE("certificates are re-read when their files change", "[tls]") {
 TEST_CASE("TLS origination with a client certificate to an origin that verifies it", "[tls]") {
   std::string pki = makePki("pki4", {"origin", "client"});
   uint16_t port = freePort();
+  uint16_t h1port = freePort();
   std::string conf = writeFile(
       "nginx-tls.conf",
       "daemon off;\nworker_processes 1;\npid " + pki + "/nginx.pid;\nerror_log " + pki +
@@ -124,15 +125,20 @@ TEST_CASE("TLS origination with a client certificate to an origin that verifies 
           " ssl http2;\n  ssl_certificate " + pki + "/origin.crt;\n  ssl_certificate_key " + pki +
           "/origin.key;\n  ssl_client_certificate " + pki +
           "/ca.crt;\n  ssl_verify_client on;\n  location / { return 200 \"client=$ssl_client_s_dn "
-          "proto=$server_protocol\\n\"; }\n }\n}\n");
+          "proto=$server_protocol\\n\"; }\n }\n"
+          " server {\n  listen 127.0.0.1:" +
+          std::to_string(h1port) + " ssl;\n  ssl_certificate " + pki +
+          "/origin.crt;\n  ssl_certificate_key " + pki +
+          "/origin.key;\n  location / { return 200 \"proto=$server_protocol\\n\"; }\n }\n}\n");
   ChildProcess nginx("nginx -e " + pki + "/nginx.err -c " + conf);
   REQUIRE(waitUntil([&] {
     return runCommand("curl -sk -o /dev/null https://127.0.0.1:" + std::to_string(port)) == 0;
   }));
-  auto service = [&](const std::string& name, const std::string& protocol, const std::string& tls) {
+  auto service = [&](const std::string& name, const std::string& protocol, const std::string& tls,
+                     uint16_t to = 0) {
     return "    - apiVersion: tether.dev/v1alpha1\n      kind: Service\n      metadata: { name: " +
            name + " }\n      spec: { protocol: " + protocol + ", tls: " + tls +
-           ", endpoints: [ { address: 127.0.0.1:" + std::to_string(port) +
+           ", endpoints: [ { address: 127.0.0.1:" + std::to_string(to ? to : port) +
            " } ] }\n"
            "    - apiVersion: tether.dev/v1alpha1\n      kind: Route\n      metadata: { name: " +
            name + " }\n      spec: { hosts: [ " + name +
@@ -144,7 +150,8 @@ TEST_CASE("TLS origination with a client certificate to an origin that verifies 
   TetherProcess t(basicBootstrap(app.port()) + "rules:\n  inline:\n" +
                   service("h1tls", "http1", mtls) + service("h2tls", "http2", mtls) +
                   service("nocert", "http1", "{ sni: origin, caFile: " + pki + "/ca.crt }") +
-                  service("wrongname", "http1", "{ sni: other, caFile: " + pki + "/ca.crt }"));
+                  service("wrongname", "http1", "{ sni: other, caFile: " + pki + "/ca.crt }") +
+                  service("autoh2", "auto", mtls) + service("autoh1", "auto", mtls, h1port));
   REQUIRE(t.started());
   std::string base = "http://127.0.0.1:" + std::to_string(t.port("outbound")) + "/";
   CHECK(curl("-H 'Host: h1tls' " + base) == "client=CN=client proto=HTTP/1.1\n");
@@ -153,4 +160,9 @@ TEST_CASE("TLS origination with a client certificate to an origin that verifies 
   // fails verification, so the request never leaves.
   CHECK(curl("-o /dev/null -w '%{http_code}' -H 'Host: nocert' " + base) == "400");
   CHECK(curl("-o /dev/null -w '%{http_code}' -H 'Host: wrongname' " + base) == "502");
+  // protocol: auto lets ALPN decide: h2 where the origin offers it, HTTP/1.1 where not.
+  for (int i = 0; i < 3; ++i) {
+    CHECK(curl("-H 'Host: autoh2' " + base) == "client=CN=client proto=HTTP/2.0\n");
+    CHECK(curl("-H 'Host: autoh1' " + base) == "proto=HTTP/1.1\n");
+  }
 }
