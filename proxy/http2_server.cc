@@ -134,6 +134,16 @@ size_t Http2ServerSession::scanFrames(const char* data, size_t len) {
   while (i < len) {
     if (payloadLeft_ > 0) {
       size_t n = std::min(payloadLeft_, len - i);
+      // A PRIORITY frame's stream dependency (its first 4 payload bytes) is looked at too.
+      for (size_t k = 0; k < n && priorityHave_ < 4; ++k)
+        priorityDep_[priorityHave_++] = data[i + k];
+      if (priorityHave_ == 4) {
+        priorityHave_ = 5;  // done with this frame
+        uint32_t dep = ((uint32_t{priorityDep_[0]} & 0x7f) << 24) |
+                       (uint32_t{priorityDep_[1]} << 16) | (uint32_t{priorityDep_[2]} << 8) |
+                       priorityDep_[3];
+        if (dep == priorityStream_) selfDependent_.push_back(dep);
+      }
       payloadLeft_ -= n;
       i += n;
       continue;
@@ -146,6 +156,10 @@ size_t Http2ServerSession::scanFrames(const char* data, size_t len) {
     payloadLeft_ = (size_t{h[0]} << 16) | (size_t{h[1]} << 8) | h[2];
     uint32_t id =
         ((uint32_t{h[5]} & 0x7f) << 24) | (uint32_t{h[6]} << 16) | (uint32_t{h[7]} << 8) | h[8];
+    // nghttp2 ignores PRIORITY frames (Tether announces SETTINGS_NO_RFC7540_PRIORITIES),
+    // but a stream depending on itself is still a stream error (RFC 9113 §5.3.1).
+    priorityHave_ = h[3] == NGHTTP2_PRIORITY && payloadLeft_ == 5 && id != 0 ? 0 : 5;
+    priorityStream_ = id;
     if (h[3] != NGHTTP2_HEADERS || id == 0 || id % 2 == 0) continue;  // nghttp2 checks those
     if (id > maxStreamId_) {
       uint32_t firstSkipped = maxStreamId_ == 0 ? 1 : maxStreamId_ + 2;
@@ -170,6 +184,25 @@ void Http2ServerSession::onRead(const char* data, size_t len) {
   if (closing_) return;
   size_t valid = scanFrames(data, len);
   ssize_t rv = receive(data, valid);
+  for (uint32_t id : selfDependent_) {
+    // The stream may be idle, where nghttp2 will not send RST_STREAM; the frame is written
+    // as is (whole frames only go between nghttp2's, so the order stays valid).
+    const char rst[13] = {0,
+                          0,
+                          4,
+                          NGHTTP2_RST_STREAM,
+                          0,
+                          static_cast<char>(id >> 24),
+                          static_cast<char>(id >> 16),
+                          static_cast<char>(id >> 8),
+                          static_cast<char>(id),
+                          0,
+                          0,
+                          0,
+                          NGHTTP2_PROTOCOL_ERROR};
+    conn_.write(std::string_view(rst, sizeof(rst)));
+  }
+  selfDependent_.clear();
   if (rv >= 0 && valid < len) {
     nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
     closing_ = true;

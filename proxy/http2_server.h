@@ -56,9 +56,11 @@ class Http2ServerSession : public Http2Session {
   class Stream;
 
   void fillCallbacks(nghttp2_session_callbacks* cb) override;
-  /// Looks at frame headers before nghttp2 does, for the one rule it leaves out (it ignores
-  /// HEADERS on a lower, never-opened stream id: RFC 9113 §5.1.1 makes that a connection
-  /// error). Returns how many bytes of `data` may be processed.
+  /// Looks at frame headers before nghttp2 does, for the rules it leaves out: HEADERS on a
+  /// lower, never-opened stream id (RFC 9113 §5.1.1: a connection error; nghttp2 ignores
+  /// it) and a PRIORITY frame making a stream depend on itself (§5.3.1: a stream error;
+  /// nghttp2 ignores PRIORITY once priorities are off). Returns how many bytes of `data`
+  /// may be processed.
   size_t scanFrames(const char* data, size_t len);
   void dispatchHeaders(Stream& s, bool endStream);
   /// Answers a stream the codec refuses (431, 413) without a filter chain.
@@ -94,6 +96,10 @@ class Http2ServerSession : public Http2Session {
   size_t prefaceLeft_ = 24;
   uint32_t maxStreamId_ = 0;
   std::vector<std::pair<uint32_t, uint32_t>> skippedIds_;
+  uint8_t priorityDep_[4];
+  size_t priorityHave_ = 5;  // < 4: reading a PRIORITY frame's dependency
+  uint32_t priorityStream_ = 0;
+  std::vector<uint32_t> selfDependent_;  // streams to reset (PRIORITY on itself)
   uint64_t idleSince_ = 0;
   uint64_t finalGoawayAt_ = 0;  // drain step two, in loop time; 0 = not draining
   bool goawaySent_ = false;

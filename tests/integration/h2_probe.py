@@ -16,7 +16,7 @@ import hpack
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
     CONTINUATION = range(10)
-END_STREAM, ACK, END_HEADERS, PADDED = 0x1, 0x1, 0x4, 0x8
+END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR, SETTINGS_TIMEOUT, STREAM_CLOSED, \
     FRAME_SIZE_ERROR, REFUSED_STREAM, CANCEL, COMPRESSION_ERROR, CONNECT_ERROR, \
     ENHANCE_YOUR_CALM = range(12)
@@ -277,7 +277,37 @@ def conformance():
     expect_connection_error("PUSH_PROMISE from a client",
                             frame(PUSH_PROMISE, END_HEADERS, 1, b"\0\0\0\x02"), PROTOCOL_ERROR)
 
+    # §5.3.1: a stream cannot depend on itself.
+    expect_stream_error("HEADERS depending on itself",
+                        frame(HEADERS, END_STREAM | END_HEADERS | PRIORITY_FLAG, 1,
+                              struct.pack(">IB", 1, 15) + block(request_headers())),
+                        1, (PROTOCOL_ERROR,))
+    expect_stream_error("PRIORITY depending on itself",
+                        frame(PRIORITY, 0, 1, struct.pack(">IB", 1, 15)), 1, (PROTOCOL_ERROR,))
+
+    # §5.1.2: streams over SETTINGS_MAX_CONCURRENT_STREAMS (100) are refused.
+    c = Conn()
+    c.send(b"".join(frame(HEADERS, END_HEADERS, 2 * i + 1,
+                          block(request_headers("/hang", "POST"), c.enc)) for i in range(101)))
+    got = c.stream_error(201)
+    check("stream over MAX_CONCURRENT_STREAMS refused",
+          got in (REFUSED_STREAM, PROTOCOL_ERROR) or got == ("goaway", PROTOCOL_ERROR), got)
+    c.close()
+
+    # §4.2: a HEADERS frame over SETTINGS_MAX_FRAME_SIZE (incompressible value).
+    expect_connection_error("HEADERS larger than SETTINGS_MAX_FRAME_SIZE",
+                            frame(HEADERS, END_STREAM | END_HEADERS, 1,
+                                  block(request_headers(extra=[("x-a", "~" * 15000)]))),
+                            FRAME_SIZE_ERROR)
+
     # §6.9: flow control.
+    c = Conn()
+    c.send(frame(HEADERS, END_HEADERS, 1, block(request_headers("/hang", "POST"), c.enc)) +
+           b"".join(frame(DATA, 0, 1, b"x" * 16384) for _ in range(66)))
+    got = c.stream_error(1)
+    check("DATA beyond the stream window (1 MiB)",
+          got in (FLOW_CONTROL_ERROR, ("goaway", FLOW_CONTROL_ERROR)), got)
+    c.close()
     expect_connection_error("WINDOW_UPDATE of 0 on the connection",
                             frame(WINDOW_UPDATE, 0, 0, b"\0\0\0\0"), PROTOCOL_ERROR)
     expect_stream_error("WINDOW_UPDATE of 0 on a stream",
