@@ -19,8 +19,17 @@ UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool)
       timer_(worker.loop(), [this] {
         if (!conn_.connected()) {
           fail(Reason::kUpstreamConnectFailure);
-        } else if (idle_) {
-          close();  // idle too long
+          return;
+        }
+        if (!idle_) return;  // lent out again; returnIdle() re-arms the timer
+        // The timer is armed once and checks the idle age when it fires, rather than
+        // being stopped and started for every request the connection carries.
+        uint64_t timeout = static_cast<uint64_t>(worker_.bootstrap().upstream.idleTimeout.count());
+        uint64_t idleFor = uv_now(worker_.loop()) - idleSince_;
+        if (idleFor >= timeout) {
+          close();
+        } else {
+          timer_.start(std::chrono::milliseconds(timeout - idleFor));
         }
       }) {
   worker_.stats().upstreamConnectionsActive++;
@@ -40,7 +49,6 @@ void UpstreamConnection::attach(UpstreamClient* client, bool headRequest) {
   responseStarted_ = false;
   responseComplete_ = false;
   idle_ = false;
-  timer_.stop();
 }
 
 void UpstreamConnection::onConnected(int status) {
@@ -318,7 +326,8 @@ void UpstreamPool::returnIdle(UpstreamConnection* c) {
     return;
   }
   c->idle_ = true;
-  c->timer_.start(worker_.bootstrap().upstream.idleTimeout);
+  c->idleSince_ = uv_now(worker_.loop());
+  if (!c->timer_.active()) c->timer_.start(worker_.bootstrap().upstream.idleTimeout);
   idle_.push_back(c);
 }
 

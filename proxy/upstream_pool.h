@@ -129,6 +129,7 @@ class UpstreamConnection : public UpstreamRequest,
   UpstreamClient* client_ = nullptr;
   std::string scratch_;
   uint64_t requestsServed_ = 0;
+  uint64_t idleSince_ = 0;  // loop time (ms) the connection last went idle
   bool headRequest_ = false;
   bool chunked_ = false;  // the request body is chunked
   bool responseStarted_ = false;

@@ -96,3 +96,21 @@ TEST_CASE("idle keep-alive connections are closed after http.idleTimeout", "[loa
   CHECK(took >= std::chrono::milliseconds(250));
   CHECK(took < std::chrono::milliseconds(1500));
 }
+
+TEST_CASE("pooled upstream connections close after upstream.idleTimeout of idleness", "[load]") {
+  FakeUpstream app;
+  TetherProcess t(basicBootstrap(app.port(), "upstream: { idleTimeout: 400ms }\n"));
+  REQUIRE(t.started());
+  auto active = [&] {
+    return metricValue(adminGet(t.adminPort(), "/metrics").body,
+                       "tether_upstream_connections_active");
+  };
+  REQUIRE(httpRequest(t.port("inbound"), "GET", "/x").status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  // Used again before the timeout: the idle clock restarts from here.
+  REQUIRE(httpRequest(t.port("inbound"), "GET", "/x").status == 200);
+  CHECK(app.connections() == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  CHECK(active() == 1);  // idle for 250 ms only, though 500 ms since it first went idle
+  CHECK(waitUntil([&] { return active() == 0; }, 2000));
+}
