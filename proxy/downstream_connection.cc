@@ -105,7 +105,8 @@ void DownstreamConnection::startTcp(std::string early, const char* outcome) {
       return;
     }
   }
-  tcpProxy_ = new TcpProxy(worker_, conn_);
+  tcpMode_ = true;
+  tcpProxy_ = new TcpProxy(worker_, conn_, &tcpProxy_);
   if (!tcpProxy_->connect(reinterpret_cast<const sockaddr*>(&target),
                           worker_.bootstrap().upstream.connectTimeout)) {
     return;  // the proxy closes the client once its upstream handle is closed
@@ -160,9 +161,9 @@ void DownstreamConnection::armIdleTimer() {
 }
 
 void DownstreamConnection::onSweep(uint64_t now) {
-  if (tcpProxy_) {
+  if (tcpMode_) {
     uint64_t idle = static_cast<uint64_t>(listener_.tcpIdleTimeout.count());
-    if (now > tcpProxy_->lastActivity() + idle) closeNow();
+    if (tcpProxy_ && now > tcpProxy_->lastActivity() + idle) closeNow();
     return;
   }
   if (h2_) {
@@ -181,8 +182,8 @@ void DownstreamConnection::onSweep(uint64_t now) {
 }
 
 void DownstreamConnection::onRead(const char* data, size_t len) {
-  if (tcpProxy_) {
-    tcpProxy_->onDownstreamData(data, len);
+  if (tcpMode_) {
+    if (tcpProxy_) tcpProxy_->onDownstreamData(data, len);
     return;
   }
   if (h2_) {
@@ -258,8 +259,12 @@ void DownstreamConnection::resumeParsing() {
 }
 
 void DownstreamConnection::onReadEnd(int status) {
-  if (tcpProxy_) {
-    tcpProxy_->onDownstreamEnd();
+  if (tcpMode_) {
+    if (tcpProxy_) {
+      tcpProxy_->onDownstreamEnd();
+    } else {
+      closeNow();
+    }
     return;
   }
   if (h2_ || detecting_) {
@@ -287,8 +292,8 @@ void DownstreamConnection::onReadEnd(int status) {
 }
 
 void DownstreamConnection::onWriteWatermark(bool aboveHigh) {
-  if (tcpProxy_) {
-    tcpProxy_->onDownstreamWatermark(aboveHigh);
+  if (tcpMode_) {
+    if (tcpProxy_) tcpProxy_->onDownstreamWatermark(aboveHigh);
     return;
   }
   if (h2_) {
@@ -535,7 +540,7 @@ void DownstreamConnection::replyError(Reason reason, const std::string& why) {
 }
 
 void DownstreamConnection::onDrain() {
-  if (tcpProxy_) return;  // raw TCP has no way to ask the client to go; the deadline ends it
+  if (tcpMode_) return;  // raw TCP has no way to ask the client to go; the deadline ends it
   if (h2_) {
     h2_->onDrain();
     return;
@@ -545,7 +550,7 @@ void DownstreamConnection::onDrain() {
 }
 
 void DownstreamConnection::abortForShutdown() {
-  if (tcpProxy_) {
+  if (tcpMode_) {
     closeNow();
     return;
   }

@@ -92,7 +92,8 @@ class DownstreamConnection : public TcpConnection::Handler,
   uint64_t deadline_;  // loop time (ms) at which timerKind_ fires
   std::unique_ptr<ActiveStream> stream_;
   std::unique_ptr<Http2ServerSession> h2_;
-  TcpProxy* tcpProxy_ = nullptr;        // raw TCP mode; frees itself
+  TcpProxy* tcpProxy_ = nullptr;        // raw TCP mode; frees itself (and clears this)
+  bool tcpMode_ = false;                // raw TCP from the first byte on
   std::unique_ptr<Timer> detectTimer_;  // no bytes by detect.timeout: raw TCP
   uint64_t acceptedAt_ = 0;             // uv_hrtime() at start()
   sockaddr_storage originalDst_{};

@@ -5,9 +5,10 @@
 
 namespace tether::proxy {
 
-TcpProxy::TcpProxy(Worker& worker, TcpConnection& downstream)
+TcpProxy::TcpProxy(Worker& worker, TcpConnection& downstream, TcpProxy** ownerSlot)
     : worker_(worker),
       down_(&downstream),
+      ownerSlot_(ownerSlot),
       up_(worker, *this),
       connectTimer_(worker.loop(), [this] { up_.close(); }),
       lastActivity_(uv_now(worker.loop())) {
@@ -39,6 +40,7 @@ void TcpProxy::onDownstreamWatermark(bool aboveHigh) {
 
 void TcpProxy::detach() {
   down_ = nullptr;
+  ownerSlot_ = nullptr;
   up_.close();
 }
 
@@ -69,6 +71,7 @@ void TcpProxy::onWriteWatermark(bool aboveHigh) {
 
 void TcpProxy::onClosed() {
   connectTimer_.stop();
+  if (ownerSlot_) *ownerSlot_ = nullptr;
   if (down_) {
     if (downPaused_) down_->readDisable(false);
     down_->closeAfterFlush();

@@ -17,7 +17,9 @@ namespace tether::proxy {
 /// closed; the downstream owner calls detach() when its own socket goes.
 class TcpProxy : public TcpConnection::Handler, public Deletable {
  public:
-  TcpProxy(Worker& worker, TcpConnection& downstream);
+  /// `ownerSlot` is where the owner keeps its pointer to this proxy; it is cleared when the
+  /// proxy frees itself (the owner stops calling it).
+  TcpProxy(Worker& worker, TcpConnection& downstream, TcpProxy** ownerSlot);
 
   /// Connects; bytes from the downstream may be passed on at once (they wait for it).
   bool connect(const sockaddr* addr, config::Duration timeout);
@@ -42,6 +44,7 @@ class TcpProxy : public TcpConnection::Handler, public Deletable {
 
   Worker& worker_;
   TcpConnection* down_;
+  TcpProxy** ownerSlot_;
   TcpConnection up_;
   Timer connectTimer_;
   uint64_t lastActivity_;
