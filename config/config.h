@@ -18,6 +18,8 @@ struct Config {
   std::map<std::string, ServiceConfig> services;
   std::vector<RouteConfig> routes;
   std::vector<TrafficLabelConfig> trafficLabels;  // in file order: the first match wins
+  std::vector<RateLimitConfig> rateLimits;
+  std::vector<CircuitBreakerConfig> circuitBreakers;
   std::vector<DocumentInfo> documents;
   std::string hash;  // sha256 over all documents and the bootstrap, hex
 

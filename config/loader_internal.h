@@ -15,6 +15,8 @@ struct RuleSet {
   std::vector<ServiceConfig> services;
   std::vector<RouteConfig> routes;
   std::vector<TrafficLabelConfig> trafficLabels;
+  std::vector<RateLimitConfig> rateLimits;
+  std::vector<CircuitBreakerConfig> circuitBreakers;
   std::vector<DocumentInfo> documents;
   // Where each route backend names a service, for dangling-reference errors.
   struct ServiceRef {

@@ -161,6 +161,68 @@ struct TrafficLabelConfig {
   enum class Fallback { kUnlabelled, kNone } fallback = Fallback::kUnlabelled;
 };
 
+/// Which requests a governance rule (RateLimit, CircuitBreaker) applies to; every field
+/// that is set must match. Without a target a rule applies to every request.
+struct RuleTarget {
+  std::optional<Direction> direction;
+  std::string service;     // the routed service (outbound) or local_app (inbound)
+  std::string route;       // the matched Route's name
+  std::string pathPrefix;  // on the request path
+};
+
+/// A reply a protection sends instead of its default (OpenSergo HttpRequestFallbackAction).
+struct FallbackReply {
+  int status = 0;  // 0: the protection's default status
+  std::string body;
+  Labels headers;
+};
+
+enum class RateLimitAlgorithm { kTokenBucket, kSlidingWindow, kFixedWindow, kLeakyBucket };
+
+struct RateLimitKey {
+  enum class Kind { kNone, kCaller, kSourceIp, kHeader } kind = Kind::kNone;
+  std::string header;  // lower-case, for kHeader
+};
+
+struct RateLimitConfig {
+  std::string name;
+  Origin origin;
+  std::string hash;  // of the document: state survives reloads that keep it
+  RuleTarget target;
+  RateLimitAlgorithm algorithm = RateLimitAlgorithm::kTokenBucket;
+  uint32_t limit = 0;  // requests per `per`
+  Duration per = std::chrono::seconds(1);
+  uint32_t burst = 0;  // token_bucket capacity (0: `limit`)
+  RateLimitKey key;
+  uint32_t maxKeys = 10000;  // keyed state kept (LRU); beyond: one shared bucket
+  Duration maxQueueTime = std::chrono::milliseconds(0);  // leaky_bucket: longest wait
+  FallbackReply fallback;
+};
+
+enum class BreakerStrategy { kErrorRatio, kSlowRatio, kErrorCount };
+
+struct CircuitBreakerConfig {
+  std::string name;
+  Origin origin;
+  std::string hash;
+  RuleTarget target;
+  BreakerStrategy strategy = BreakerStrategy::kErrorRatio;
+  double threshold = 0.5;  // a ratio (0..1] or, for error_count, a count
+  Duration slowCallThreshold = std::chrono::seconds(1);
+  Duration window = std::chrono::seconds(10);
+  uint32_t minRequests = 20;
+  Duration openDuration = std::chrono::seconds(5);
+  Duration maxOpenDuration = std::chrono::seconds(60);  // the open time grows up to this
+  uint32_t halfOpenProbes = 3;
+  double recoveryStep = 1.0;  // share of traffic added per interval (1: no ramp)
+  Duration recoveryInterval = std::chrono::seconds(10);
+  /// What counts as a failure: HTTP statuses (5xx by default), gateway errors (502-504),
+  /// timeouts, resets and connect failures always; gRPC statuses when listed.
+  std::vector<int> failureStatuses;      // empty: every 5xx
+  std::vector<int> failureGrpcStatuses;  // e.g. 14 (UNAVAILABLE), 4 (DEADLINE_EXCEEDED)
+  FallbackReply fallback;
+};
+
 /// The endpoint label that carries a lane (`lane: gray`).
 inline constexpr const char* kLaneLabel = "lane";
 

@@ -23,7 +23,8 @@ proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, u
       &health);
   snapshot->setStateKeyFloor(table->firstStateKey());
   auto metrics = std::make_shared<const MetricsFilterFactory>();
-  auto router = std::make_shared<const RouterFilterFactory>(table);
+  auto router =
+      std::make_shared<const RouterFilterFactory>(table, proxy::Governance::build(*config));
   auto lane = std::make_shared<const LaneFilterFactory>(table);
   bool accessLog = !config->bootstrap.accessLog.path.empty();
   auto log = std::make_shared<const AccessLogFilterFactory>();

@@ -7,6 +7,8 @@
 #include <limits>
 #include <sstream>
 
+#include "proxy/governance.h"
+
 namespace tether::proxy {
 
 namespace {
@@ -206,6 +208,43 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   one("tether_ready", "1 when /ready answers 200.", MetricType::Gauge, control.ready ? 1 : 0);
   one("tether_draining", "1 while draining.", MetricType::Gauge, control.draining ? 1 : 0);
   one("tether_workers", "Worker threads.", MetricType::Gauge, control.workers);
+
+  auto circuitState =
+      family("tether_circuit_state",
+             "Circuit breaker state: 0 closed, 1 open, 2 half_open, 3 recovering (ramping back).",
+             MetricType::Gauge);
+  auto circuitTransitions = family("tether_circuit_transitions_total",
+                                   "Circuit breaker state changes.", MetricType::Counter);
+  for (const auto& b : Governance::liveBreakers()) {
+    const std::string& rule = b->config().name;
+    circuitState.metric.push_back(
+        gauge(static_cast<double>(static_cast<int>(b->state())), {{"rule", rule}}));
+    for (int from = 0; from < kBreakerStates; ++from) {
+      for (int to = 0; to < kBreakerStates; ++to) {
+        uint64_t n = b->transitions(static_cast<BreakerState>(from), static_cast<BreakerState>(to));
+        if (n == 0) continue;
+        circuitTransitions.metric.push_back(counter(
+            static_cast<double>(n), {{"from", breakerStateName(static_cast<BreakerState>(from))},
+                                     {"rule", rule},
+                                     {"to", breakerStateName(static_cast<BreakerState>(to))}}));
+      }
+    }
+  }
+  families.push_back(std::move(circuitState));
+  families.push_back(std::move(circuitTransitions));
+  auto limitKeys =
+      family("tether_rate_limit_keys", "Keys with their own bucket, per rule.", MetricType::Gauge);
+  auto limitOverflow =
+      family("tether_rate_limit_key_overflow_total",
+             "Requests whose key found the key table full and shared the overflow bucket.",
+             MetricType::Counter);
+  for (const auto& l : Governance::liveRateLimits()) {
+    limitKeys.metric.push_back(gauge(static_cast<double>(l->keys()), {{"rule", l->config().name}}));
+    limitOverflow.metric.push_back(
+        counter(static_cast<double>(l->overflowed()), {{"rule", l->config().name}}));
+  }
+  families.push_back(std::move(limitKeys));
+  families.push_back(std::move(limitOverflow));
 
   auto reloads =
       family("tether_config_reloads_total", "Config reloads, by result.", MetricType::Counter);

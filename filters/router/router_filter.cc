@@ -27,7 +27,9 @@ std::string peerIp(const std::string& peer) {
 
 }  // namespace
 
-RouterFilter::RouterFilter(std::shared_ptr<const RouteTable> table) : table_(std::move(table)) {}
+RouterFilter::RouterFilter(std::shared_ptr<const RouteTable> table,
+                           std::shared_ptr<const proxy::Governance> governance)
+    : table_(std::move(table)), governance_(std::move(governance)) {}
 
 RouterFilter::~RouterFilter() { releaseUpstream(); }
 
@@ -123,16 +125,173 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   if (rule.retry) retryOn_ = parseRetryOn(rule.retry->retryOn);
   if (const std::string* a = head.headers.get(proxy::kAttemptHeader)) retriesAllowed_ = *a == "1";
   head.headers.remove(proxy::kAttemptHeader);
+  if (admit(head)) afterAdmission();
+  return FilterStatus::kStopIteration;
+}
+
+namespace {
+
+int64_t steadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Whole seconds, rounded up, at least 1 (Retry-After, RateLimit reset).
+std::string ceilSeconds(int64_t ns) {
+  return std::to_string(std::max<int64_t>(1, (ns + 999'999'999) / 1'000'000'000));
+}
+
+}  // namespace
+
+bool RouterFilter::admit(const proxy::RequestHead& head) {
+  if (!governance_) return true;
+  auto& info = callbacks_->info();
+  proxy::Worker& worker = callbacks_->worker();
+  const config::ServiceLimits& limits = backend_->service->limits;
+  if (proxy::ServiceCounters* c = governance_->counters(info.service)) {
+    // Envoy's max_requests: requests in flight to the service, all workers together.
+    if (c->active.fetch_add(1, std::memory_order_relaxed) >= limits.maxRequests) {
+      c->active.fetch_sub(1, std::memory_order_relaxed);
+      replyProtected({}, 503, "overflow\n", Reason::kOverflow, {});
+      return false;
+    }
+    serviceCounters_ = c;
+  }
+  const proxy::Governance::Subject subject{info.direction, info.service, info.route,
+                                           head.pathOnly()};
+  int64_t now = 0;
+  int64_t wait = 0;
+  for (const auto& limiter : governance_->rateLimits()) {
+    const config::RateLimitConfig& rl = limiter->config();
+    if (!proxy::Governance::matches(rl.target, subject)) continue;
+    if (now == 0) now = steadyNs();
+    std::string_view key;
+    std::string ip;
+    switch (rl.key.kind) {
+      case config::RateLimitKey::Kind::kNone:
+        break;
+      case config::RateLimitKey::Kind::kCaller:
+        if (const std::string* v = head.headers.get("x-tether-caller")) key = *v;
+        break;
+      case config::RateLimitKey::Kind::kSourceIp:
+        ip = peerIp(info.downstreamAddress);
+        key = ip;
+        break;
+      case config::RateLimitKey::Kind::kHeader:
+        if (const std::string* v = head.headers.get(rl.key.header)) key = *v;
+        break;
+    }
+    proxy::RateDecision d = limiter->acquire(key, now);
+    if (!d.allowed) {
+      replyRateLimited(*limiter, d);
+      return false;
+    }
+    wait = std::max(wait, d.waitNs);
+  }
+  for (const auto& breaker : governance_->breakers()) {
+    if (admittedCount_ == admitted_.size()) break;
+    if (!proxy::Governance::matches(breaker->config().target, subject)) continue;
+    if (now == 0) now = steadyNs();
+    double r = static_cast<double>(worker.random() % 1'000'000) / 1e6;
+    proxy::CircuitBreaker::Admission a = breaker->admit(now, r);
+    if (!a.allowed) {
+      replyCircuitOpen(*breaker);
+      return false;
+    }
+    admitted_[admittedCount_++] = Admitted{breaker.get(), a.probe};
+  }
+  if (wait > 0) {
+    // A leaky bucket paces: the request waits for its slot on a timer, the worker does not.
+    pacing_.arm(worker.deadlines(), std::chrono::milliseconds((wait + 999'999) / 1'000'000),
+                pacingDone_);
+    return false;
+  }
+  return true;
+}
+
+void RouterFilter::afterAdmission() {
+  const config::RouteRule& rule = *rule_->rule;
   if (rule.fault) {
     const config::FaultConfig& f = *rule.fault;
     if (f.delay && roll(f.delayPercent)) {
       // The delay counts against the route timeout, as a slow upstream would.
-      faultDelay_.arm(worker.deadlines(), *f.delay, faultDelayDone_);
-      return FilterStatus::kStopIteration;
+      faultDelay_.arm(callbacks_->worker().deadlines(), *f.delay, faultDelayDone_);
+      return;
     }
   }
   afterFaultDelay();
-  return FilterStatus::kStopIteration;
+}
+
+void RouterFilter::replyProtected(const config::FallbackReply& fallback, int status,
+                                  std::string_view body, Reason reason, proxy::HeaderMap extra) {
+  timeout_.cancel();
+  for (const auto& [name, value] : fallback.headers) {
+    std::string lower = name;
+    proxy::toLowerInPlace(lower);
+    extra.set(lower, value);
+  }
+  if (fallback.status != 0) {
+    callbacks_->sendLocalReply(fallback.status, fallback.body, reason, &extra);
+  } else {
+    callbacks_->sendLocalReply(status, body, reason, &extra);
+  }
+}
+
+void RouterFilter::replyRateLimited(const proxy::RateLimiter& limiter,
+                                    const proxy::RateDecision& d) {
+  const config::RateLimitConfig& rl = limiter.config();
+  int64_t window = std::chrono::duration_cast<std::chrono::seconds>(rl.per).count();
+  std::string reset = ceilSeconds(d.retryAfterNs);
+  proxy::HeaderMap h;
+  h.add("retry-after", reset);
+  // IETF draft-ietf-httpapi-ratelimit-headers: the policy, and where the client stands.
+  h.add("ratelimit-policy",
+        std::to_string(rl.limit) + ";w=" + std::to_string(std::max<int64_t>(1, window)));
+  h.add("ratelimit", "limit=" + std::to_string(rl.limit) + ", remaining=0, reset=" + reset);
+  replyProtected(rl.fallback, 429, "rate limited\n", Reason::kRateLimited, std::move(h));
+}
+
+void RouterFilter::replyCircuitOpen(const proxy::CircuitBreaker& breaker) {
+  proxy::HeaderMap h;
+  h.add("retry-after", ceilSeconds(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       breaker.config().openDuration)
+                                       .count()));
+  replyProtected(breaker.config().fallback, 503, "circuit open\n", Reason::kCircuitOpen,
+                 std::move(h));
+}
+
+void RouterFilter::onStreamComplete(const proxy::StreamInfo& info) {
+  if (admittedCount_ == 0) return;
+  int64_t now = steadyNs();
+  int64_t duration =
+      now -
+      std::chrono::duration_cast<std::chrono::nanoseconds>(info.start.time_since_epoch()).count();
+  bool cancelled = info.status == 499;
+  for (size_t i = 0; i < admittedCount_; ++i) {
+    const Admitted& a = admitted_[i];
+    bool failure = false;
+    switch (info.reason) {
+      case Reason::kNone:
+        failure = a.breaker->isFailureStatus(info.status) ||
+                  (info.grpc && a.breaker->isFailureGrpcStatus(info.grpcStatus));
+        break;
+      case Reason::kUpstreamConnectFailure:
+      case Reason::kUpstreamReset:
+      case Reason::kUpstreamTimeout:
+      case Reason::kDeadlineExceeded:
+      case Reason::kNoHealthyUpstream:
+        failure = true;
+        break;
+      default:
+        break;
+    }
+    // A call the client gave up on says nothing about the upstream, except that a probe
+    // did not show it healthy.
+    if (cancelled && !a.probe) continue;
+    a.breaker->record(failure || cancelled, duration, a.probe, now);
+  }
+  admittedCount_ = 0;
 }
 
 bool RouterFilter::roll(double percent) {
@@ -337,11 +496,27 @@ void RouterFilter::startUpstream() {
     fail(Reason::kUpstreamConnectFailure);
     return;
   }
-  if (reused) onUpstreamReady();
+  if (reused) {
+    onUpstreamReady();
+    return;
+  }
+  // Waiting for a connection to be made: Envoy's max_pending_requests, all workers together.
+  if (serviceCounters_ && !countedPending_) {
+    countedPending_ = true;
+    if (serviceCounters_->pending.fetch_add(1, std::memory_order_relaxed) >=
+        backend_->service->limits.maxPendingRequests) {
+      releaseUpstream();
+      fail(Reason::kOverflow);
+    }
+  }
 }
 
 void RouterFilter::onUpstreamReady() {
   upstreamReady_ = true;
+  if (countedPending_) {
+    countedPending_ = false;
+    serviceCounters_->pending.fetch_sub(1, std::memory_order_relaxed);
+  }
   auto& info = callbacks_->info();
   info.upstreamRequestSent = true;
   if (request_->isConnect()) {
@@ -443,6 +618,10 @@ FilterStatus RouterFilter::onRequestTrailers(proxy::HeaderMap& trailers) {
 void RouterFilter::onUpstreamFailure(Reason reason, bool reused) {
   upstream_ = nullptr;
   upstreamReady_ = false;
+  if (countedPending_) {
+    countedPending_ = false;
+    serviceCounters_->pending.fetch_sub(1, std::memory_order_relaxed);
+  }
   auto& stats = callbacks_->worker().stats().service(callbacks_->info().service);
   // The keep-alive race: a pooled connection the upstream had already closed. Retrying
   // once on a fresh connection is safe when the whole request is still in hand and
@@ -514,7 +693,12 @@ void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) 
   perTry_.cancel();
   // Outlier detection counts gateway errors and 5xx answers as the endpoint's failures.
   recordOutcome(head.status >= 500);
-  if (!tunnel_ && head.status != 101 &&
+  // A remote Tether that rejected the request (rate limit, open breaker) says when to come
+  // back (Retry-After): retrying now would only add load where it is already refused.
+  const std::string* remoteReason = head.headers.get("x-tether-reason");
+  bool remoteRejected =
+      remoteReason && (*remoteReason == "rate_limited" || *remoteReason == "circuit_open");
+  if (!tunnel_ && head.status != 101 && !remoteRejected &&
       (retryOn_.failedStatus(head.status) ||
        (failureMode_ == config::FailureMode::kFailsafe && head.status >= 500))) {
     // A failed attempt: nothing of it has reached the client yet, so it can be replaced.
@@ -588,6 +772,12 @@ void RouterFilter::releaseUpstream() {
 }
 
 void RouterFilter::onDestroy() {
+  pacing_.cancel();
+  if (serviceCounters_) {
+    serviceCounters_->active.fetch_sub(1, std::memory_order_relaxed);
+    if (countedPending_) serviceCounters_->pending.fetch_sub(1, std::memory_order_relaxed);
+    serviceCounters_ = nullptr;
+  }
   timeout_.cancel();
   faultDelay_.cancel();
   perTry_.cancel();

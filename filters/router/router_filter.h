@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 
@@ -7,6 +8,7 @@
 #include "filters/router/route_table.h"
 #include "proxy/deadline_queue.h"
 #include "proxy/filter.h"
+#include "proxy/governance.h"
 #include "proxy/upstream_pool.h"
 
 namespace tether::filters {
@@ -17,13 +19,15 @@ class RouterFilter : public proxy::Filter,
                      public proxy::UpstreamClient,
                      public proxy::DeadlineCallback {
  public:
-  explicit RouterFilter(std::shared_ptr<const RouteTable> table);
+  RouterFilter(std::shared_ptr<const RouteTable> table,
+               std::shared_ptr<const proxy::Governance> governance);
   ~RouterFilter() override;
 
   proxy::FilterStatus onRequestHeaders(proxy::RequestHead& head, bool endStream) override;
   proxy::FilterStatus onRequestData(std::string& data, bool endStream) override;
   proxy::FilterStatus onRequestTrailers(proxy::HeaderMap& trailers) override;
   void onResponseWatermark(bool aboveHigh) override;
+  void onStreamComplete(const proxy::StreamInfo& info) override;
   void onDestroy() override;
 
   // UpstreamClient
@@ -41,6 +45,17 @@ class RouterFilter : public proxy::Filter,
 
  private:
   const config::EndpointConfig* pickEndpoint(const proxy::RequestHead& head, proxy::Worker& worker);
+  /// Service limits, rate limits and circuit breakers, in that order. Returns false when the
+  /// request was answered (overflow, rate_limited, circuit_open) or is being paced (a
+  /// leaky bucket: afterAdmission() follows on a timer).
+  bool admit(const proxy::RequestHead& head);
+  /// Fault injection, then the upstream.
+  void afterAdmission();
+  void replyRateLimited(const proxy::RateLimiter& limiter, const proxy::RateDecision& d);
+  void replyCircuitOpen(const proxy::CircuitBreaker& breaker);
+  /// `fallback` when it sets a status, else `status` with `body`; `extra` headers added.
+  void replyProtected(const config::FallbackReply& fallback, int status, std::string_view body,
+                      proxy::Reason reason, proxy::HeaderMap extra);
   void startUpstream();
   /// Passive outlier detection: reports the current attempt's outcome for its endpoint.
   void recordOutcome(bool failure);
@@ -60,6 +75,7 @@ class RouterFilter : public proxy::Filter,
   void releaseUpstream();
 
   std::shared_ptr<const RouteTable> table_;
+  std::shared_ptr<const proxy::Governance> governance_;
   const CompiledRule* rule_ = nullptr;
   const CompiledBackend* backend_ = nullptr;
   const config::EndpointConfig* endpoint_ = nullptr;
@@ -82,6 +98,17 @@ class RouterFilter : public proxy::Filter,
     void onDeadline() override { (self->*fn)(); }
   };
   Call perTryDone_{this, &RouterFilter::onPerTryTimeout};
+  proxy::Deadline pacing_;  // a leaky bucket's wait
+  Call pacingDone_{this, &RouterFilter::afterAdmission};
+  // Breakers that admitted this request, to be told its outcome.
+  struct Admitted {
+    proxy::CircuitBreaker* breaker;
+    bool probe;
+  };
+  std::array<Admitted, 4> admitted_{};  // breakers beyond 4 per request are not consulted
+  size_t admittedCount_ = 0;
+  proxy::ServiceCounters* serviceCounters_ = nullptr;  // counted in .active while set
+  bool countedPending_ = false;                        // counted in .pending
   Call backoffDone_{this, &RouterFilter::startRetry};
   RetryOn retryOn_;
   proxy::EndpointHealth* endpointHealth_ = nullptr;  // of endpoint_; owned by the snapshot
@@ -117,14 +144,16 @@ class RouterFilter : public proxy::Filter,
 /// Builds router filters for one snapshot.
 class RouterFilterFactory : public proxy::FilterFactory {
  public:
-  explicit RouterFilterFactory(std::shared_ptr<const RouteTable> table)
-      : table_(std::move(table)) {}
+  RouterFilterFactory(std::shared_ptr<const RouteTable> table,
+                      std::shared_ptr<const proxy::Governance> governance)
+      : table_(std::move(table)), governance_(std::move(governance)) {}
   std::unique_ptr<proxy::Filter> create() const override {
-    return std::make_unique<RouterFilter>(table_);
+    return std::make_unique<RouterFilter>(table_, governance_);
   }
 
  private:
   std::shared_ptr<const RouteTable> table_;
+  std::shared_ptr<const proxy::Governance> governance_;
 };
 
 }  // namespace tether::filters

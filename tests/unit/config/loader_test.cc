@@ -74,7 +74,7 @@ TEST_CASE("unknown kinds are errors naming the kind", "[config]") {
                            "rules.yaml:2:7: kind: unknown kind \"Servise\" (did you mean "
                            "\"Service\"?)",
                            "rules.yaml:7:7: kind: unknown kind \"Gateway\" (supported: Service, "
-                           "Route, TrafficLabel)"});
+                           "Route, TrafficLabel, RateLimit, CircuitBreaker)"});
 }
 
 TEST_CASE("YAML syntax errors carry their position", "[config]") {
@@ -169,4 +169,34 @@ TEST_CASE("fault injection and TrafficLabel documents load, with checked ranges"
             "100",
             "rules.yaml:18:16: spec.label: a label is 1-63 of [A-Za-z0-9._-]",
             "rules.yaml:18:7: spec.match: a TrafficLabel needs a match, a percentage, or both"});
+}
+
+TEST_CASE("the DESIGN.md RateLimit and CircuitBreaker examples load verbatim", "[config]") {
+  LoadResult r = loadFromFiles(TETHER_FIXTURES_DIR "/design_bootstrap.yaml",
+                               {TETHER_FIXTURES_DIR "/design_resilience.yaml"});
+  INFO(Catch::Detail::stringify(messages(r)));
+  REQUIRE(r.config);
+  REQUIRE(r.config->rateLimits.size() == 1);
+  const RateLimitConfig& rl = r.config->rateLimits[0];
+  CHECK(rl.name == "ratings-qps");
+  CHECK(rl.target.direction == Direction::kInbound);
+  CHECK(rl.target.pathPrefix == "/api");
+  CHECK(rl.algorithm == RateLimitAlgorithm::kTokenBucket);
+  CHECK(rl.limit == 100);
+  CHECK(rl.burst == 20);
+  CHECK(rl.key.kind == RateLimitKey::Kind::kCaller);
+  CHECK(rl.maxQueueTime == std::chrono::milliseconds(500));
+  CHECK(rl.fallback.status == 429);
+  CHECK(rl.fallback.headers.at("x-tether-limit") == "ratings-qps");
+  REQUIRE(r.config->circuitBreakers.size() == 1);
+  const CircuitBreakerConfig& cb = r.config->circuitBreakers[0];
+  CHECK(cb.target.service == "ratings");
+  CHECK(cb.strategy == BreakerStrategy::kErrorRatio);
+  CHECK(cb.threshold == 0.5);
+  CHECK(cb.slowCallThreshold == std::chrono::milliseconds(200));
+  CHECK(cb.minRequests == 20);
+  CHECK(cb.halfOpenProbes == 3);
+  CHECK(cb.recoveryStep == Approx(0.1));
+  CHECK(cb.recoveryInterval == std::chrono::seconds(10));
+  CHECK(cb.fallback.body == "ratings degraded");
 }

@@ -1,0 +1,89 @@
+#include "proxy/governance.h"
+
+namespace tether::proxy {
+
+namespace {
+
+/// Live state objects by "name\nhash" (weak: they die with the last snapshot using them).
+template <class T>
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, std::weak_ptr<T>> items;
+
+  template <class Make>
+  std::shared_ptr<T> get(const std::string& key, Make make) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto existing = items[key].lock()) return existing;
+    auto made = make();
+    items[key] = made;
+    return made;
+  }
+  std::vector<std::shared_ptr<T>> live() {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<std::shared_ptr<T>> out;
+    for (auto it = items.begin(); it != items.end();) {
+      if (auto p = it->second.lock()) {
+        out.push_back(std::move(p));
+        ++it;
+      } else {
+        it = items.erase(it);
+      }
+    }
+    return out;
+  }
+};
+
+Registry<RateLimiter>& limiters() {
+  static Registry<RateLimiter> r;
+  return r;
+}
+Registry<CircuitBreaker>& breakerRegistry() {
+  static Registry<CircuitBreaker> r;
+  return r;
+}
+Registry<ServiceCounters>& counterRegistry() {
+  static Registry<ServiceCounters> r;
+  return r;
+}
+
+}  // namespace
+
+std::shared_ptr<const Governance> Governance::build(const config::Config& config) {
+  auto g = std::make_shared<Governance>();
+  for (const auto& rl : config.rateLimits) {
+    g->rateLimits_.push_back(limiters().get(rl.name + "\n" + rl.hash,
+                                            [&] { return std::make_shared<RateLimiter>(rl); }));
+  }
+  for (const auto& cb : config.circuitBreakers) {
+    g->breakers_.push_back(breakerRegistry().get(
+        cb.name + "\n" + cb.hash, [&] { return std::make_shared<CircuitBreaker>(cb); }));
+  }
+  for (const auto& [name, service] : config.services) {
+    g->counters_[name] =
+        counterRegistry().get(name, [] { return std::make_shared<ServiceCounters>(); });
+  }
+  return g;
+}
+
+bool Governance::matches(const config::RuleTarget& t, const Subject& s) {
+  if (t.direction && *t.direction != s.direction) return false;
+  if (!t.service.empty() && t.service != s.service) return false;
+  if (!t.route.empty() && t.route != s.route) return false;
+  if (!t.pathPrefix.empty() && s.path.substr(0, t.pathPrefix.size()) != t.pathPrefix) {
+    return false;
+  }
+  return true;
+}
+
+ServiceCounters* Governance::counters(std::string_view service) const {
+  auto it = counters_.find(service);
+  return it == counters_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::shared_ptr<CircuitBreaker>> Governance::liveBreakers() {
+  return breakerRegistry().live();
+}
+
+std::vector<std::shared_ptr<RateLimiter>> Governance::liveRateLimits() { return limiters().live(); }
+
+}  // namespace tether::proxy

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/circuit_breaker.h"
+#include "proxy/rate_limiter.h"
+
+namespace tether::proxy {
+
+/// Requests in flight to one service across every worker (Service `limits`).
+struct ServiceCounters {
+  std::atomic<int64_t> active{0};   // admitted, not finished
+  std::atomic<int64_t> pending{0};  // waiting for an upstream connection to be established
+};
+
+/// The protections of one snapshot: its RateLimit and CircuitBreaker rules with their
+/// state objects, and the per-service counters. State comes from a process-wide registry by
+/// rule name and content, so it survives every reload that does not change the rule (and a
+/// changed rule starts fresh). Immutable once built; shared by all workers.
+class Governance {
+ public:
+  static std::shared_ptr<const Governance> build(const config::Config& config);
+
+  /// What a request is, for matching rule targets.
+  struct Subject {
+    config::Direction direction;
+    std::string_view service;
+    std::string_view route;
+    std::string_view path;
+  };
+  static bool matches(const config::RuleTarget& t, const Subject& s);
+
+  const std::vector<std::shared_ptr<RateLimiter>>& rateLimits() const { return rateLimits_; }
+  const std::vector<std::shared_ptr<CircuitBreaker>>& breakers() const { return breakers_; }
+  /// Counters for `service` (nullptr for a service the config does not know).
+  ServiceCounters* counters(std::string_view service) const;
+
+  /// Every breaker and limiter alive in the process (metrics, /rules).
+  static std::vector<std::shared_ptr<CircuitBreaker>> liveBreakers();
+  static std::vector<std::shared_ptr<RateLimiter>> liveRateLimits();
+
+ private:
+  std::vector<std::shared_ptr<RateLimiter>> rateLimits_;
+  std::vector<std::shared_ptr<CircuitBreaker>> breakers_;
+  std::map<std::string, std::shared_ptr<ServiceCounters>, std::less<>> counters_;
+};
+
+}  // namespace tether::proxy

@@ -1,0 +1,152 @@
+#include "proxy/rate_limiter.h"
+
+#include <algorithm>
+#include <functional>
+
+namespace tether::proxy {
+
+RateBucket::RateBucket(const config::RateLimitConfig& c)
+    : algorithm_(c.algorithm),
+      periodNs_(std::chrono::duration_cast<std::chrono::nanoseconds>(c.per).count()),
+      intervalNs_(std::max<int64_t>(1, periodNs_ / std::max<int64_t>(1, c.limit))),
+      limit_(std::max<int64_t>(1, c.limit)),
+      burst_(std::max<int64_t>(1, c.burst)),
+      maxQueueNs_(std::chrono::duration_cast<std::chrono::nanoseconds>(c.maxQueueTime).count()) {
+  if (algorithm_ == config::RateLimitAlgorithm::kSlidingWindow) {
+    ring_.assign(static_cast<size_t>(limit_), INT64_MIN / 2);
+  }
+}
+
+RateDecision RateBucket::acquire(int64_t nowNs) {
+  lastUsed_.store(nowNs, std::memory_order_relaxed);
+  switch (algorithm_) {
+    case config::RateLimitAlgorithm::kTokenBucket:
+      return tokenBucket(nowNs);
+    case config::RateLimitAlgorithm::kFixedWindow:
+      return fixedWindow(nowNs);
+    case config::RateLimitAlgorithm::kSlidingWindow:
+      return slidingWindow(nowNs);
+    case config::RateLimitAlgorithm::kLeakyBucket:
+      return leakyBucket(nowNs);
+  }
+  return {};
+}
+
+// The token bucket as GCRA: a bucket of `burst` tokens refilled one per interval is the same
+// as a theoretical arrival time (TAT) that each request pushes one interval later, allowed
+// while the TAT stays within burst intervals of now. One integer, one CAS.
+RateDecision RateBucket::tokenBucket(int64_t nowNs) {
+  const int64_t tau = burst_ * intervalNs_;
+  int64_t tat = state_.load(std::memory_order_relaxed);
+  while (true) {
+    int64_t next = std::max(tat, nowNs) + intervalNs_;
+    if (next - nowNs > tau) {
+      return RateDecision{false, 0, next - nowNs - tau, 0};
+    }
+    if (state_.compare_exchange_weak(tat, next, std::memory_order_relaxed)) {
+      return RateDecision{true, 0, 0, (tau - (next - nowNs)) / intervalNs_};
+    }
+  }
+}
+
+// Pacing: each admitted request takes the next free slot, one interval after the previous;
+// a request whose slot is more than maxQueueTime away is rejected instead of queued.
+RateDecision RateBucket::leakyBucket(int64_t nowNs) {
+  int64_t next = state_.load(std::memory_order_relaxed);
+  while (true) {
+    int64_t slot = std::max(next, nowNs);
+    int64_t wait = slot - nowNs;
+    if (wait > maxQueueNs_) return RateDecision{false, 0, wait - maxQueueNs_, 0};
+    if (state_.compare_exchange_weak(next, slot + intervalNs_, std::memory_order_relaxed)) {
+      return RateDecision{true, wait, 0, (maxQueueNs_ - wait) / intervalNs_};
+    }
+  }
+}
+
+RateDecision RateBucket::fixedWindow(int64_t nowNs) {
+  const int64_t window = (nowNs / periodNs_) & 0xffffffff;
+  int64_t s = state_.load(std::memory_order_relaxed);
+  while (true) {
+    int64_t count = (s >> 32) == window ? (s & 0xffffffff) : 0;
+    if (count >= limit_) {
+      return RateDecision{false, 0, (nowNs / periodNs_ + 1) * periodNs_ - nowNs, 0};
+    }
+    if (state_.compare_exchange_weak(s, (window << 32) | (count + 1), std::memory_order_relaxed)) {
+      return RateDecision{true, 0, 0, limit_ - count - 1};
+    }
+  }
+}
+
+// Exact over the window: the ring holds the admission times of the last `limit` admitted
+// requests, oldest at the head. A request passes when the oldest of them has left the
+// window, i.e. fewer than `limit` were admitted in the last period.
+RateDecision RateBucket::slidingWindow(int64_t nowNs) {
+  while (ringLock_.test_and_set(std::memory_order_acquire)) {
+  }
+  RateDecision d;
+  int64_t oldest = ring_[ringHead_];
+  if (nowNs - oldest < periodNs_) {
+    d = RateDecision{false, 0, oldest + periodNs_ - nowNs, 0};
+  } else {
+    ring_[ringHead_] = nowNs;
+    ringHead_ = (ringHead_ + 1) % ring_.size();
+    // Times rise from the head around the ring: count those still in the window.
+    size_t lo = 0, hi = ring_.size();
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (nowNs - ring_[(ringHead_ + mid) % ring_.size()] < periodNs_) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    d = RateDecision{true, 0, 0, static_cast<int64_t>(lo)};
+  }
+  ringLock_.clear(std::memory_order_release);
+  return d;
+}
+
+RateLimiter::RateLimiter(config::RateLimitConfig config)
+    : config_(std::move(config)),
+      single_(config_),
+      overflow_(config_),
+      maxPerShard_(std::max<size_t>(1, config_.maxKeys / kShards)) {}
+
+std::shared_ptr<RateBucket> RateLimiter::bucketFor(std::string_view key, int64_t nowNs) {
+  Shard& shard = shards_[std::hash<std::string_view>{}(key) % kShards];
+  std::lock_guard<std::mutex> lock(shard.mu);
+  if (auto it = shard.index.find(key); it != shard.index.end()) {
+    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
+    return it->second->second;
+  }
+  if (shard.lru.size() >= maxPerShard_) {
+    auto& last = shard.lru.back();
+    int64_t periodNs = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.per).count();
+    if (nowNs - last.second->lastUsed() < periodNs) {
+      overflowed_.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    shard.index.erase(last.first);
+    shard.lru.pop_back();
+  }
+  shard.lru.emplace_front(std::string(key), std::make_shared<RateBucket>(config_));
+  shard.index.emplace(shard.lru.front().first, shard.lru.begin());
+  return shard.lru.front().second;
+}
+
+RateDecision RateLimiter::acquire(std::string_view key, int64_t nowNs) {
+  if (config_.key.kind == config::RateLimitKey::Kind::kNone) return single_.acquire(nowNs);
+  std::shared_ptr<RateBucket> b = bucketFor(key, nowNs);
+  return b ? b->acquire(nowNs) : overflow_.acquire(nowNs);
+}
+
+size_t RateLimiter::keys() const {
+  size_t n = 0;
+  for (auto& s : shards_) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    n += s.lru.size();
+  }
+  return n;
+}
+
+}  // namespace tether::proxy

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/rules.h"
+
+namespace tether::proxy {
+
+/// What a rate limiter says about one request.
+struct RateDecision {
+  bool allowed = true;
+  int64_t waitNs = 0;        // leaky_bucket: admitted, but hold the request this long first
+  int64_t retryAfterNs = 0;  // rejected: when the next request would pass
+  int64_t remaining = 0;     // requests left in the current window / bucket (>= 0)
+};
+
+/// The state of one bucket (one key of one rule). Every algorithm runs on atomics with
+/// compare-and-swap, so workers share a bucket without a lock; the sliding window, which
+/// must remember each admitted request's time, takes a spinlock held for a few loads.
+class RateBucket {
+ public:
+  explicit RateBucket(const config::RateLimitConfig& c);
+  RateDecision acquire(int64_t nowNs);
+  /// Loop time of the last use, for LRU eviction.
+  int64_t lastUsed() const { return lastUsed_.load(std::memory_order_relaxed); }
+
+ private:
+  RateDecision tokenBucket(int64_t nowNs);
+  RateDecision fixedWindow(int64_t nowNs);
+  RateDecision slidingWindow(int64_t nowNs);
+  RateDecision leakyBucket(int64_t nowNs);
+
+  config::RateLimitAlgorithm algorithm_;
+  int64_t periodNs_;
+  int64_t intervalNs_;  // periodNs / limit: one request's share of the period
+  int64_t limit_;
+  int64_t burst_;
+  int64_t maxQueueNs_;
+  // token_bucket and leaky_bucket (GCRA): the theoretical arrival time of the next request.
+  // fixed_window: window index (high 32 bits) and count (low 32 bits).
+  std::atomic<int64_t> state_{0};
+  // sliding_window: the admission times of the last `limit` requests, a ring.
+  std::vector<int64_t> ring_;
+  size_t ringHead_ = 0;
+  std::atomic_flag ringLock_ = ATOMIC_FLAG_INIT;
+  std::atomic<int64_t> lastUsed_{0};
+};
+
+/// One RateLimit rule's state: a single bucket (key: none) or a bounded table of buckets by
+/// key. The table holds at most maxKeys keys; a new key replaces the least recently used
+/// one if that one has been idle for a whole period (its bucket would be full again anyway),
+/// otherwise it shares one overflow bucket (counted), so random keys cannot grow memory.
+/// Shared by every worker; created on the control loop and kept across reloads that do not
+/// change the rule.
+class RateLimiter {
+ public:
+  explicit RateLimiter(config::RateLimitConfig config);
+  RateDecision acquire(std::string_view key, int64_t nowNs);
+  const config::RateLimitConfig& config() const { return config_; }
+  uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
+  size_t keys() const;
+
+ private:
+  struct Shard {
+    mutable std::mutex mu;  // held for a hash lookup; the bucket itself is lock-free
+    std::list<std::pair<std::string, std::shared_ptr<RateBucket>>> lru;  // most recent first
+    std::unordered_map<std::string_view,
+                       std::list<std::pair<std::string, std::shared_ptr<RateBucket>>>::iterator>
+        index;
+  };
+  std::shared_ptr<RateBucket> bucketFor(std::string_view key, int64_t nowNs);
+
+  config::RateLimitConfig config_;
+  RateBucket single_;    // key: none
+  RateBucket overflow_;  // keys beyond maxKeys
+  static constexpr size_t kShards = 16;
+  Shard shards_[kShards];
+  size_t maxPerShard_;
+  std::atomic<uint64_t> overflowed_{0};
+};
+
+}  // namespace tether::proxy
