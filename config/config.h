@@ -20,6 +20,7 @@ struct Config {
   std::vector<TrafficLabelConfig> trafficLabels;  // in file order: the first match wins
   std::vector<RateLimitConfig> rateLimits;
   std::vector<CircuitBreakerConfig> circuitBreakers;
+  std::vector<ConcurrencyLimitConfig> concurrencyLimits;
   std::vector<DocumentInfo> documents;
   std::string hash;  // sha256 over all documents and the bootstrap, hex
 

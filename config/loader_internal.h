@@ -17,6 +17,7 @@ struct RuleSet {
   std::vector<TrafficLabelConfig> trafficLabels;
   std::vector<RateLimitConfig> rateLimits;
   std::vector<CircuitBreakerConfig> circuitBreakers;
+  std::vector<ConcurrencyLimitConfig> concurrencyLimits;
   std::vector<DocumentInfo> documents;
   // Where each route backend names a service, for dangling-reference errors.
   struct ServiceRef {

@@ -158,6 +158,34 @@ void readFallback(ErrorSink& sink, MapReader& spec, FallbackReply& out) {
   f.readStringMap("headers", out.headers);
 }
 
+/// `key: none | caller | source_ip | header:<name>`.
+void readLimitKey(MapReader& spec, RateLimitKey& out) {
+  std::string key = "none";
+  if (!spec.readString("key", key)) return;
+  if (key == "none") {
+    out.kind = RateLimitKey::Kind::kNone;
+  } else if (key == "caller") {
+    out.kind = RateLimitKey::Kind::kCaller;
+  } else if (key == "source_ip") {
+    out.kind = RateLimitKey::Kind::kSourceIp;
+  } else if (key.rfind("header:", 0) == 0 && key.size() > 7) {
+    out.kind = RateLimitKey::Kind::kHeader;
+    out.header = lower(key.substr(7));
+  } else {
+    spec.error("key",
+               "invalid key \"" + key + "\" (expected none, caller, source_ip or header:<name>)");
+  }
+}
+
+void readConcurrencyLimitSpec(ErrorSink& sink, MapReader& spec, ConcurrencyLimitConfig& out) {
+  readRuleTarget(sink, spec, out.target);
+  spec.required("maxConcurrency");
+  spec.readUint("maxConcurrency", out.maxConcurrency, 1, 10'000'000);
+  readLimitKey(spec, out.key);
+  spec.readUint("maxKeys", out.maxKeys, 1, 10'000'000);
+  readFallback(sink, spec, out.fallback);
+}
+
 void readRateLimitSpec(ErrorSink& sink, MapReader& spec, RateLimitConfig& out) {
   readRuleTarget(sink, spec, out.target);
   int alg = spec.readEnum("algorithm",
@@ -617,15 +645,20 @@ void readRuleDocument(ErrorSink& sink, const YAML::Node& doc, RuleSet& rules) {
   } else if (kind == "CircuitBreaker") {
     read(rules.circuitBreakers,
          [&](CircuitBreakerConfig& cb) { readCircuitBreakerSpec(sink, spec, cb); });
+  } else if (kind == "ConcurrencyLimit") {
+    read(rules.concurrencyLimits,
+         [&](ConcurrencyLimitConfig& c) { readConcurrencyLimitSpec(sink, spec, c); });
   } else if (!kind.empty()) {
     static const std::vector<std::string> kKinds = {"Service", "Route", "TrafficLabel", "RateLimit",
-                                                    "CircuitBreaker"};
+                                                    "CircuitBreaker", "ConcurrencyLimit"};
     std::string msg = "unknown kind \"" + kind + "\"";
     std::string hint = didYouMean(kind, kKinds);
     if (!hint.empty()) {
       msg += " (did you mean \"" + hint + "\"?)";
     } else {
-      msg += " (supported: Service, Route, TrafficLabel, RateLimit, CircuitBreaker)";
+      msg +=
+          " (supported: Service, Route, TrafficLabel, RateLimit, CircuitBreaker, "
+          "ConcurrencyLimit)";
     }
     r.error("kind", msg);
     // Keys under spec are not checked for a kind we do not know.
@@ -705,6 +738,10 @@ void finishConfig(Config& cfg, RuleSet& rules, ConfigErrors& errors) {
   for (const auto& cb : rules.circuitBreakers) {
     checkTarget(cb.target, cb.origin, "CircuitBreaker", cb.name);
   }
+  for (const auto& c : rules.concurrencyLimits) {
+    checkTarget(c.target, c.origin, "ConcurrencyLimit", c.name);
+  }
+  cfg.concurrencyLimits = std::move(rules.concurrencyLimits);
   cfg.rateLimits = std::move(rules.rateLimits);
   cfg.circuitBreakers = std::move(rules.circuitBreakers);
   cfg.routes = std::move(rules.routes);

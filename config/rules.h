@@ -199,6 +199,21 @@ struct RateLimitConfig {
   FallbackReply fallback;
 };
 
+/// Concurrency isolation (the seed's thread isolation): at most maxConcurrency requests in
+/// flight per key (caller group, source, header value) among the requests the target
+/// selects; one more is refused at once (503 overflow), so one caller's surge cannot
+/// starve the others.
+struct ConcurrencyLimitConfig {
+  std::string name;
+  Origin origin;
+  std::string hash;
+  RuleTarget target;
+  uint32_t maxConcurrency = 0;
+  RateLimitKey key;
+  uint32_t maxKeys = 10000;
+  FallbackReply fallback;
+};
+
 enum class BreakerStrategy { kErrorRatio, kSlowRatio, kErrorCount };
 
 struct CircuitBreakerConfig {

@@ -41,12 +41,38 @@ Registry<CircuitBreaker>& breakerRegistry() {
   static Registry<CircuitBreaker> r;
   return r;
 }
+Registry<ConcurrencyLimiter>& concurrencyRegistry() {
+  static Registry<ConcurrencyLimiter> r;
+  return r;
+}
 Registry<ServiceCounters>& counterRegistry() {
   static Registry<ServiceCounters> r;
   return r;
 }
 
 }  // namespace
+
+ConcurrencyLimiter::ConcurrencyLimiter(config::ConcurrencyLimitConfig config)
+    : config_(std::move(config)),
+      single_(std::make_shared<Counter>(0)),
+      overflow_(std::make_shared<Counter>(0)),
+      table_(
+          config_.maxKeys, [] { return std::make_shared<Counter>(0); },
+          [](const Counter& c, int64_t) { return c.load(std::memory_order_relaxed) == 0; }) {}
+
+std::shared_ptr<ConcurrencyLimiter::Counter> ConcurrencyLimiter::acquire(std::string_view key,
+                                                                         int64_t nowNs) {
+  std::shared_ptr<Counter> c = single_;
+  if (config_.key.kind != config::RateLimitKey::Kind::kNone) {
+    c = table_.find(key, nowNs);
+    if (!c) c = overflow_;
+  }
+  if (c->fetch_add(1, std::memory_order_relaxed) >= config_.maxConcurrency) {
+    c->fetch_sub(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  return c;
+}
 
 std::shared_ptr<const Governance> Governance::build(const config::Config& config) {
   auto g = std::make_shared<Governance>();
@@ -57,6 +83,10 @@ std::shared_ptr<const Governance> Governance::build(const config::Config& config
   for (const auto& cb : config.circuitBreakers) {
     g->breakers_.push_back(breakerRegistry().get(
         cb.name + "\n" + cb.hash, [&] { return std::make_shared<CircuitBreaker>(cb); }));
+  }
+  for (const auto& c : config.concurrencyLimits) {
+    g->concurrencyLimits_.push_back(concurrencyRegistry().get(
+        c.name + "\n" + c.hash, [&] { return std::make_shared<ConcurrencyLimiter>(c); }));
   }
   for (const auto& [name, service] : config.services) {
     g->counters_[name] =

@@ -10,9 +10,27 @@
 
 #include "config/config.h"
 #include "proxy/circuit_breaker.h"
+#include "proxy/key_table.h"
 #include "proxy/rate_limiter.h"
 
 namespace tether::proxy {
+
+/// A ConcurrencyLimit rule's counters: in-flight requests per key, shared by all workers.
+class ConcurrencyLimiter {
+ public:
+  using Counter = std::atomic<int64_t>;
+  explicit ConcurrencyLimiter(config::ConcurrencyLimitConfig config);
+  /// Takes a slot for `key`; the returned counter must be decremented when the request ends.
+  /// nullptr when the key is at maxConcurrency.
+  std::shared_ptr<Counter> acquire(std::string_view key, int64_t nowNs);
+  const config::ConcurrencyLimitConfig& config() const { return config_; }
+
+ private:
+  config::ConcurrencyLimitConfig config_;
+  std::shared_ptr<Counter> single_;    // key: none
+  std::shared_ptr<Counter> overflow_;  // keys beyond maxKeys share this one
+  KeyTable<Counter> table_;
+};
 
 /// Requests in flight to one service across every worker (Service `limits`).
 struct ServiceCounters {
@@ -39,6 +57,9 @@ class Governance {
 
   const std::vector<std::shared_ptr<RateLimiter>>& rateLimits() const { return rateLimits_; }
   const std::vector<std::shared_ptr<CircuitBreaker>>& breakers() const { return breakers_; }
+  const std::vector<std::shared_ptr<ConcurrencyLimiter>>& concurrencyLimits() const {
+    return concurrencyLimits_;
+  }
   /// Counters for `service` (nullptr for a service the config does not know).
   ServiceCounters* counters(std::string_view service) const;
 
@@ -49,6 +70,7 @@ class Governance {
  private:
   std::vector<std::shared_ptr<RateLimiter>> rateLimits_;
   std::vector<std::shared_ptr<CircuitBreaker>> breakers_;
+  std::vector<std::shared_ptr<ConcurrencyLimiter>> concurrencyLimits_;
   std::map<std::string, std::shared_ptr<ServiceCounters>, std::less<>> counters_;
 };
 

@@ -110,43 +110,18 @@ RateLimiter::RateLimiter(config::RateLimitConfig config)
     : config_(std::move(config)),
       single_(config_),
       overflow_(config_),
-      maxPerShard_(std::max<size_t>(1, config_.maxKeys / kShards)) {}
-
-std::shared_ptr<RateBucket> RateLimiter::bucketFor(std::string_view key, int64_t nowNs) {
-  Shard& shard = shards_[std::hash<std::string_view>{}(key) % kShards];
-  std::lock_guard<std::mutex> lock(shard.mu);
-  if (auto it = shard.index.find(key); it != shard.index.end()) {
-    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
-    return it->second->second;
-  }
-  if (shard.lru.size() >= maxPerShard_) {
-    auto& last = shard.lru.back();
-    int64_t periodNs = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.per).count();
-    if (nowNs - last.second->lastUsed() < periodNs) {
-      overflowed_.fetch_add(1, std::memory_order_relaxed);
-      return nullptr;
-    }
-    shard.index.erase(last.first);
-    shard.lru.pop_back();
-  }
-  shard.lru.emplace_front(std::string(key), std::make_shared<RateBucket>(config_));
-  shard.index.emplace(shard.lru.front().first, shard.lru.begin());
-  return shard.lru.front().second;
-}
+      table_(
+          config_.maxKeys, [this] { return std::make_shared<RateBucket>(config_); },
+          [periodNs = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.per).count()](
+              const RateBucket& b, int64_t nowNs) {
+            // Idle a whole period: its bucket would be full again anyway.
+            return nowNs - b.lastUsed() >= periodNs;
+          }) {}
 
 RateDecision RateLimiter::acquire(std::string_view key, int64_t nowNs) {
   if (config_.key.kind == config::RateLimitKey::Kind::kNone) return single_.acquire(nowNs);
-  std::shared_ptr<RateBucket> b = bucketFor(key, nowNs);
+  std::shared_ptr<RateBucket> b = table_.find(key, nowNs);
   return b ? b->acquire(nowNs) : overflow_.acquire(nowNs);
-}
-
-size_t RateLimiter::keys() const {
-  size_t n = 0;
-  for (auto& s : shards_) {
-    std::lock_guard<std::mutex> lock(s.mu);
-    n += s.lru.size();
-  }
-  return n;
 }
 
 }  // namespace tether::proxy

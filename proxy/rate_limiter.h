@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/rules.h"
+#include "proxy/key_table.h"
 
 namespace tether::proxy {
 
@@ -65,26 +66,14 @@ class RateLimiter {
   explicit RateLimiter(config::RateLimitConfig config);
   RateDecision acquire(std::string_view key, int64_t nowNs);
   const config::RateLimitConfig& config() const { return config_; }
-  uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
-  size_t keys() const;
+  uint64_t overflowed() const { return table_.overflowed(); }
+  size_t keys() const { return table_.size(); }
 
  private:
-  struct Shard {
-    mutable std::mutex mu;  // held for a hash lookup; the bucket itself is lock-free
-    std::list<std::pair<std::string, std::shared_ptr<RateBucket>>> lru;  // most recent first
-    std::unordered_map<std::string_view,
-                       std::list<std::pair<std::string, std::shared_ptr<RateBucket>>>::iterator>
-        index;
-  };
-  std::shared_ptr<RateBucket> bucketFor(std::string_view key, int64_t nowNs);
-
   config::RateLimitConfig config_;
   RateBucket single_;    // key: none
   RateBucket overflow_;  // keys beyond maxKeys
-  static constexpr size_t kShards = 16;
-  Shard shards_[kShards];
-  size_t maxPerShard_;
-  std::atomic<uint64_t> overflowed_{0};
+  KeyTable<RateBucket> table_;
 };
 
 }  // namespace tether::proxy

@@ -166,28 +166,25 @@ bool RouterFilter::admit(const proxy::RequestHead& head) {
     const config::RateLimitConfig& rl = limiter->config();
     if (!proxy::Governance::matches(rl.target, subject)) continue;
     if (now == 0) now = steadyNs();
-    std::string_view key;
-    std::string ip;
-    switch (rl.key.kind) {
-      case config::RateLimitKey::Kind::kNone:
-        break;
-      case config::RateLimitKey::Kind::kCaller:
-        if (const std::string* v = head.headers.get("x-tether-caller")) key = *v;
-        break;
-      case config::RateLimitKey::Kind::kSourceIp:
-        ip = peerIp(info.downstreamAddress);
-        key = ip;
-        break;
-      case config::RateLimitKey::Kind::kHeader:
-        if (const std::string* v = head.headers.get(rl.key.header)) key = *v;
-        break;
-    }
-    proxy::RateDecision d = limiter->acquire(key, now);
+    std::string scratch;
+    proxy::RateDecision d = limiter->acquire(limitKey(rl.key, head, scratch), now);
     if (!d.allowed) {
       replyRateLimited(*limiter, d);
       return false;
     }
     wait = std::max(wait, d.waitNs);
+  }
+  for (const auto& limiter : governance_->concurrencyLimits()) {
+    if (slotCount_ == slots_.size()) break;
+    if (!proxy::Governance::matches(limiter->config().target, subject)) continue;
+    if (now == 0) now = steadyNs();
+    std::string scratch;
+    auto slot = limiter->acquire(limitKey(limiter->config().key, head, scratch), now);
+    if (!slot) {
+      replyProtected(limiter->config().fallback, 503, "overflow\n", Reason::kOverflow, {});
+      return false;
+    }
+    slots_[slotCount_++] = std::move(slot);
   }
   for (const auto& breaker : governance_->breakers()) {
     if (admittedCount_ == admitted_.size()) break;
@@ -208,6 +205,24 @@ bool RouterFilter::admit(const proxy::RequestHead& head) {
     return false;
   }
   return true;
+}
+
+std::string_view RouterFilter::limitKey(const config::RateLimitKey& key,
+                                        const proxy::RequestHead& head, std::string& scratch) {
+  switch (key.kind) {
+    case config::RateLimitKey::Kind::kNone:
+      break;
+    case config::RateLimitKey::Kind::kCaller:
+      if (const std::string* v = head.headers.get("x-tether-caller")) return *v;
+      break;
+    case config::RateLimitKey::Kind::kSourceIp:
+      scratch = peerIp(callbacks_->info().downstreamAddress);
+      return scratch;
+    case config::RateLimitKey::Kind::kHeader:
+      if (const std::string* v = head.headers.get(key.header)) return *v;
+      break;
+  }
+  return {};
 }
 
 void RouterFilter::afterAdmission() {
@@ -773,6 +788,8 @@ void RouterFilter::releaseUpstream() {
 
 void RouterFilter::onDestroy() {
   pacing_.cancel();
+  for (size_t i = 0; i < slotCount_; ++i) slots_[i]->fetch_sub(1, std::memory_order_relaxed);
+  slotCount_ = 0;
   if (serviceCounters_) {
     serviceCounters_->active.fetch_sub(1, std::memory_order_relaxed);
     if (countedPending_) serviceCounters_->pending.fetch_sub(1, std::memory_order_relaxed);

@@ -51,6 +51,10 @@ class RouterFilter : public proxy::Filter,
   bool admit(const proxy::RequestHead& head);
   /// Fault injection, then the upstream.
   void afterAdmission();
+  /// The request's key for a limit rule (empty for key: none). `scratch` holds the value
+  /// when it has to be built.
+  std::string_view limitKey(const config::RateLimitKey& key, const proxy::RequestHead& head,
+                            std::string& scratch);
   void replyRateLimited(const proxy::RateLimiter& limiter, const proxy::RateDecision& d);
   void replyCircuitOpen(const proxy::CircuitBreaker& breaker);
   /// `fallback` when it sets a status, else `status` with `body`; `extra` headers added.
@@ -107,6 +111,9 @@ class RouterFilter : public proxy::Filter,
   };
   std::array<Admitted, 4> admitted_{};  // breakers beyond 4 per request are not consulted
   size_t admittedCount_ = 0;
+  // Concurrency slots this request holds, released when it ends.
+  std::array<std::shared_ptr<proxy::ConcurrencyLimiter::Counter>, 4> slots_;
+  size_t slotCount_ = 0;
   proxy::ServiceCounters* serviceCounters_ = nullptr;  // counted in .active while set
   bool countedPending_ = false;                        // counted in .pending
   Call backoffDone_{this, &RouterFilter::startRetry};

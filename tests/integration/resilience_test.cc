@@ -193,3 +193,61 @@ TEST_CASE("a stalled upstream: the request past maxPendingRequests gets 503 over
   for (auto& th : waiting) th.join();
   ::close(fd);
 }
+
+TEST_CASE("a ConcurrencyLimit per caller: one caller's surge is refused, another is served",
+          "[resilience]") {
+  FakeUpstream app;
+  TetherProcess t(basicBootstrap(app.port(), "", 2) + "rules:\n  inline:\n" +
+                  doc("ConcurrencyLimit", "per-caller",
+                      "{ target: { direction: inbound }, maxConcurrency: 2, key: caller }"));
+  REQUIRE(t.started());
+  std::string url = "http://127.0.0.1:" + std::to_string(t.port("inbound")) + "/slow/600";
+  std::atomic<int> surgeOk{0}, surgeRefused{0}, otherOk{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      std::string code = curl("-o /dev/null -w '%{http_code}' -H 'x-tether-caller: surge' " + url);
+      (code == "200" ? surgeOk : surgeRefused)++;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&] {
+      if (curl("-o /dev/null -w '%{http_code}' -H 'x-tether-caller: calm' " + url) == "200") {
+        otherOk++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(surgeOk == 2);
+  CHECK(surgeRefused == 4);
+  CHECK(otherOk == 2);
+  // The slots are back once the requests ended.
+  CHECK(curl("-o /dev/null -w '%{http_code}' -H 'x-tether-caller: surge' " + url) == "200");
+  std::string metrics = adminGet(t.adminPort(), "/metrics").body;
+  CHECK(metricValue(metrics, "tether_requests_total", "code=\"503\"") == 4);
+}
+
+TEST_CASE("gRPC callers get RESOURCE_EXHAUSTED from a rate limit", "[resilience][grpc]") {
+  ChildProcess server("/usr/bin/python3 " TETHER_SOURCE_DIR
+                      "/tests/integration/grpc_peer.py server");
+  std::string port = server.waitFor("PORT (\\d+)");
+  REQUIRE(!port.empty());
+  FakeUpstream app;
+  TetherProcess t(
+      basicBootstrap(app.port()) + "rules:\n  inline:\n" +
+      doc("Service", "grpc",
+          "{ protocol: http2, endpoints: [ { address: 127.0.0.1:" + port + " } ] }") +
+      doc("Route", "grpc", "{ hosts: [ grpc ], rules: [ { backends: [ { service: grpc } ] } ] }") +
+      doc("RateLimit", "one-per-minute",
+          "{ target: { service: grpc }, limit: 1, per: 60s, burst: 1 }"));
+  REQUIRE(t.started());
+  std::string peer = "/usr/bin/python3 " TETHER_SOURCE_DIR
+                     "/tests/integration/grpc_peer.py status " +
+                     std::to_string(t.port("outbound")) + " grpc";
+  std::string first, second;
+  runCommand(peer, &first, true);
+  runCommand(peer, &second, true);
+  CHECK(first == "OK\n");
+  CHECK(second.rfind("RESOURCE_EXHAUSTED rate limited", 0) == 0);
+}
