@@ -3,6 +3,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <map>
+#include <optional>
 #include <vector>
 
 #include "config/config.h"
@@ -27,7 +29,40 @@ struct RuleSet {
     std::string file;
   };
   std::vector<ServiceRef> serviceRefs;
+  /// OpenSergo fault-tolerance documents, resolved into the native rules by finishConfig.
+  struct OpenSergo {
+    std::map<std::string, RateLimitConfig> rateLimits;  // RateLimit/ThrottlingStrategy
+    std::map<std::string, CircuitBreakerConfig> breakers;
+    std::map<std::string, ConcurrencyLimitConfig> concurrency;
+    std::map<std::string, FallbackReply> fallbacks;
+    std::map<std::string, std::string> hashes;  // of each strategy and fallback document
+    struct Rule {
+      std::string name;
+      Origin origin;
+      std::string hash;
+      std::string app;                 // selector.app: the service the rule protects
+      std::vector<std::string> paths;  // targets[].targetResourceName
+      std::vector<std::string> strategies;
+      std::string fallback;
+    };
+    std::vector<Rule> rules;
+  } openSergo;
 };
+
+/// The apiVersion of OpenSergo's fault-tolerance documents.
+inline constexpr const char* kOpenSergoApiVersion = "fault-tolerance.opensergo.io/v1alpha1";
+
+/// Reads an OpenSergo fault-tolerance document (kind RateLimitStrategy, ThrottlingStrategy,
+/// ConcurrencyLimitStrategy, CircuitBreakerStrategy, HttpRequestFallbackAction,
+/// FaultToleranceRule); false when `kind` is not one of them.
+bool readOpenSergoDocument(ErrorSink& sink, const std::string& kind, const DocumentInfo& info,
+                           MapReader& spec, RuleSet& rules);
+/// Turns FaultToleranceRules into RateLimit, CircuitBreaker and ConcurrencyLimit rules.
+void resolveOpenSergo(const Bootstrap& bootstrap, RuleSet& rules, ConfigErrors& errors);
+
+/// "10%" or 10: a number from 0 to 100 (absent: `out` unchanged).
+bool readPercentage(MapReader& r, std::optional<double>& out,
+                    const std::string& key = "percentage");
 
 void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
                    std::vector<YAML::Node>& inlineRules);

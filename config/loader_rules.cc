@@ -100,8 +100,9 @@ void readMatchMap(MapReader& r, const std::string& key,
   }
 }
 
-bool readPercentage(MapReader& r, std::optional<double>& out,
-                    const std::string& key = "percentage") {
+}  // namespace
+
+bool readPercentage(MapReader& r, std::optional<double>& out, const std::string& key) {
   YAML::Node v = r.get(key);
   if (!v.IsDefined()) return true;
   std::string s;
@@ -116,6 +117,8 @@ bool readPercentage(MapReader& r, std::optional<double>& out,
   out = p;
   return true;
 }
+
+namespace {
 
 /// A plain number within [min, max].
 bool readNumber(MapReader& r, const std::string& key, double& out, double min, double max) {
@@ -600,9 +603,10 @@ void readRuleDocument(ErrorSink& sink, const YAML::Node& doc, RuleSet& rules) {
   if (!r.ok()) return;
   std::string apiVersion, kind, name;
   r.required("apiVersion");
-  if (r.readString("apiVersion", apiVersion) && !apiVersion.empty() && apiVersion != kApiVersion) {
-    r.error("apiVersion",
-            "unsupported apiVersion \"" + apiVersion + "\" (expected " + kApiVersion + ")");
+  if (r.readString("apiVersion", apiVersion) && !apiVersion.empty() && apiVersion != kApiVersion &&
+      apiVersion != kOpenSergoApiVersion) {
+    r.error("apiVersion", "unsupported apiVersion \"" + apiVersion + "\" (expected " + kApiVersion +
+                              " or " + kOpenSergoApiVersion + ")");
   }
   r.required("kind");
   r.readString("kind", kind);
@@ -648,9 +652,11 @@ void readRuleDocument(ErrorSink& sink, const YAML::Node& doc, RuleSet& rules) {
   } else if (kind == "ConcurrencyLimit") {
     read(rules.concurrencyLimits,
          [&](ConcurrencyLimitConfig& c) { readConcurrencyLimitSpec(sink, spec, c); });
+  } else if (apiVersion == kOpenSergoApiVersion &&
+             readOpenSergoDocument(sink, kind, info, spec, rules)) {
   } else if (!kind.empty()) {
-    static const std::vector<std::string> kKinds = {"Service", "Route", "TrafficLabel", "RateLimit",
-                                                    "CircuitBreaker", "ConcurrencyLimit"};
+    static const std::vector<std::string> kKinds = {
+        "Service", "Route", "TrafficLabel", "RateLimit", "CircuitBreaker", "ConcurrencyLimit"};
     std::string msg = "unknown kind \"" + kind + "\"";
     std::string hint = didYouMean(kind, kKinds);
     if (!hint.empty()) {
@@ -679,6 +685,7 @@ void readRuleSource(const Source& src, RuleSet& rules, ConfigErrors& errors) {
 }
 
 void finishConfig(Config& cfg, RuleSet& rules, ConfigErrors& errors) {
+  resolveOpenSergo(cfg.bootstrap, rules, errors);
   for (auto& s : rules.services) {
     if (s.name == kLocalAppService) {
       errors.push_back({s.origin.file, s.origin.line, s.origin.column, "metadata.name",

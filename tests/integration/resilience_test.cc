@@ -251,3 +251,25 @@ TEST_CASE("gRPC callers get RESOURCE_EXHAUSTED from a rate limit", "[resilience]
   CHECK(first == "OK\n");
   CHECK(second.rfind("RESOURCE_EXHAUSTED rate limited", 0) == 0);
 }
+
+TEST_CASE("OpenSergo rules are enforced as written", "[resilience][opensergo]") {
+  FakeUpstream app;
+  TetherProcess t(basicBootstrap(app.port(), "node: { service: foo-app }\n") +
+                  "rules:\n  files: [ \"" TETHER_FIXTURES_DIR "/opensergo.yaml\" ]\n");
+  REQUIRE(t.started());
+  std::string urls;
+  for (int i = 0; i < 30; ++i) {
+    urls += " http://127.0.0.1:" + std::to_string(t.port("inbound")) + "/foo";
+  }
+  std::string out = curl("-i" + urls);
+  // 10 per second pass (the sliding window), the rest get the fallback.
+  size_t passed = 0, pos = 0;
+  while ((pos = out.find("HTTP/1.1 200", pos)) != std::string::npos) ++passed, ++pos;
+  CHECK(passed == 10);
+  CHECK(out.find("HTTP/1.1 429") != std::string::npos);
+  CHECK(out.find("Blocked by Sentinel") != std::string::npos);
+  CHECK(out.find("x-sentinel-limit: foo") != std::string::npos);
+  // Other paths are not limited.
+  CHECK(curl("-o /dev/null -w '%{http_code}' http://127.0.0.1:" +
+             std::to_string(t.port("inbound")) + "/other") == "200");
+}

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "config/config.h"
 
@@ -199,4 +200,57 @@ TEST_CASE("the DESIGN.md RateLimit and CircuitBreaker examples load verbatim", "
   CHECK(cb.recoveryStep == Approx(0.1));
   CHECK(cb.recoveryInterval == std::chrono::seconds(10));
   CHECK(cb.fallback.body == "ratings degraded");
+}
+
+TEST_CASE("OpenSergo fault-tolerance documents load as-is and map onto native rules",
+          "[config][opensergo]") {
+  std::ifstream in(TETHER_FIXTURES_DIR "/opensergo.yaml");
+  std::string rules((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  LoadResult r = loadRules(rules, "node: { service: foo-app }\n");
+  INFO(Catch::Detail::stringify(messages(r)));
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  REQUIRE(c.rateLimits.size() == 2);
+  const RateLimitConfig& foo = c.rateLimits[0];
+  CHECK(foo.name == "my-rule/rate-limit-foo");
+  CHECK(foo.target.direction == Direction::kInbound);  // foo-app is this sidecar's app
+  CHECK(foo.target.pathPrefix == "/foo");
+  CHECK(foo.algorithm == RateLimitAlgorithm::kSlidingWindow);
+  CHECK(foo.limit == 10);
+  CHECK(foo.per == std::chrono::seconds(1));
+  CHECK(foo.fallback.status == 429);
+  CHECK(foo.fallback.body == "Blocked by Sentinel");
+  CHECK(foo.fallback.headers.at("X-Sentinel-Limit") == "foo");
+  const RateLimitConfig& throttle = c.rateLimits[1];
+  CHECK(throttle.target.direction == Direction::kOutbound);
+  CHECK(throttle.target.service == "bar");
+  CHECK(throttle.algorithm == RateLimitAlgorithm::kLeakyBucket);
+  CHECK(throttle.per == std::chrono::milliseconds(20));
+  CHECK(throttle.maxQueueTime == std::chrono::milliseconds(500));
+  REQUIRE(c.concurrencyLimits.size() == 1);
+  CHECK(c.concurrencyLimits[0].maxConcurrency == 8);
+  REQUIRE(c.circuitBreakers.size() == 1);
+  const CircuitBreakerConfig& cb = c.circuitBreakers[0];
+  CHECK(cb.strategy == BreakerStrategy::kSlowRatio);
+  CHECK(cb.threshold == Approx(0.6));
+  CHECK(cb.window == std::chrono::seconds(30));
+  CHECK(cb.openDuration == std::chrono::seconds(5));
+  CHECK(cb.minRequests == 5);
+  CHECK(cb.slowCallThreshold == std::chrono::milliseconds(500));
+}
+
+TEST_CASE("unsupported OpenSergo settings are errors, not silence", "[config][opensergo]") {
+  LoadResult r = loadRules(
+      "apiVersion: fault-tolerance.opensergo.io/v1alpha1\nkind: RateLimitStrategy\n"
+      "metadata: { name: g }\nspec: { metricType: RequestAmount, limitMode: Global, "
+      "threshold: 10, statDuration: 1s }\n---\n"
+      "apiVersion: fault-tolerance.opensergo.io/v1alpha1\nkind: FaultToleranceRule\n"
+      "metadata: { name: r }\nspec: { targets: [ { targetResourceName: com.foo.Bar } ], "
+      "strategies: [ { name: missing } ] }\n");
+  std::vector<std::string> m = messages(r);
+  REQUIRE(m.size() == 3);
+  CHECK(m[0].find("limitMode: Global (a limit across replicas) is not supported yet") !=
+        std::string::npos);
+  CHECK(m[1].find("\"com.foo.Bar\" is not an HTTP path") != std::string::npos);
+  CHECK(m[2].find("unknown strategy \"missing\"") != std::string::npos);
 }
