@@ -79,6 +79,8 @@ class Http2ServerSession::Stream : public Http2OutBody, public ResponseEncoder, 
 
   Http2ServerSession& session_;
   int32_t id_;
+  Stream* prev_ = nullptr;  // the session's list of open streams
+  Stream* next_ = nullptr;
   std::unique_ptr<ActiveStream> active_;
   RequestHead head_;
   std::string cookies_;  // cookie crumbs (RFC 9113 §8.2.3), joined for HTTP/1.1
@@ -108,7 +110,31 @@ Http2ServerSession::Http2ServerSession(Worker& worker, TcpConnection& conn,
 
 Http2ServerSession::~Http2ServerSession() {
   // Streams still here were never closed by nghttp2 (the socket went first).
-  for (Stream* s : streams_) delete s;
+  for (Stream* s : openStreams()) delete s;
+}
+
+void Http2ServerSession::link(Stream* s) {
+  s->next_ = streams_;
+  if (streams_) streams_->prev_ = s;
+  streams_ = s;
+  ++streamCount_;
+}
+
+void Http2ServerSession::unlink(Stream* s) {
+  if (s->prev_) {
+    s->prev_->next_ = s->next_;
+  } else {
+    streams_ = s->next_;
+  }
+  if (s->next_) s->next_->prev_ = s->prev_;
+  s->prev_ = s->next_ = nullptr;
+  --streamCount_;
+}
+
+std::vector<Http2ServerSession::Stream*> Http2ServerSession::openStreams() const {
+  std::vector<Stream*> out;
+  for (Stream* s = streams_; s; s = s->next_) out.push_back(s);
+  return out;
 }
 
 void Http2ServerSession::start() {
@@ -254,7 +280,7 @@ void Http2ServerSession::closeForAbuse(const char* kind) {
 
 void Http2ServerSession::onDrain() {
   if (goawaySent_ || closing_) return;
-  if (streams_.empty()) {
+  if (streamCount_ == 0) {
     goAway(NGHTTP2_NO_ERROR);
     closeIfFinished();
     return;
@@ -266,8 +292,7 @@ void Http2ServerSession::onDrain() {
 
 void Http2ServerSession::abortForShutdown() {
   if (closing_) return;
-  std::vector<Stream*> streams(streams_.begin(), streams_.end());
-  for (Stream* s : streams) {
+  for (Stream* s : openStreams()) {
     if (!s->active_) continue;
     if (!s->active_->responseStarted()) {
       s->active_->sendLocalReply(503, "draining\n", Reason::kDraining, nullptr);
@@ -288,7 +313,7 @@ void Http2ServerSession::onSweep(uint64_t now) {
     closeIfFinished();
     return;
   }
-  if (streams_.empty() &&
+  if (streamCount_ == 0 &&
       now >= idleSince_ + static_cast<uint64_t>(worker_.bootstrap().http.idleTimeout.count())) {
     goAway(NGHTTP2_NO_ERROR);
     closing_ = true;
@@ -298,8 +323,9 @@ void Http2ServerSession::onSweep(uint64_t now) {
 
 void Http2ServerSession::onConnectionClosed() {
   closing_ = true;
-  std::vector<Stream*> streams(streams_.begin(), streams_.end());
-  streams_.clear();
+  std::vector<Stream*> streams = openStreams();
+  streams_ = nullptr;
+  streamCount_ = 0;
   for (Stream* s : streams) {
     if (s->active_) s->active_->onDownstreamReset();
     s->releaseActive();
@@ -313,7 +339,7 @@ int Http2ServerSession::onBeginHeaders(nghttp2_session*, const nghttp2_frame* fr
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto* s = new Stream(*self, frame->hd.stream_id);
   s->head_.headers.fields().reserve(16);  // one allocation for a typical head
-  self->streams_.insert(s);
+  self->link(s);
   nghttp2_session_set_stream_user_data(self->session_, s->id_, s);
   self->worker_.stats().http2Streams++;
   return 0;
@@ -502,10 +528,10 @@ int Http2ServerSession::onStreamClose(nghttp2_session* session, int32_t streamId
   bool premature = s->active_ != nullptr;
   if (s->active_) s->active_->onDownstreamReset();
   s->releaseActive();
-  self->streams_.erase(s);
+  self->unlink(s);
   nghttp2_session_set_stream_user_data(session, streamId, nullptr);
   self->worker_.deferDelete(std::unique_ptr<Deletable>(s));
-  if (self->streams_.empty()) self->idleSince_ = uv_now(self->worker_.loop());
+  if (self->streamCount_ == 0) self->idleSince_ = uv_now(self->worker_.loop());
   // Streams reset before their response completed, by either side, cost a token: a client
   // that opens and cancels streams (rapid reset) or provokes resets runs out of them.
   if (premature && errorCode != NGHTTP2_NO_ERROR &&

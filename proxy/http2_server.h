@@ -2,7 +2,6 @@
 
 #include <memory>
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -84,7 +83,13 @@ class Http2ServerSession : public Http2Session {
   const config::ListenerConfig& listener_;
   const config::Http2Settings& settings_;
   std::string peer_;
-  std::unordered_set<Stream*> streams_;
+  // Open streams, an intrusive list (no allocation per stream).
+  Stream* streams_ = nullptr;
+  size_t streamCount_ = 0;
+  void link(Stream* s);
+  void unlink(Stream* s);
+  /// A copy of the open streams, for loops that may close some.
+  std::vector<Stream*> openStreams() const;
   FrameBudget controlBudget_;
   FrameBudget resetBudget_;
   std::string bodyScratch_;

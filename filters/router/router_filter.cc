@@ -478,7 +478,8 @@ void RouterFilter::recordOutcome(bool failure) {
 
 void RouterFilter::startUpstream() {
   proxy::Worker& worker = callbacks_->worker();
-  tried_.push_back(endpoint_);
+  // Endpoints tried so far, for failover to pick another: only kept when a retry may come.
+  if (rule_->rule->retry) tried_.push_back(endpoint_);
   const config::RouteRule& rule = *rule_->rule;
   if (rule.retry && rule.retry->perTryTimeout) {
     perTry_.arm(worker.deadlines(), *rule.retry->perTryTimeout, perTryDone_);
