@@ -6,9 +6,13 @@ namespace tether::filters {
 
 namespace {
 
-bool isGrpcStatusName(const std::string& t) {
-  return t == "cancelled" || t == "deadline-exceeded" || t == "unavailable" ||
-         t == "resource-exhausted";
+/// The gRPC status a retryOn name stands for, or -1.
+int grpcStatusCode(const std::string& t) {
+  if (t == "cancelled") return 1;
+  if (t == "deadline-exceeded") return 4;
+  if (t == "resource-exhausted") return 8;
+  if (t == "unavailable") return 14;
+  return -1;
 }
 
 }  // namespace
@@ -18,6 +22,10 @@ bool RetryOn::failedStatus(int status) const {
     return true;
   }
   return std::find(statuses.begin(), statuses.end(), status) != statuses.end();
+}
+
+bool RetryOn::failedGrpcStatus(int grpcStatus) const {
+  return std::find(grpcStatuses.begin(), grpcStatuses.end(), grpcStatus) != grpcStatuses.end();
 }
 
 bool RetryOn::matches(AttemptFailure failure, int status) const {
@@ -30,6 +38,8 @@ bool RetryOn::matches(AttemptFailure failure, int status) const {
       return reset || fiveXx || gatewayError;
     case AttemptFailure::kStatus:
       return failedStatus(status);
+    case AttemptFailure::kGrpcStatus:
+      return failedGrpcStatus(status);
   }
   return false;
 }
@@ -48,7 +58,9 @@ RetryOn parseRetryOn(const std::vector<std::string>& tokens, std::string* bad) {
     } else if (!t.empty() && t.size() == 3 && std::all_of(t.begin(), t.end(), ::isdigit) &&
                t[0] >= '1' && t[0] <= '5') {
       r.statuses.push_back(std::stoi(t));
-    } else if (!isGrpcStatusName(t)) {
+    } else if (int code = grpcStatusCode(t); code >= 0) {
+      r.grpcStatuses.push_back(code);
+    } else {
       if (bad) *bad = t;
       return r;
     }

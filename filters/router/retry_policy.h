@@ -11,7 +11,8 @@
 namespace tether::filters {
 
 /// Why an attempt failed, for `retryOn`.
-enum class AttemptFailure { kConnectFailure, kReset, kTimeout, kStatus };
+/// kGrpcStatus: a gRPC call answered trailers-only with a failing grpc-status.
+enum class AttemptFailure { kConnectFailure, kReset, kTimeout, kStatus, kGrpcStatus };
 
 /// `retryOn` compiled: which failures an attempt may be retried on.
 struct RetryOn {
@@ -20,11 +21,14 @@ struct RetryOn {
   bool fiveXx = false;
   bool gatewayError = false;  // 502, 503, 504
   std::vector<int> statuses;
+  std::vector<int> grpcStatuses;  // cancelled 1, deadline-exceeded 4, resource-exhausted 8,
+                                  // unavailable 14
 
   /// Whether a failure of this kind (with `status` for kStatus) is retried.
   bool matches(AttemptFailure failure, int status) const;
   /// Whether an upstream response status counts as a failed attempt at all.
   bool failedStatus(int status) const;
+  bool failedGrpcStatus(int grpcStatus) const;
 };
 
 /// Parses retryOn tokens. Returns the first unknown token in `bad` (and stops) on error.

@@ -714,11 +714,23 @@ void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) 
   const std::string* remoteReason = head.headers.get("x-tether-reason");
   bool remoteRejected =
       remoteReason && (*remoteReason == "rate_limited" || *remoteReason == "circuit_open");
+  // A gRPC call that failed before any message answers trailers-only: its grpc-status is in
+  // this head, and the attempt can still be replaced.
+  int grpcStatus = -1;
+  if (endStream && callbacks_->info().grpc && !retryOn_.grpcStatuses.empty()) {
+    if (const std::string* g = head.headers.get("grpc-status")) {
+      std::from_chars(g->data(), g->data() + g->size(), grpcStatus);
+    }
+  }
+  bool grpcFailed = grpcStatus > 0 && retryOn_.failedGrpcStatus(grpcStatus);
   if (!tunnel_ && head.status != 101 && !remoteRejected &&
-      (retryOn_.failedStatus(head.status) ||
+      (retryOn_.failedStatus(head.status) || grpcFailed ||
        (failureMode_ == config::FailureMode::kFailsafe && head.status >= 500))) {
     // A failed attempt: nothing of it has reached the client yet, so it can be replaced.
-    if (tryRetry(AttemptFailure::kStatus, head.status)) return;
+    if (grpcFailed ? tryRetry(AttemptFailure::kGrpcStatus, grpcStatus)
+                   : tryRetry(AttemptFailure::kStatus, head.status)) {
+      return;
+    }
     if (failureMode_ == config::FailureMode::kFailsafe) {
       timeout_.cancel();
       releaseUpstream();

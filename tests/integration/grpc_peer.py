@@ -6,7 +6,9 @@ Messages are raw bytes (no protobuf code generation needed).
                                  until killed
   grpc_peer.py client PORT AUTH  runs the calls below through 127.0.0.1:PORT with
                                  :authority AUTH; prints one line per check, exits 1 on failure
-  grpc_peer.py status PORT AUTH  one unary call; prints "<STATUS_NAME> <details>"
+  grpc_peer.py status PORT AUTH [METHOD PAYLOAD]
+                                 one unary call; prints "OK [reply]" or
+                                 "<STATUS_NAME> <details>"
 """
 
 import sys
@@ -36,6 +38,19 @@ def bidi(request_iterator, context):
         yield b"bidi:" + r
 
 
+flaky_calls = {}
+
+
+def flaky(request, context):
+    # Fails with UNAVAILABLE the first N times a given payload is seen (payload "N:id").
+    n, _, key = request.partition(b":")
+    seen = flaky_calls.get(key, 0)
+    flaky_calls[key] = seen + 1
+    if seen < int(n):
+        context.abort(grpc.StatusCode.UNAVAILABLE, "not yet")
+    return b"ok after %d" % seen
+
+
 def slow(request, context):
     time.sleep(float(request))
     return b"slept"
@@ -48,6 +63,7 @@ def serve():
         "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
+        "Flaky": grpc.unary_unary_rpc_method_handler(flaky),
     }
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
@@ -94,10 +110,11 @@ def client(port, authority):
     sys.exit(1 if failures else 0)
 
 
-def status(port, authority):
+def status(port, authority, method="Unary", payload=b"x"):
     try:
-        channel(port, authority).unary_unary("/%s/Unary" % SERVICE)(b"x", timeout=5)
-        print("OK")
+        reply = channel(port, authority).unary_unary("/%s/%s" % (SERVICE, method))(payload,
+                                                                                   timeout=5)
+        print("OK" if method == "Unary" else "OK " + reply.decode())
     except grpc.RpcError as e:
         print("%s %s" % (e.code().name, e.details()))
 
@@ -107,5 +124,7 @@ if __name__ == "__main__":
         serve()
     elif sys.argv[1] == "client":
         client(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) > 5:
+        status(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].encode())
     else:
         status(sys.argv[2], sys.argv[3])

@@ -132,3 +132,27 @@ TEST_CASE("an upstream GOAWAY: unprocessed streams are retried on a new connecti
   CHECK(metricValue(metrics, "tether_upstream_connections_total") >= 10);
   CHECK(metricValue(metrics, "tether_retries_total", "service=\"grpc\"") > 0);
 }
+
+TEST_CASE("gRPC calls are retried on the retryOn gRPC statuses", "[grpc]") {
+  ChildProcess server(kPeer + " server");
+  std::string port = server.waitFor("PORT (\\d+)");
+  REQUIRE(!port.empty());
+  FakeUpstream app;
+  std::string boot = grpcBootstrap(app.port(), static_cast<uint16_t>(std::stoi(port)));
+  // The grpc route retries twice on UNAVAILABLE.
+  std::string from = "rules: [ { backends: [ { service: grpc } ] } ]";
+  boot.replace(boot.find(from), from.size(),
+               "rules: [ { backends: [ { service: grpc } ], retry: { attempts: 2, retryOn: [ "
+               "unavailable ] } } ]");
+  TetherProcess t(boot);
+  REQUIRE(t.started());
+  std::string call = kPeer + " status " + std::to_string(t.port("outbound")) + " grpc Flaky ";
+  std::string out;
+  runCommand(call + "2:a", &out, true);  // fails twice, then succeeds: within 2 retries
+  CHECK(out == "OK ok after 2\n");
+  out.clear();
+  runCommand(call + "5:b", &out, true);  // fails more often than the policy retries
+  CHECK(out.rfind("UNAVAILABLE not yet", 0) == 0);
+  std::string metrics = adminGet(t.adminPort(), "/metrics").body;
+  CHECK(metricValue(metrics, "tether_retries_total", "service=\"grpc\"") == 4);
+}
