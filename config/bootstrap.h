@@ -118,6 +118,12 @@ struct AccessLog {
   std::string path;  // "" = off; "-" = stdout
 };
 
+/// The Redis that global rate limits keep their counters in.
+struct RedisConfig {
+  std::optional<Address> address;
+  Duration timeout = std::chrono::milliseconds(50);  // a slower answer: the local fallback
+};
+
 struct Bootstrap {
   Node node;
   Address admin{"127.0.0.1", 15000};
@@ -131,6 +137,7 @@ struct Bootstrap {
   Http2Settings http2;
   UpstreamDefaults upstream;
   AccessLog accessLog;
+  RedisConfig redis;
 };
 
 }  // namespace tether::config

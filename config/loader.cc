@@ -396,6 +396,14 @@ void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
     MapReader a(sink, r.get("accessLog"), "accessLog");
     a.readString("path", b.accessLog.path);
   }
+  {
+    MapReader rd(sink, r.get("redis"), "redis");
+    if (rd.get("address").IsDefined()) {
+      Address addr;
+      if (rd.readAddress("address", addr)) b.redis.address = addr;
+    }
+    rd.readDuration("timeout", b.redis.timeout);
+  }
   if (b.node.name.empty()) {
     char host[256] = {0};
     if (gethostname(host, sizeof(host) - 1) == 0) b.node.name = host;

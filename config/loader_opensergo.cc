@@ -18,18 +18,18 @@ void readRateLimitStrategy(MapReader& spec, RateLimitConfig& out) {
   }
   std::string mode = "Local";
   spec.readString("limitMode", mode);
-  if (mode == "Global") {
-    spec.error("limitMode",
-               "limitMode: Global (a limit across replicas) is not supported yet; use Local "
-               "(a limit per sidecar process)");
-  } else if (mode != "Local") {
-    spec.error("limitMode", "invalid limitMode \"" + mode + "\" (expected Local)");
+  if (mode != "Local" && mode != "Global") {
+    spec.error("limitMode", "invalid limitMode \"" + mode + "\" (expected Local or Global)");
   }
   spec.required("threshold");
   spec.readUint("threshold", out.limit, 1, 100'000'000);
   // Sentinel's QPS rule is a sliding statistic: the exact sliding window is its closest.
-  out.algorithm = RateLimitAlgorithm::kSlidingWindow;
+  // Across replicas (Global, kept in Redis) the fixed window is what Tether offers.
+  out.global = mode == "Global";
+  out.algorithm =
+      out.global ? RateLimitAlgorithm::kFixedWindow : RateLimitAlgorithm::kSlidingWindow;
   out.burst = out.limit;
+  out.localFallbackLimit = out.limit;
   if (spec.get("statDurationSeconds").IsDefined()) {
     uint32_t seconds = 1;
     spec.readUint("statDurationSeconds", seconds, 1, 86400);

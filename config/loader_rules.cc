@@ -217,6 +217,14 @@ void readRateLimitSpec(ErrorSink& sink, MapReader& spec, RateLimitConfig& out) {
                  "invalid key \"" + key + "\" (expected none, caller, source_ip or header:<name>)");
     }
   }
+  int mode = spec.readEnum("mode", {"local", "global"});
+  out.global = mode == 1;
+  out.localFallbackLimit = out.limit;
+  spec.readUint("localFallbackLimit", out.localFallbackLimit, 1, 100'000'000);
+  if (out.global && out.algorithm != RateLimitAlgorithm::kTokenBucket &&
+      out.algorithm != RateLimitAlgorithm::kFixedWindow) {
+    spec.error("mode", "mode: global supports token_bucket and fixed_window");
+  }
   // Read whatever the algorithm (DESIGN.md's token_bucket example carries it); only a
   // leaky bucket uses it.
   spec.readDuration("maxQueueTime", out.maxQueueTime);
@@ -741,7 +749,14 @@ void finishConfig(Config& cfg, RuleSet& rules, ConfigErrors& errors) {
                             (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)")});
     }
   };
-  for (const auto& rl : rules.rateLimits) checkTarget(rl.target, rl.origin, "RateLimit", rl.name);
+  for (const auto& rl : rules.rateLimits) {
+    checkTarget(rl.target, rl.origin, "RateLimit", rl.name);
+    if (rl.global && !cfg.bootstrap.redis.address) {
+      errors.push_back(
+          {rl.origin.file, rl.origin.line, rl.origin.column, "spec.mode",
+           "RateLimit " + rl.name + ": mode: global needs redis.address in the bootstrap"});
+    }
+  }
   for (const auto& cb : rules.circuitBreakers) {
     checkTarget(cb.target, cb.origin, "CircuitBreaker", cb.name);
   }

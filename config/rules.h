@@ -196,6 +196,8 @@ struct RateLimitConfig {
   RateLimitKey key;
   uint32_t maxKeys = 10000;  // keyed state kept (LRU); beyond: one shared bucket
   Duration maxQueueTime = std::chrono::milliseconds(0);  // leaky_bucket: longest wait
+  bool global = false;              // mode: global — counters in Redis, shared by every replica
+  uint32_t localFallbackLimit = 0;  // global: the per-process limit while Redis is away
   FallbackReply fallback;
 };
 

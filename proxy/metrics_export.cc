@@ -238,13 +238,23 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
       family("tether_rate_limit_key_overflow_total",
              "Requests whose key found the key table full and shared the overflow bucket.",
              MetricType::Counter);
+  auto limitFallback =
+      family("tether_rate_limit_fallback_total",
+             "Global rate-limit decisions made by the local fallback because Redis was unreachable "
+             "or slower than redis.timeout.",
+             MetricType::Counter);
   for (const auto& l : Governance::liveRateLimits()) {
+    if (l->config().global) {
+      limitFallback.metric.push_back(
+          counter(static_cast<double>(l->fallbacks()), {{"rule", l->config().name}}));
+    }
     limitKeys.metric.push_back(gauge(static_cast<double>(l->keys()), {{"rule", l->config().name}}));
     limitOverflow.metric.push_back(
         counter(static_cast<double>(l->overflowed()), {{"rule", l->config().name}}));
   }
   families.push_back(std::move(limitKeys));
   families.push_back(std::move(limitOverflow));
+  families.push_back(std::move(limitFallback));
 
   auto reloads =
       family("tether_config_reloads_total", "Config reloads, by result.", MetricType::Counter);

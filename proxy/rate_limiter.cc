@@ -1,5 +1,7 @@
 #include "proxy/rate_limiter.h"
 
+#include <hiredis/hiredis.h>
+
 #include <algorithm>
 #include <functional>
 
@@ -116,7 +118,86 @@ RateLimiter::RateLimiter(config::RateLimitConfig config)
               const RateBucket& b, int64_t nowNs) {
             // Idle a whole period: its bucket would be full again anyway.
             return nowNs - b.lastUsed() >= periodNs;
-          }) {}
+          }) {
+  if (config_.global) {
+    config::RateLimitConfig local = config_;
+    local.global = false;
+    local.limit = config_.localFallbackLimit;
+    local.burst = std::min(config_.burst, config_.localFallbackLimit);
+    fallback_ = std::make_unique<RateLimiter>(local);
+  }
+}
+
+namespace {
+
+// GCRA (the token bucket) on Redis's own clock, so replicas on other hosts agree. Times in
+// microseconds. Returns {allowed, retry after (us), remaining}.
+constexpr const char* kGlobalTokenBucket = R"lua(
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local interval = tonumber(ARGV[1])
+local tau = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local nxt = tat + interval
+if nxt - now > tau then return {0, nxt - now - tau, 0} end
+redis.call('SET', KEYS[1], nxt, 'PX', math.floor((nxt - now) / 1000) + 1)
+return {1, 0, math.floor((tau - (nxt - now)) / interval)}
+)lua";
+
+// A counter per calendar window (ms on Redis's clock).
+constexpr const char* kGlobalFixedWindow = R"lua(
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local per = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local w = math.floor(now / per)
+local k = KEYS[1] .. ':' .. w
+local c = redis.call('INCR', k)
+if c == 1 then redis.call('PEXPIRE', k, per + 1000) end
+if c > limit then return {0, ((w + 1) * per - now) * 1000, 0} end
+return {1, 0, limit - c}
+)lua";
+
+}  // namespace
+
+const char* RateLimiter::globalScript() const {
+  return config_.algorithm == config::RateLimitAlgorithm::kFixedWindow ? kGlobalFixedWindow
+                                                                       : kGlobalTokenBucket;
+}
+
+std::string RateLimiter::globalKey(std::string_view key) const {
+  std::string k = "tether:rl:" + config_.name + ":";
+  k += key;
+  return k;
+}
+
+std::vector<std::string> RateLimiter::globalArgs() const {
+  int64_t perUs = std::chrono::duration_cast<std::chrono::microseconds>(config_.per).count();
+  if (config_.algorithm == config::RateLimitAlgorithm::kFixedWindow) {
+    return {std::to_string(std::max<int64_t>(1, perUs / 1000)), std::to_string(config_.limit)};
+  }
+  int64_t interval = std::max<int64_t>(1, perUs / std::max<uint32_t>(1, config_.limit));
+  return {std::to_string(interval),
+          std::to_string(interval * std::max<uint32_t>(1, config_.burst))};
+}
+
+bool RateLimiter::parseGlobalReply(const redisReply* reply, RateDecision& out) {
+  if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return false;
+  for (size_t i = 0; i < 3; ++i) {
+    if (reply->element[i]->type != REDIS_REPLY_INTEGER) return false;
+  }
+  out.allowed = reply->element[0]->integer == 1;
+  out.retryAfterNs = reply->element[1]->integer * 1000;
+  out.remaining = reply->element[2]->integer;
+  out.waitNs = 0;
+  return true;
+}
+
+RateDecision RateLimiter::acquireFallback(std::string_view key, int64_t nowNs) {
+  fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  return fallback_->acquire(key, nowNs);
+}
 
 RateDecision RateLimiter::acquire(std::string_view key, int64_t nowNs) {
   if (config_.key.kind == config::RateLimitKey::Kind::kNone) return single_.acquire(nowNs);

@@ -13,6 +13,8 @@
 #include "config/rules.h"
 #include "proxy/key_table.h"
 
+struct redisReply;
+
 namespace tether::proxy {
 
 /// What a rate limiter says about one request.
@@ -66,6 +68,17 @@ class RateLimiter {
   explicit RateLimiter(config::RateLimitConfig config);
   RateDecision acquire(std::string_view key, int64_t nowNs);
   const config::RateLimitConfig& config() const { return config_; }
+
+  // mode: global. The counters live in Redis; these build the command and read its answer.
+  /// The Lua script, Redis key and arguments for `key`.
+  const char* globalScript() const;
+  std::string globalKey(std::string_view key) const;
+  std::vector<std::string> globalArgs() const;
+  /// Reads the script's answer; false when it is not one (treat as Redis unavailable).
+  static bool parseGlobalReply(const ::redisReply* reply, RateDecision& out);
+  /// Redis unreachable or too slow: the per-process fallback limit decides, and is counted.
+  RateDecision acquireFallback(std::string_view key, int64_t nowNs);
+  uint64_t fallbacks() const { return fallbacks_.load(std::memory_order_relaxed); }
   uint64_t overflowed() const { return table_.overflowed(); }
   size_t keys() const { return table_.size(); }
 
@@ -74,6 +87,8 @@ class RateLimiter {
   RateBucket single_;    // key: none
   RateBucket overflow_;  // keys beyond maxKeys
   KeyTable<RateBucket> table_;
+  std::unique_ptr<RateLimiter> fallback_;  // global mode: the local limit used without Redis
+  std::atomic<uint64_t> fallbacks_{0};
 };
 
 }  // namespace tether::proxy

@@ -10,6 +10,7 @@
 #include "proxy/downstream_connection.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
+#include "proxy/redis_client.h"
 #include "proxy/upstream_pool.h"
 
 namespace tether::proxy {
@@ -146,6 +147,7 @@ void Worker::stop() {
   std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
   for (auto* c : conns) c->closeNow();
   pools_->closeAll();
+  redis_.reset();
   tasks_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
@@ -154,6 +156,13 @@ void Worker::stop() {
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
+}
+
+RedisClient* Worker::redis() {
+  if (!redis_ && bootstrap_.redis.address && !stopping_) {
+    redis_ = std::make_unique<RedisClient>(&loop_, *bootstrap_.redis.address);
+  }
+  return redis_.get();
 }
 
 void Worker::scheduleFlush(TcpConnection* conn, bool onceForTurn) {

@@ -81,6 +81,8 @@ class Worker {
   const config::Bootstrap& bootstrap() const { return bootstrap_; }
   WorkerStats& stats() { return stats_; }
   UpstreamPools& pools() { return *pools_; }
+  /// This worker's Redis connection (global rate limits); nullptr without redis.address.
+  class RedisClient* redis();
   /// Request timeouts (route timeouts) of this worker.
   DeadlineQueue& deadlines() { return *deadlines_; }
   /// The access-log writer, or nullptr when the access log is off.
@@ -144,6 +146,7 @@ class Worker {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<UpstreamPools> pools_;
   std::unique_ptr<DeadlineQueue> deadlines_;
+  std::unique_ptr<class RedisClient> redis_;
   std::unique_ptr<class AccessLogWriter> accessLog_;
   WorkerStats stats_;
   std::unique_ptr<char[]> readBuffer_;

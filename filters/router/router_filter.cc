@@ -147,7 +147,6 @@ std::string ceilSeconds(int64_t ns) {
 bool RouterFilter::admit(const proxy::RequestHead& head) {
   if (!governance_) return true;
   auto& info = callbacks_->info();
-  proxy::Worker& worker = callbacks_->worker();
   const config::ServiceLimits& limits = backend_->service->limits;
   if (proxy::ServiceCounters* c = governance_->counters(info.service)) {
     // Envoy's max_requests: requests in flight to the service, all workers together.
@@ -158,13 +157,12 @@ bool RouterFilter::admit(const proxy::RequestHead& head) {
     }
     serviceCounters_ = c;
   }
-  const proxy::Governance::Subject subject{info.direction, info.service, info.route,
-                                           head.pathOnly()};
+  const proxy::Governance::Subject subject = governanceSubject();
   int64_t now = 0;
   int64_t wait = 0;
   for (const auto& limiter : governance_->rateLimits()) {
     const config::RateLimitConfig& rl = limiter->config();
-    if (!proxy::Governance::matches(rl.target, subject)) continue;
+    if (rl.global || !proxy::Governance::matches(rl.target, subject)) continue;
     if (now == 0) now = steadyNs();
     std::string scratch;
     proxy::RateDecision d = limiter->acquire(limitKey(rl.key, head, scratch), now);
@@ -174,6 +172,7 @@ bool RouterFilter::admit(const proxy::RequestHead& head) {
     }
     wait = std::max(wait, d.waitNs);
   }
+  paceWaitNs_ = wait;
   for (const auto& limiter : governance_->concurrencyLimits()) {
     if (slotCount_ == slots_.size()) break;
     if (!proxy::Governance::matches(limiter->config().target, subject)) continue;
@@ -186,6 +185,75 @@ bool RouterFilter::admit(const proxy::RequestHead& head) {
     }
     slots_[slotCount_++] = std::move(slot);
   }
+  nextGlobal_ = 0;
+  return admitGlobal();
+}
+
+proxy::Governance::Subject RouterFilter::governanceSubject() const {
+  const auto& info = callbacks_->info();
+  return {info.direction, info.service, info.route, request_->pathOnly()};
+}
+
+bool RouterFilter::admitGlobal() {
+  const auto& limits = governance_->rateLimits();
+  proxy::Worker& worker = callbacks_->worker();
+  const proxy::Governance::Subject subject = governanceSubject();
+  while (nextGlobal_ < limits.size()) {
+    proxy::RateLimiter& limiter = *limits[nextGlobal_++];
+    if (!limiter.config().global || !proxy::Governance::matches(limiter.config().target, subject)) {
+      continue;
+    }
+    std::string scratch;
+    globalKeyValue_ = limitKey(limiter.config().key, *request_, scratch);
+    globalWaiting_ = &limiter;
+    proxy::RedisClient* redis = worker.redis();
+    redisCall_ = redis ? redis->eval(limiter.globalScript(), limiter.globalKey(globalKeyValue_),
+                                     limiter.globalArgs(),
+                                     [this](const redisReply* r) { onGlobalAnswer(r); })
+                       : nullptr;
+    if (redisCall_) {
+      redisTimeout_.arm(worker.deadlines(), worker.bootstrap().redis.timeout, redisTimeoutDone_);
+      return false;  // onGlobalAnswer or onRedisTimeout carries on
+    }
+    // Redis is away: the local fallback limit decides (counted, never silently open).
+    proxy::RateDecision d = limiter.acquireFallback(globalKeyValue_, steadyNs());
+    if (!d.allowed) {
+      replyRateLimited(limiter, d);
+      return false;
+    }
+  }
+  return admitBreakers();
+}
+
+void RouterFilter::onGlobalAnswer(const redisReply* reply) {
+  redisCall_ = nullptr;
+  redisTimeout_.cancel();
+  proxy::RateDecision d;
+  if (!proxy::RateLimiter::parseGlobalReply(reply, d)) {
+    d = globalWaiting_->acquireFallback(globalKeyValue_, steadyNs());
+  }
+  if (!d.allowed) {
+    replyRateLimited(*globalWaiting_, d);
+    return;
+  }
+  if (admitGlobal()) afterAdmission();
+}
+
+void RouterFilter::onRedisTimeout() {
+  if (redisCall_) redisCall_->cancel();
+  redisCall_ = nullptr;
+  proxy::RateDecision d = globalWaiting_->acquireFallback(globalKeyValue_, steadyNs());
+  if (!d.allowed) {
+    replyRateLimited(*globalWaiting_, d);
+    return;
+  }
+  if (admitGlobal()) afterAdmission();
+}
+
+bool RouterFilter::admitBreakers() {
+  proxy::Worker& worker = callbacks_->worker();
+  const proxy::Governance::Subject subject = governanceSubject();
+  int64_t now = 0;
   for (const auto& breaker : governance_->breakers()) {
     if (admittedCount_ == admitted_.size()) break;
     if (!proxy::Governance::matches(breaker->config().target, subject)) continue;
@@ -198,9 +266,9 @@ bool RouterFilter::admit(const proxy::RequestHead& head) {
     }
     admitted_[admittedCount_++] = Admitted{breaker.get(), a.probe};
   }
-  if (wait > 0) {
+  if (paceWaitNs_ > 0) {
     // A leaky bucket paces: the request waits for its slot on a timer, the worker does not.
-    pacing_.arm(worker.deadlines(), std::chrono::milliseconds((wait + 999'999) / 1'000'000),
+    pacing_.arm(worker.deadlines(), std::chrono::milliseconds((paceWaitNs_ + 999'999) / 1'000'000),
                 pacingDone_);
     return false;
   }
@@ -801,6 +869,9 @@ void RouterFilter::releaseUpstream() {
 
 void RouterFilter::onDestroy() {
   pacing_.cancel();
+  redisTimeout_.cancel();
+  if (redisCall_) redisCall_->cancel();
+  redisCall_ = nullptr;
   for (size_t i = 0; i < slotCount_; ++i) slots_[i]->fetch_sub(1, std::memory_order_relaxed);
   slotCount_ = 0;
   if (serviceCounters_) {

@@ -9,6 +9,7 @@
 #include "proxy/deadline_queue.h"
 #include "proxy/filter.h"
 #include "proxy/governance.h"
+#include "proxy/redis_client.h"
 #include "proxy/upstream_pool.h"
 
 namespace tether::filters {
@@ -49,6 +50,15 @@ class RouterFilter : public proxy::Filter,
   /// request was answered (overflow, rate_limited, circuit_open) or is being paced (a
   /// leaky bucket: afterAdmission() follows on a timer).
   bool admit(const proxy::RequestHead& head);
+  /// Global rate limits (one Redis round trip each, asynchronous), then the breakers.
+  /// Returns true when the request may go on now.
+  bool admitGlobal();
+  /// What the protections' targets are matched against.
+  proxy::Governance::Subject governanceSubject() const;
+  void onGlobalAnswer(const redisReply* reply);
+  void onRedisTimeout();
+  /// Circuit breakers, then the leaky-bucket wait. True when the request may go on now.
+  bool admitBreakers();
   /// Fault injection, then the upstream.
   void afterAdmission();
   /// The request's key for a limit rule (empty for key: none). `scratch` holds the value
@@ -115,7 +125,14 @@ class RouterFilter : public proxy::Filter,
   std::array<std::shared_ptr<proxy::ConcurrencyLimiter::Counter>, 4> slots_;
   size_t slotCount_ = 0;
   proxy::ServiceCounters* serviceCounters_ = nullptr;  // counted in .active while set
-  bool countedPending_ = false;                        // counted in .pending
+  int64_t paceWaitNs_ = 0;                             // a leaky bucket's slot, from now
+  size_t nextGlobal_ = 0;                              // next rate limit to consider globally
+  proxy::RateLimiter* globalWaiting_ = nullptr;        // the global limit asked of Redis
+  std::string globalKeyValue_;
+  proxy::RedisClient::Call* redisCall_ = nullptr;
+  proxy::Deadline redisTimeout_;
+  Call redisTimeoutDone_{this, &RouterFilter::onRedisTimeout};
+  bool countedPending_ = false;  // counted in .pending
   Call backoffDone_{this, &RouterFilter::startRetry};
   RetryOn retryOn_;
   proxy::EndpointHealth* endpointHealth_ = nullptr;  // of endpoint_; owned by the snapshot
