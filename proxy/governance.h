@@ -36,6 +36,7 @@ class ConcurrencyLimiter {
 struct ServiceCounters {
   std::atomic<int64_t> active{0};   // admitted, not finished
   std::atomic<int64_t> pending{0};  // waiting for an upstream connection to be established
+  std::atomic<int64_t> retries{0};  // requests being retried
 };
 
 /// The protections of one snapshot: its RateLimit and CircuitBreaker rules with their

@@ -419,6 +419,16 @@ bool RouterFilter::tryRetry(AttemptFailure failure, int status) {
     stats.retryBudgetExhausted++;
     return false;
   }
+  // Envoy's max_retries: retries in flight to the service, all workers together.
+  if (serviceCounters_ && retriesInFlight_ == 0) {
+    if (serviceCounters_->retries.fetch_add(1, std::memory_order_relaxed) >=
+        backend_->service->limits.maxRetries) {
+      serviceCounters_->retries.fetch_sub(1, std::memory_order_relaxed);
+      stats.retryBudgetExhausted++;
+      return false;
+    }
+    countedRetry_ = true;
+  }
   std::chrono::milliseconds backoff = retryBackoff(attempt_, worker.random());
   if (hasDeadline_) {
     // Never start an attempt that cannot finish within the deadline.
@@ -877,6 +887,7 @@ void RouterFilter::onDestroy() {
   if (serviceCounters_) {
     serviceCounters_->active.fetch_sub(1, std::memory_order_relaxed);
     if (countedPending_) serviceCounters_->pending.fetch_sub(1, std::memory_order_relaxed);
+    if (countedRetry_) serviceCounters_->retries.fetch_sub(1, std::memory_order_relaxed);
     serviceCounters_ = nullptr;
   }
   timeout_.cancel();

@@ -133,6 +133,7 @@ class RouterFilter : public proxy::Filter,
   proxy::Deadline redisTimeout_;
   Call redisTimeoutDone_{this, &RouterFilter::onRedisTimeout};
   bool countedPending_ = false;  // counted in .pending
+  bool countedRetry_ = false;    // counted in .retries (once per request)
   Call backoffDone_{this, &RouterFilter::startRetry};
   RetryOn retryOn_;
   proxy::EndpointHealth* endpointHealth_ = nullptr;  // of endpoint_; owned by the snapshot

@@ -322,3 +322,30 @@ TEST_CASE(
   std::string metrics = adminGet(a.adminPort(), "/metrics").body;
   CHECK(metricValue(metrics, "tether_rate_limit_fallback_total", "rule=\"global-qps\"") > 500);
 }
+
+TEST_CASE("a sidecar does not retry what another Tether refused with rate_limited",
+          "[resilience]") {
+  FakeUpstream app;
+  TetherProcess callee(
+      basicBootstrap(app.port()) + "rules:\n  inline:\n" +
+      doc("RateLimit", "one", "{ target: { direction: inbound }, limit: 1, per: 60s, burst: 1 }"));
+  REQUIRE(callee.started());
+  FakeUpstream unused;
+  TetherProcess caller(basicBootstrap(unused.port()) + "rules:\n  inline:\n" +
+                       doc("Service", "callee",
+                           "{ endpoints: [ { address: 127.0.0.1:" +
+                               std::to_string(callee.port("inbound")) + " } ] }") +
+                       doc("Route", "callee",
+                           "{ hosts: [ callee ], rules: [ { backends: [ { service: callee } ], "
+                           "retry: { attempts: 2, retryOn: [ \"429\", \"5xx\" ] } } ] }"));
+  REQUIRE(caller.started());
+  std::string url = "-H 'Host: callee' http://127.0.0.1:" + std::to_string(caller.port("outbound"));
+  CHECK(curl("-o /dev/null -w '%{http_code}' " + url + "/x") == "200");
+  std::string r = curl("-i " + url + "/x");
+  CHECK(r.find("HTTP/1.1 429") != std::string::npos);
+  CHECK(r.find("x-tether-reason: rate_limited") != std::string::npos);
+  std::string calleeMetrics = adminGet(callee.adminPort(), "/metrics").body;
+  CHECK(metricValue(calleeMetrics, "tether_requests_total", "code=\"429\"") == 1);
+  std::string callerMetrics = adminGet(caller.adminPort(), "/metrics").body;
+  CHECK(metricValue(callerMetrics, "tether_retries_total", "service=\"callee\"") <= 0);
+}
