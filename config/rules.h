@@ -60,7 +60,7 @@ struct ServiceLimits {
   uint32_t maxConnections = 1024;
   uint32_t maxPendingRequests = 1024;
   uint32_t maxRequests = 1024;
-  uint32_t maxRetries = 3;
+  uint32_t maxRetries = 1024;  // the route retry budget is the finer bound
 };
 
 struct ServiceConfig {
