@@ -65,29 +65,35 @@ constexpr std::string_view kHopByHop[] = {"connection", "keep-alive",        "pr
 
 }  // namespace
 
+namespace {
+
+/// Whether the comma-separated `list` (a Connection value) names `field`.
+bool namedBy(std::string_view list, std::string_view field) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view token = list.substr(0, comma);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+      token.remove_prefix(1);
+    }
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (!token.empty() && equalsIgnoreCase(token, field)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
 void stripHopByHop(HeaderMap& headers) {
-  // Fields named by Connection are hop-by-hop too; collect them before removing Connection.
-  std::vector<std::string> named;
+  // Fields named by Connection are hop-by-hop too. Its values are set aside first (usually
+  // "keep-alive" or "close": short enough to need no allocation), since the compaction
+  // below overwrites the Connection field itself.
+  std::string named;
   for (const auto& f : headers) {
     if (f.name != "connection") continue;
-    std::string_view v = f.value;
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view token = v.substr(0, comma);
-      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
-        token.remove_prefix(1);
-      }
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
-        token.remove_suffix(1);
-      }
-      if (!token.empty()) {
-        std::string t(token);
-        toLowerInPlace(t);
-        named.push_back(std::move(t));
-      }
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
+    if (!named.empty()) named += ',';
+    named += f.value;
   }
   auto& fields = headers.fields();
   fields.erase(std::remove_if(fields.begin(), fields.end(),
@@ -95,7 +101,7 @@ void stripHopByHop(HeaderMap& headers) {
                                 for (auto h : kHopByHop) {
                                   if (f.name == h) return true;
                                 }
-                                return std::find(named.begin(), named.end(), f.name) != named.end();
+                                return !named.empty() && namedBy(named, f.name);
                               }),
                fields.end());
 }
