@@ -37,17 +37,8 @@ admin: { address: 127.0.0.1:$TADMIN }
 workers: 1
 listeners:
   - { name: outbound, address: 127.0.0.1:$TPORT, direction: outbound }
-rules:
-  inline:
-    - apiVersion: tether.dev/v1alpha1
-      kind: Service
-      metadata: { name: backend }
-      spec: { endpoints: [ { address: 127.0.0.1:$BACKEND } ] }
-    - apiVersion: tether.dev/v1alpha1
-      kind: Route
-      metadata: { name: all }
-      spec: { hosts: [ "*" ], rules: [ { backends: [ { service: backend } ] } ] }
 CONF
+catchall_rules "$BACKEND" >> "$DIR/tether.yaml"
 
 start_backend "$BACKEND"
 $PROXY_CPU nginx -c "$DIR/nginx-proxy/nginx.conf" -p "$DIR/nginx-proxy" 2>"$DIR/np.log" & PIDS+=($!)

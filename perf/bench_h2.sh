@@ -31,17 +31,8 @@ workers: 1
 listeners:
   - { name: h2c, address: 127.0.0.1:$TH2C, direction: outbound }
   - { name: tls, address: 127.0.0.1:$TTLS, direction: outbound, tls: { certFile: $DIR/cert.pem, keyFile: $DIR/key.pem } }
-rules:
-  inline:
-    - apiVersion: tether.dev/v1alpha1
-      kind: Service
-      metadata: { name: backend }
-      spec: { endpoints: [ { address: 127.0.0.1:$BACKEND } ] }
-    - apiVersion: tether.dev/v1alpha1
-      kind: Route
-      metadata: { name: all }
-      spec: { hosts: [ "*" ], rules: [ { backends: [ { service: backend } ] } ] }
 CONF
+catchall_rules "$BACKEND" >> "$DIR/tether.yaml"
 cat > "$DIR/nghttpx-h2c.conf" <<CONF
 frontend=127.0.0.1,$XH2C;no-tls
 backend=127.0.0.1,$BACKEND

@@ -71,3 +71,20 @@ backend be
   server b1 127.0.0.1:$3
 CONF
 }
+
+# catchall_rules BACKEND: the rules block of a Tether bootstrap sending every host to one
+# Service at 127.0.0.1:BACKEND.
+catchall_rules() {
+  cat <<CONF
+rules:
+  inline:
+    - apiVersion: tether.dev/v1alpha1
+      kind: Service
+      metadata: { name: backend }
+      spec: { endpoints: [ { address: 127.0.0.1:$1 } ] }
+    - apiVersion: tether.dev/v1alpha1
+      kind: Route
+      metadata: { name: all }
+      spec: { hosts: [ "*" ], rules: [ { backends: [ { service: backend } ] } ] }
+CONF
+}

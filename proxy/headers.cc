@@ -85,6 +85,11 @@ bool namedBy(std::string_view list, std::string_view field) {
 
 }  // namespace
 
+bool isGrpc(const HeaderMap& headers) {
+  const std::string* ct = headers.get("content-type");
+  return ct && ct->compare(0, 16, "application/grpc") == 0;
+}
+
 void stripHopByHop(HeaderMap& headers) {
   // Fields named by Connection are hop-by-hop too. Its values are set aside first (usually
   // "keep-alive" or "close": short enough to need no allocation), since the compaction

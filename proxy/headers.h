@@ -62,6 +62,9 @@ struct ResponseHead {
 void toLowerInPlace(std::string& s);
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
+/// A gRPC message: content-type application/grpc (or application/grpc+proto, ...).
+bool isGrpc(const HeaderMap& headers);
+
 /// RFC 9110 §7.6.1: removes Connection, the fields it names, and the other hop-by-hop
 /// fields (Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade, Trailer,
 /// Proxy-Authenticate/-Authorization are left to end-to-end use only when not named).

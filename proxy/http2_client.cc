@@ -7,15 +7,6 @@
 
 namespace tether::proxy {
 
-namespace {
-
-bool isGrpc(const HeaderMap& headers) {
-  const std::string* ct = headers.get("content-type");
-  return ct && ct->compare(0, 16, "application/grpc") == 0;
-}
-
-}  // namespace
-
 // --- Http2UpstreamStream ---------------------------------------------------------------
 
 void Http2UpstreamStream::sendHead(const RequestHead& r, std::string_view authority,
@@ -364,11 +355,8 @@ int Http2ClientConnection::onStreamClose(nghttp2_session* session, int32_t strea
 
 // --- Http2Pool ---------------------------------------------------------------------------
 
-Http2Pool::Http2Pool(Worker& worker, const config::Address& address,
-                     std::shared_ptr<TlsContextSlot> tls, std::string serverName)
-    : worker_(worker), address_(address), tls_(std::move(tls)), serverName_(std::move(serverName)) {
-  sockaddrValid_ = toSockaddr(address, sockaddr_);
-}
+Http2Pool::Http2Pool(Worker& worker, UpstreamTarget target)
+    : worker_(worker), target_(std::move(target)) {}
 
 Http2Pool::~Http2Pool() { closeAll(); }
 
@@ -377,11 +365,11 @@ Http2UpstreamStream* Http2Pool::acquire(UpstreamClient& client, bool headRequest
   for (Http2ClientConnection* c : conns_) {
     if (c->hasCapacity()) return c->newStream(client, headRequest, ready);
   }
-  if (!sockaddrValid_) return nullptr;
+  if (!target_.socketAddress()) return nullptr;
   auto* c = new Http2ClientConnection(worker_, *this);
   conns_.push_back(c);
-  if (tls_) c->connection().connectTls(tls_->get(), serverName_);
-  if (c->connect(reinterpret_cast<const sockaddr*>(&sockaddr_), connectTimeout) != 0) {
+  target_.prepare(c->connection());
+  if (c->connect(target_.socketAddress(), connectTimeout) != 0) {
     c->closeNow();  // frees itself in its close callback
     return nullptr;
   }

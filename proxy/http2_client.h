@@ -119,8 +119,7 @@ class Http2ClientConnection : public Http2Session, public TcpConnection::Handler
 /// HTTP/2 connections to one endpoint, for one worker.
 class Http2Pool {
  public:
-  Http2Pool(Worker& worker, const config::Address& address,
-            std::shared_ptr<TlsContextSlot> tls = nullptr, std::string serverName = "");
+  Http2Pool(Worker& worker, UpstreamTarget target);
   ~Http2Pool();
 
   /// A stream on a connection with room, or on a new one. nullptr when no connection can
@@ -135,15 +134,11 @@ class Http2Pool {
   /// under `key`; one that gets http/1.1 hands its requests back as refused.
   void setProbe(std::string_view key) { probeKey_ = key; }
   std::string_view probeKey() const { return probeKey_; }
-  const config::Address& address() const { return address_; }
+  const config::Address& address() const { return target_.address(); }
 
  private:
   Worker& worker_;
-  config::Address address_;
-  sockaddr_storage sockaddr_{};
-  bool sockaddrValid_ = false;
-  std::shared_ptr<TlsContextSlot> tls_;
-  std::string serverName_;
+  UpstreamTarget target_;
   std::vector<Http2ClientConnection*> conns_;
   std::string_view probeKey_;  // the owner's map key (stable); empty: not probing
 };

@@ -19,11 +19,6 @@ ActiveStream::~ActiveStream() = default;
 
 namespace {
 
-bool isGrpcRequest(const RequestHead& head) {
-  const std::string* ct = head.headers.get("content-type");
-  return ct && ct->compare(0, 16, "application/grpc") == 0;
-}
-
 void readGrpcStatus(const HeaderMap& fields, StreamInfo& info) {
   if (const std::string* s = fields.get("grpc-status")) {
     int v = -1;
@@ -53,7 +48,7 @@ std::string grpcMessage(std::string_view text) {
 
 void ActiveStream::decodeHeaders(RequestHead head, bool endStream) {
   request_ = std::move(head);
-  info_.grpc = isGrpcRequest(request_);
+  info_.grpc = isGrpc(request_.headers);
   requestEnd_ = endStream;
   requestComplete_ = endStream;
   runRequestHeaders(0);

@@ -283,11 +283,18 @@ bool toSockaddr(const config::Address& address, sockaddr_storage& out) {
              0;
 }
 
-UpstreamPool::UpstreamPool(Worker& worker, const config::Address& address,
-                           std::shared_ptr<TlsContextSlot> tls, std::string serverName)
-    : worker_(worker), address_(address), tls_(std::move(tls)), serverName_(std::move(serverName)) {
-  sockaddrValid_ = toSockaddr(address, sockaddr_);
+UpstreamTarget::UpstreamTarget(const config::Address& address, std::shared_ptr<TlsContextSlot> tls,
+                               std::string serverName)
+    : address_(address), tls_(std::move(tls)), serverName_(std::move(serverName)) {
+  valid_ = toSockaddr(address_, sockaddr_);
 }
+
+void UpstreamTarget::prepare(TcpConnection& conn) const {
+  if (tls_) conn.connectTls(tls_->get(), serverName_);
+}
+
+UpstreamPool::UpstreamPool(Worker& worker, UpstreamTarget target)
+    : worker_(worker), target_(std::move(target)) {}
 
 UpstreamPool::~UpstreamPool() { closeAll(); }
 
@@ -307,12 +314,12 @@ UpstreamConnection* UpstreamPool::acquire(UpstreamClient& client, bool headReque
     return c;
   }
   reused = false;
-  if (!sockaddrValid_) return nullptr;
+  if (!target_.socketAddress()) return nullptr;
   auto* c = new UpstreamConnection(worker_, *this);
   all_.insert(c);
   c->attach(&client, headRequest);
-  if (tls_) c->conn_.connectTls(tls_->get(), serverName_);
-  if (c->connect(reinterpret_cast<const sockaddr*>(&sockaddr_), connectTimeout) != 0) {
+  target_.prepare(c->conn_);
+  if (c->connect(target_.socketAddress(), connectTimeout) != 0) {
     c->client_ = nullptr;
     c->close();  // frees itself in its close callback
     return nullptr;
@@ -367,8 +374,9 @@ Pool* UpstreamPools::find(Map<Pool>& map, const config::Address& address, std::s
     }
   }
   std::string serverName = tls && !tls->sni.empty() ? tls->sni : address.host;
-  it->second.push_back(Variant<Pool>{std::string(id), alpn,
-                                     std::make_unique<Pool>(worker_, address, slot, serverName)});
+  it->second.push_back(
+      Variant<Pool>{std::string(id), alpn,
+                    std::make_unique<Pool>(worker_, UpstreamTarget(address, slot, serverName))});
   Pool* pool = it->second.back().pool.get();
   if constexpr (std::is_same_v<Pool, Http2Pool>) {
     if (alpn.find(',') != std::string_view::npos) pool->setProbe(it->first);

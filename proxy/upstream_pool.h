@@ -25,6 +25,28 @@ class Http2Pool;
 /// Fills `out` from a numeric IPv4/IPv6 address; false when the host is not one.
 bool toSockaddr(const config::Address& address, sockaddr_storage& out);
 
+/// Where a pool's connections go (HTTP/1.1 or HTTP/2): the endpoint and, for a TLS service,
+/// the context and the name its certificate must carry.
+class UpstreamTarget {
+ public:
+  UpstreamTarget(const config::Address& address, std::shared_ptr<TlsContextSlot> tls,
+                 std::string serverName);
+  const config::Address& address() const { return address_; }
+  /// nullptr when the address is not a numeric IP (no connection can be made).
+  const ::sockaddr* socketAddress() const {
+    return valid_ ? reinterpret_cast<const ::sockaddr*>(&sockaddr_) : nullptr;
+  }
+  /// Arms TLS on a connection about to connect, when the service uses it.
+  void prepare(TcpConnection& conn) const;
+
+ private:
+  config::Address address_;
+  sockaddr_storage sockaddr_{};
+  bool valid_ = false;
+  std::shared_ptr<TlsContextSlot> tls_;
+  std::string serverName_;
+};
+
 /// What the router sees of an upstream HTTP/1.1 exchange.
 class UpstreamClient {
  public:
@@ -141,18 +163,12 @@ class UpstreamConnection : public UpstreamRequest,
   bool parserPaused_ = false;
 
   friend class UpstreamPool;
-  class Http2Pool;
-
-  /// Fills `out` from a numeric IPv4/IPv6 address; false when the host is not one.
-  bool toSockaddr(const config::Address& address, sockaddr_storage& out);
 };
 
 /// Keep-alive connections to one endpoint, for one worker.
 class UpstreamPool {
  public:
-  /// `tls`: connections start TLS (verified against `serverName`) when set.
-  UpstreamPool(Worker& worker, const config::Address& address,
-               std::shared_ptr<TlsContextSlot> tls = nullptr, std::string serverName = "");
+  UpstreamPool(Worker& worker, UpstreamTarget target);
   ~UpstreamPool();
 
   /// Lends a connection to `client`: an idle one (reused = true; write at once) or a new
@@ -165,17 +181,13 @@ class UpstreamPool {
   /// Called by a connection when it closes.
   void onConnectionClosed(UpstreamConnection* conn);
   void closeAll();
-  const config::Address& address() const { return address_; }
+  const config::Address& address() const { return target_.address(); }
   size_t idleCount() const { return idle_.size(); }
   size_t connectionCount() const { return all_.size(); }
 
  private:
   Worker& worker_;
-  config::Address address_;
-  sockaddr_storage sockaddr_{};
-  bool sockaddrValid_ = false;
-  std::shared_ptr<TlsContextSlot> tls_;
-  std::string serverName_;
+  UpstreamTarget target_;
   std::vector<UpstreamConnection*> idle_;  // most recently used last
   std::unordered_set<UpstreamConnection*> all_;
   friend class UpstreamConnection;
