@@ -109,7 +109,13 @@ TEST_CASE("HTTP/2 floods close only the abusive connection", "[http2]") {
   TetherProcess t(routedBootstrap(up.port()));
   REQUIRE(t.started());
   uint16_t port = t.port("outbound");
-  for (const char* kind : {"ping", "settings", "rapid_reset", "continuation", "empty_data"}) {
+  // Each flood and the protection that must close it.
+  const std::pair<const char*, const char*> floods[] = {{"ping", "control_frame_flood"},
+                                                        {"settings", "control_frame_flood"},
+                                                        {"rapid_reset", "reset_flood"},
+                                                        {"continuation", "continuation_flood"},
+                                                        {"empty_data", "empty_frame_flood"}};
+  for (const auto& [kind, protection] : floods) {
     SECTION(kind) {
       // A polite h2 client keeps asking while the flood runs; every answer must be 200.
       std::atomic<bool> stop{false};
@@ -130,7 +136,8 @@ TEST_CASE("HTTP/2 floods close only the abusive connection", "[http2]") {
       CHECK(bad == 0);
       CHECK(t.running());
       std::string metrics = adminGet(t.adminPort(), "/metrics").body;
-      CHECK(metricValue(metrics, "tether_http2_abuse_closed_total") > 0);
+      CHECK(metricValue(metrics, "tether_http2_abuse_closed_total",
+                        std::string("kind=\"") + protection + "\"") > 0);
     }
   }
 }
