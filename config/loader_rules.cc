@@ -221,10 +221,6 @@ void readRateLimitSpec(ErrorSink& sink, MapReader& spec, RateLimitConfig& out) {
   out.global = mode == 1;
   out.localFallbackLimit = out.limit;
   spec.readUint("localFallbackLimit", out.localFallbackLimit, 1, 100'000'000);
-  if (out.global && out.algorithm != RateLimitAlgorithm::kTokenBucket &&
-      out.algorithm != RateLimitAlgorithm::kFixedWindow) {
-    spec.error("mode", "mode: global supports token_bucket and fixed_window");
-  }
   // Read whatever the algorithm (DESIGN.md's token_bucket example carries it); only a
   // leaky bucket uses it.
   spec.readDuration("maxQueueTime", out.maxQueueTime);
@@ -252,6 +248,7 @@ void readCircuitBreakerSpec(ErrorSink& sink, MapReader& spec, CircuitBreakerConf
   spec.readDuration("maxOpenDuration", out.maxOpenDuration);
   if (out.maxOpenDuration < out.openDuration) out.maxOpenDuration = out.openDuration;
   spec.readUint("halfOpenProbes", out.halfOpenProbes, 1, 10'000);
+  spec.readBool("perEndpoint", out.perEndpoint);
   YAML::Node rec = spec.get("recovery");
   if (rec.IsDefined() && !rec.IsNull()) {
     MapReader r(sink, rec, spec.child("recovery"));

@@ -237,6 +237,9 @@ struct CircuitBreakerConfig {
   /// timeouts, resets and connect failures always; gRPC statuses when listed.
   std::vector<int> failureStatuses;      // empty: every 5xx
   std::vector<int> failureGrpcStatuses;  // e.g. 14 (UNAVAILABLE), 4 (DEADLINE_EXCEEDED)
+  /// One breaker per endpoint of the target: an open endpoint is skipped by the load
+  /// balancer, and only when every endpoint's breaker refuses is the request refused.
+  bool perEndpoint = false;
   FallbackReply fallback;
 };
 

@@ -28,8 +28,29 @@ const char* breakerStateName(BreakerState s) {
   return "closed";
 }
 
-CircuitBreaker::CircuitBreaker(config::CircuitBreakerConfig config)
-    : config_(std::move(config)), bucketNs_(std::max<int64_t>(1, ns(config_.window) / kBuckets)) {}
+CircuitBreaker::CircuitBreaker(config::CircuitBreakerConfig config, std::string endpoint)
+    : config_(std::move(config)),
+      endpoint_(std::move(endpoint)),
+      bucketNs_(std::max<int64_t>(1, ns(config_.window) / kBuckets)) {
+  if (config_.perEndpoint && endpoint_.empty()) {
+    auto make = [this](std::string_view address) {
+      config::CircuitBreakerConfig one = config_;
+      one.perEndpoint = false;
+      return std::make_shared<CircuitBreaker>(std::move(one), std::string(address));
+    };
+    // A closed breaker is the one worth least: its window is all it loses.
+    endpoints_ = std::make_unique<KeyTable<CircuitBreaker>>(
+        kMaxEndpoints, make,
+        [](const CircuitBreaker& b, int64_t) { return b.state() == BreakerState::kClosed; });
+    sharedEndpoint_ = make("*");
+  }
+}
+
+std::shared_ptr<CircuitBreaker> CircuitBreaker::forEndpoint(std::string_view address,
+                                                            int64_t nowNs) {
+  std::shared_ptr<CircuitBreaker> b = endpoints_->find(address, nowNs);
+  return b ? b : sharedEndpoint_;
+}
 
 bool CircuitBreaker::isFailureStatus(int status) const {
   if (config_.failureStatuses.empty()) return status >= 500;
@@ -134,8 +155,9 @@ bool CircuitBreaker::transition(BreakerState from, BreakerState to, int64_t) {
   if (state() != from) return false;
   state_.store(static_cast<int>(to));
   transitions_[static_cast<int>(from)][static_cast<int>(to)].fetch_add(1);
-  TETHER_LOG(kInfo, "circuit breaker " + config_.name + ": " + breakerStateName(from) + " -> " +
-                        breakerStateName(to));
+  TETHER_LOG(kInfo, "circuit breaker " + config_.name +
+                        (endpoint_.empty() ? "" : " endpoint " + endpoint_) + ": " +
+                        breakerStateName(from) + " -> " + breakerStateName(to));
   return true;
 }
 

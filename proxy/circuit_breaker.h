@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "config/rules.h"
+#include "proxy/key_table.h"
 
 namespace tether::proxy {
 
@@ -27,7 +28,18 @@ const char* breakerStateName(BreakerState s);
 /// state under it, and are logged once each.
 class CircuitBreaker {
  public:
-  explicit CircuitBreaker(config::CircuitBreakerConfig config);
+  /// `endpoint`: for one endpoint's breaker of a perEndpoint rule, its address (logs).
+  explicit CircuitBreaker(config::CircuitBreakerConfig config, std::string endpoint = {});
+
+  /// perEndpoint rules: the breaker of the endpoint `address`, made on first use. The table
+  /// is bounded (kMaxEndpoints); past it, endpoints share one breaker (nullptr never).
+  std::shared_ptr<CircuitBreaker> forEndpoint(std::string_view address, int64_t nowNs);
+  /// perEndpoint rules: f(address, breaker) for every endpoint's breaker.
+  template <class F>
+  void forEachEndpoint(F f) const {
+    if (endpoints_) endpoints_->forEach(f);
+  }
+  const std::string& endpoint() const { return endpoint_; }
 
   struct Admission {
     bool allowed = true;
@@ -70,6 +82,10 @@ class CircuitBreaker {
   void open(BreakerState from, int64_t nowNs);
 
   config::CircuitBreakerConfig config_;
+  std::string endpoint_;  // one endpoint's breaker: its address
+  static constexpr size_t kMaxEndpoints = 4096;
+  std::unique_ptr<KeyTable<CircuitBreaker>> endpoints_;  // perEndpoint rules
+  std::shared_ptr<CircuitBreaker> sharedEndpoint_;       // past kMaxEndpoints
   int64_t bucketNs_;
   Bucket buckets_[kBuckets];
   std::atomic<int> state_{0};

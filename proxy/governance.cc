@@ -57,7 +57,7 @@ ConcurrencyLimiter::ConcurrencyLimiter(config::ConcurrencyLimitConfig config)
       single_(std::make_shared<Counter>(0)),
       overflow_(std::make_shared<Counter>(0)),
       table_(
-          config_.maxKeys, [] { return std::make_shared<Counter>(0); },
+          config_.maxKeys, [](std::string_view) { return std::make_shared<Counter>(0); },
           [](const Counter& c, int64_t) { return c.load(std::memory_order_relaxed) == 0; }) {}
 
 std::shared_ptr<ConcurrencyLimiter::Counter> ConcurrencyLimiter::acquire(std::string_view key,

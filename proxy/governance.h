@@ -37,6 +37,9 @@ struct ServiceCounters {
   std::atomic<int64_t> active{0};   // admitted, not finished
   std::atomic<int64_t> pending{0};  // waiting for an upstream connection to be established
   std::atomic<int64_t> retries{0};  // requests being retried
+  // Connections open to the service (HTTP/1.1 and HTTP/2). Shared with the connections,
+  // which give theirs back when they close, whatever snapshot is current by then.
+  std::shared_ptr<std::atomic<int64_t>> connections = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 /// The protections of one snapshot: its RateLimit and CircuitBreaker rules with their

@@ -232,6 +232,7 @@ void Http2ClientConnection::afterSend() {
 
 void Http2ClientConnection::onClosed() {
   closed_ = true;
+  if (budget_) budget_->fetch_sub(1, std::memory_order_relaxed);
   failStreams(Reason::kUpstreamReset, servedStreams_);
   for (Http2UpstreamStream* s : streams_) {
     s->closedByNghttp2_ = true;
@@ -361,19 +362,38 @@ Http2Pool::Http2Pool(Worker& worker, UpstreamTarget target)
 Http2Pool::~Http2Pool() { closeAll(); }
 
 Http2UpstreamStream* Http2Pool::acquire(UpstreamClient& client, bool headRequest,
-                                        config::Duration connectTimeout, bool& ready) {
+                                        config::Duration connectTimeout,
+                                        const ConnectionBudget& budget, Lent& how) {
+  bool ready = false;
+  Http2UpstreamStream* s = nullptr;
   for (Http2ClientConnection* c : conns_) {
-    if (c->hasCapacity()) return c->newStream(client, headRequest, ready);
+    if (c->hasCapacity()) {
+      s = c->newStream(client, headRequest, ready);
+      break;
+    }
   }
-  if (!target_.socketAddress()) return nullptr;
-  auto* c = new Http2ClientConnection(worker_, *this);
-  conns_.push_back(c);
-  target_.prepare(c->connection());
-  if (c->connect(target_.socketAddress(), connectTimeout) != 0) {
-    c->closeNow();  // frees itself in its close callback
-    return nullptr;
+  if (!s) {
+    if (!target_.socketAddress()) {
+      how = Lent::kFailed;
+      return nullptr;
+    }
+    if (!budget.take(conns_.empty())) {
+      how = Lent::kOverflow;
+      return nullptr;
+    }
+    auto* c = new Http2ClientConnection(worker_, *this);
+    c->budget_ = budget.open;  // given back when the connection closes
+    conns_.push_back(c);
+    target_.prepare(c->connection());
+    if (c->connect(target_.socketAddress(), connectTimeout) != 0) {
+      c->closeNow();  // frees itself in its close callback
+      how = Lent::kFailed;
+      return nullptr;
+    }
+    s = c->newStream(client, headRequest, ready);
   }
-  return c->newStream(client, headRequest, ready);
+  how = ready ? Lent::kReady : Lent::kConnecting;
+  return s;
 }
 
 size_t Http2Pool::activeStreams() const {

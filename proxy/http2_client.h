@@ -103,6 +103,7 @@ class Http2ClientConnection : public Http2Session, public TcpConnection::Handler
   static int onStreamClose(nghttp2_session*, int32_t streamId, uint32_t errorCode, void* user);
 
   Http2Pool& pool_;
+  std::shared_ptr<std::atomic<int64_t>> budget_;  // the service's open connections
   TcpConnection tcp_;
   Timer timer_;  // connect timeout, then idle timeout
   std::unordered_set<Http2UpstreamStream*> streams_;
@@ -114,6 +115,7 @@ class Http2ClientConnection : public Http2Session, public TcpConnection::Handler
   bool servedStreams_ = false;
 
   friend class Http2UpstreamStream;
+  friend class Http2Pool;
 };
 
 /// HTTP/2 connections to one endpoint, for one worker.
@@ -122,10 +124,13 @@ class Http2Pool {
   Http2Pool(Worker& worker, UpstreamTarget target);
   ~Http2Pool();
 
-  /// A stream on a connection with room, or on a new one. nullptr when no connection can
-  /// be made (the client's onUpstreamFailure has not been called).
+  /// A stream on a connection with room (kReady, or kConnecting while that connection is
+  /// coming up), or on a new one when `budget` allows (else kOverflow: a multiplexed pool
+  /// does not queue). nullptr unless kReady or kConnecting (the client's onUpstreamFailure
+  /// has not been called).
   Http2UpstreamStream* acquire(UpstreamClient& client, bool headRequest,
-                               config::Duration connectTimeout, bool& ready);
+                               config::Duration connectTimeout, const ConnectionBudget& budget,
+                               Lent& how);
   void onConnectionClosed(Http2ClientConnection* conn);
   void closeAll();
   size_t connectionCount() const { return conns_.size(); }

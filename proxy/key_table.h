@@ -20,7 +20,7 @@ namespace tether::proxy {
 template <class T>
 class KeyTable {
  public:
-  using Make = std::function<std::shared_ptr<T>()>;
+  using Make = std::function<std::shared_ptr<T>(std::string_view key)>;
   using Evictable = std::function<bool(const T&, int64_t nowNs)>;
 
   KeyTable(size_t maxKeys, Make make, Evictable evictable)
@@ -44,7 +44,7 @@ class KeyTable {
       shard.index.erase(last.first);
       shard.lru.pop_back();
     }
-    shard.lru.emplace_front(std::string(key), make_());
+    shard.lru.emplace_front(std::string(key), make_(key));
     shard.index.emplace(shard.lru.front().first, shard.lru.begin());
     return shard.lru.front().second;
   }
@@ -58,6 +58,14 @@ class KeyTable {
     return n;
   }
   uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
+  /// Calls f(key, value) for every entry, one shard locked at a time (for metrics).
+  template <class F>
+  void forEach(F f) const {
+    for (const auto& s : shards_) {
+      std::lock_guard<std::mutex> lock(s.mu);
+      for (const auto& [key, value] : s.lru) f(key, *value);
+    }
+  }
 
  private:
   using Entry = std::pair<std::string, std::shared_ptr<T>>;

@@ -117,6 +117,10 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   auto panics =
       family("tether_panic_total", "Picks made among all endpoints because too few were healthy.",
              MetricType::Counter);
+  auto cxOverflow = family("tether_upstream_connections_overflow_total",
+                           "Requests that found the service's limits.maxConnections spent (they "
+                           "waited in line for a connection, or got 503 overflow).",
+                           MetricType::Counter);
   auto active = family("tether_upstream_requests_active", "Requests in flight to a service.",
                        MetricType::Gauge);
   for (const auto& [name, ss] : stats.services) {
@@ -130,6 +134,7 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
     active.metric.push_back(gauge(static_cast<double>(ss.activeRequests), l));
     ejections.metric.push_back(counter(static_cast<double>(ss.outlierEjections), l));
     panics.metric.push_back(counter(static_cast<double>(ss.panic), l));
+    cxOverflow.metric.push_back(counter(static_cast<double>(ss.connectionOverflow), l));
   }
   families.push_back(std::move(upstreamRequests));
   families.push_back(std::move(connectFailures));
@@ -140,6 +145,7 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   families.push_back(std::move(active));
   families.push_back(std::move(ejections));
   families.push_back(std::move(panics));
+  families.push_back(std::move(cxOverflow));
 
   auto pairs = [&](const std::string& name, const std::string& help,
                    const WorkerStats::PairCounts& counts, const char* first, const char* second) {
@@ -215,19 +221,28 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
              MetricType::Gauge);
   auto circuitTransitions = family("tether_circuit_transitions_total",
                                    "Circuit breaker state changes.", MetricType::Counter);
-  for (const auto& b : Governance::liveBreakers()) {
-    const std::string& rule = b->config().name;
-    circuitState.metric.push_back(
-        gauge(static_cast<double>(static_cast<int>(b->state())), {{"rule", rule}}));
+  // A perEndpoint rule shows one series per endpoint (label `endpoint`), not its own.
+  auto exportBreaker = [&](const CircuitBreaker& b) {
+    std::vector<ClientMetric::Label> labels = {{"rule", b.config().name}};
+    if (!b.endpoint().empty()) labels.insert(labels.begin(), {"endpoint", b.endpoint()});
+    circuitState.metric.push_back(gauge(static_cast<double>(static_cast<int>(b.state())), labels));
     for (int from = 0; from < kBreakerStates; ++from) {
       for (int to = 0; to < kBreakerStates; ++to) {
-        uint64_t n = b->transitions(static_cast<BreakerState>(from), static_cast<BreakerState>(to));
+        uint64_t n = b.transitions(static_cast<BreakerState>(from), static_cast<BreakerState>(to));
         if (n == 0) continue;
-        circuitTransitions.metric.push_back(counter(
-            static_cast<double>(n), {{"from", breakerStateName(static_cast<BreakerState>(from))},
-                                     {"rule", rule},
-                                     {"to", breakerStateName(static_cast<BreakerState>(to))}}));
+        std::vector<ClientMetric::Label> l = labels;
+        l.insert(l.end() - 1, {"from", breakerStateName(static_cast<BreakerState>(from))});
+        l.push_back({"to", breakerStateName(static_cast<BreakerState>(to))});
+        circuitTransitions.metric.push_back(counter(static_cast<double>(n), l));
       }
+    }
+  };
+  for (const auto& b : Governance::liveBreakers()) {
+    if (b->config().perEndpoint) {
+      b->forEachEndpoint(
+          [&](const std::string&, const CircuitBreaker& one) { exportBreaker(one); });
+    } else {
+      exportBreaker(*b);
     }
   }
   families.push_back(std::move(circuitState));

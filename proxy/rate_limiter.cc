@@ -113,7 +113,8 @@ RateLimiter::RateLimiter(config::RateLimitConfig config)
       single_(config_),
       overflow_(config_),
       table_(
-          config_.maxKeys, [this] { return std::make_shared<RateBucket>(config_); },
+          config_.maxKeys,
+          [this](std::string_view) { return std::make_shared<RateBucket>(config_); },
           [periodNs = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.per).count()](
               const RateBucket& b, int64_t nowNs) {
             // Idle a whole period: its bucket would be full again anyway.
@@ -130,8 +131,13 @@ RateLimiter::RateLimiter(config::RateLimitConfig config)
 
 namespace {
 
-// GCRA (the token bucket) on Redis's own clock, so replicas on other hosts agree. Times in
-// microseconds. Returns {allowed, retry after (us), remaining}.
+// Each algorithm as one Lua script, run atomically by Redis on its own clock (so replicas
+// on other hosts agree). Times in microseconds unless said. Every script returns
+// {allowed, retry after (us), remaining, wait (us)}. Times stored or passed to commands go
+// through string.format('%d'): Lua 5.1 turns a bare number into a string with 14
+// significant digits, which would round a microsecond timestamp to 100 us.
+
+// The token bucket as GCRA, as RateBucket::tokenBucket does it.
 constexpr const char* kGlobalTokenBucket = R"lua(
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
@@ -140,9 +146,9 @@ local tau = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local nxt = tat + interval
-if nxt - now > tau then return {0, nxt - now - tau, 0} end
-redis.call('SET', KEYS[1], nxt, 'PX', math.floor((nxt - now) / 1000) + 1)
-return {1, 0, math.floor((tau - (nxt - now)) / interval)}
+if nxt - now > tau then return {0, nxt - now - tau, 0, 0} end
+redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.floor((nxt - now) / 1000) + 1)
+return {1, 0, math.floor((tau - (nxt - now)) / interval), 0}
 )lua";
 
 // A counter per calendar window (ms on Redis's clock).
@@ -155,15 +161,61 @@ local w = math.floor(now / per)
 local k = KEYS[1] .. ':' .. w
 local c = redis.call('INCR', k)
 if c == 1 then redis.call('PEXPIRE', k, per + 1000) end
-if c > limit then return {0, ((w + 1) * per - now) * 1000, 0} end
-return {1, 0, limit - c}
+if c > limit then return {0, ((w + 1) * per - now) * 1000, 0, 0} end
+return {1, 0, limit - c, 0}
+)lua";
+
+// Exact over the window: a sorted set of the admission times of the last period (at most
+// `limit` members), as RateBucket::slidingWindow keeps them in a ring.
+constexpr const char* kGlobalSlidingWindow = R"lua(
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local per = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - per))
+local c = redis.call('ZCARD', KEYS[1])
+if c >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, math.max(1, tonumber(oldest[2]) + per - now), 0, 0}
+end
+local seq = redis.call('INCR', KEYS[1] .. ':seq')
+redis.call('ZADD', KEYS[1], string.format('%d', now), seq)
+local ttl = math.floor(per / 1000) + 1000
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[1] .. ':seq', ttl)
+return {1, 0, limit - c - 1, 0}
+)lua";
+
+// Pacing, as RateBucket::leakyBucket: the next free slot; a request whose slot is more than
+// maxQueueTime away is rejected, else it takes the slot and waits for it (on a timer in the
+// sidecar that asked).
+constexpr const char* kGlobalLeakyBucket = R"lua(
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local interval = tonumber(ARGV[1])
+local maxq = tonumber(ARGV[2])
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+if slot < now then slot = now end
+local wait = slot - now
+if wait > maxq then return {0, wait - maxq, 0, 0} end
+redis.call('SET', KEYS[1], string.format('%d', slot + interval), 'PX', math.floor((wait + interval) / 1000) + 1)
+return {1, 0, math.floor((maxq - wait) / interval), wait}
 )lua";
 
 }  // namespace
 
 const char* RateLimiter::globalScript() const {
-  return config_.algorithm == config::RateLimitAlgorithm::kFixedWindow ? kGlobalFixedWindow
-                                                                       : kGlobalTokenBucket;
+  switch (config_.algorithm) {
+    case config::RateLimitAlgorithm::kTokenBucket:
+      return kGlobalTokenBucket;
+    case config::RateLimitAlgorithm::kFixedWindow:
+      return kGlobalFixedWindow;
+    case config::RateLimitAlgorithm::kSlidingWindow:
+      return kGlobalSlidingWindow;
+    case config::RateLimitAlgorithm::kLeakyBucket:
+      return kGlobalLeakyBucket;
+  }
+  return kGlobalTokenBucket;
 }
 
 std::string RateLimiter::globalKey(std::string_view key) const {
@@ -174,23 +226,33 @@ std::string RateLimiter::globalKey(std::string_view key) const {
 
 std::vector<std::string> RateLimiter::globalArgs() const {
   int64_t perUs = std::chrono::duration_cast<std::chrono::microseconds>(config_.per).count();
-  if (config_.algorithm == config::RateLimitAlgorithm::kFixedWindow) {
-    return {std::to_string(std::max<int64_t>(1, perUs / 1000)), std::to_string(config_.limit)};
-  }
   int64_t interval = std::max<int64_t>(1, perUs / std::max<uint32_t>(1, config_.limit));
+  switch (config_.algorithm) {
+    case config::RateLimitAlgorithm::kFixedWindow:
+      return {std::to_string(std::max<int64_t>(1, perUs / 1000)), std::to_string(config_.limit)};
+    case config::RateLimitAlgorithm::kSlidingWindow:
+      return {std::to_string(perUs), std::to_string(config_.limit)};
+    case config::RateLimitAlgorithm::kLeakyBucket:
+      return {
+          std::to_string(interval),
+          std::to_string(
+              std::chrono::duration_cast<std::chrono::microseconds>(config_.maxQueueTime).count())};
+    case config::RateLimitAlgorithm::kTokenBucket:
+      break;
+  }
   return {std::to_string(interval),
           std::to_string(interval * std::max<uint32_t>(1, config_.burst))};
 }
 
 bool RateLimiter::parseGlobalReply(const redisReply* reply, RateDecision& out) {
-  if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return false;
-  for (size_t i = 0; i < 3; ++i) {
+  if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) return false;
+  for (size_t i = 0; i < 4; ++i) {
     if (reply->element[i]->type != REDIS_REPLY_INTEGER) return false;
   }
   out.allowed = reply->element[0]->integer == 1;
   out.retryAfterNs = reply->element[1]->integer * 1000;
   out.remaining = reply->element[2]->integer;
-  out.waitNs = 0;
+  out.waitNs = reply->element[3]->integer * 1000;
   return true;
 }
 

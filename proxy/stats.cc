@@ -127,6 +127,7 @@ void WorkerStats::merge(const WorkerStats& other) {
     mine.retryBudgetExhausted += ss.retryBudgetExhausted;
     mine.outlierEjections += ss.outlierEjections;
     mine.panic += ss.panic;
+    mine.connectionOverflow += ss.connectionOverflow;
     mine.activeRequests += ss.activeRequests;
     mine.activeRetries += ss.activeRetries;
   }

@@ -55,7 +55,8 @@ struct ServiceStats {
   uint64_t retryBudgetExhausted = 0;
   uint64_t outlierEjections = 0;
   uint64_t panic = 0;
-  int64_t activeRequests = 0;  // gauges for the retry budget
+  uint64_t connectionOverflow = 0;  // requests that found limits.maxConnections spent
+  int64_t activeRequests = 0;       // gauges for the retry budget
   int64_t activeRetries = 0;
 };
 

@@ -218,6 +218,7 @@ void UpstreamConnection::onWriteWatermark(bool aboveHigh) {
 
 void UpstreamConnection::onClosed() {
   closed_ = true;
+  if (budget_) budget_->fetch_sub(1, std::memory_order_relaxed);
   worker_.stats().upstreamConnectionsActive--;
   pool_.onConnectionClosed(this);
   worker_.deferDelete(std::unique_ptr<Deletable>(this));
@@ -294,12 +295,13 @@ void UpstreamTarget::prepare(TcpConnection& conn) const {
 }
 
 UpstreamPool::UpstreamPool(Worker& worker, UpstreamTarget target)
-    : worker_(worker), target_(std::move(target)) {}
+    : worker_(worker),
+      target_(std::move(target)),
+      serveTimer_(worker.loop(), [this] { serveWaiters(); }) {}
 
 UpstreamPool::~UpstreamPool() { closeAll(); }
 
-UpstreamConnection* UpstreamPool::acquire(UpstreamClient& client, bool headRequest,
-                                          config::Duration connectTimeout, bool& reused) {
+UpstreamConnection* UpstreamPool::takeIdle(UpstreamClient& client, bool headRequest) {
   while (!idle_.empty()) {
     UpstreamConnection* c = idle_.back();
     idle_.pop_back();
@@ -309,13 +311,18 @@ UpstreamConnection* UpstreamPool::acquire(UpstreamClient& client, bool headReque
       c->parserPaused_ = false;
       c->parser_.resume();
     }
-    reused = true;
     worker_.stats().upstreamConnectionsReused++;
     return c;
   }
-  reused = false;
-  if (!target_.socketAddress()) return nullptr;
+  return nullptr;
+}
+
+UpstreamConnection* UpstreamPool::open(UpstreamClient& client, bool headRequest,
+                                       config::Duration connectTimeout,
+                                       const ConnectionBudget& budget) {
   auto* c = new UpstreamConnection(worker_, *this);
+  // Taken by the caller; given back when the connection closes (a failed connect too).
+  c->budget_ = budget.open;
   all_.insert(c);
   c->attach(&client, headRequest);
   target_.prepare(c->conn_);
@@ -327,7 +334,61 @@ UpstreamConnection* UpstreamPool::acquire(UpstreamClient& client, bool headReque
   return c;
 }
 
+UpstreamConnection* UpstreamPool::acquire(UpstreamClient& client, bool headRequest,
+                                          config::Duration connectTimeout,
+                                          const ConnectionBudget& budget, Lent& how) {
+  // Requests already in line go first.
+  if (waiters_.empty()) {
+    if (UpstreamConnection* c = takeIdle(client, headRequest)) {
+      how = Lent::kReady;
+      return c;
+    }
+  }
+  if (!target_.socketAddress()) {
+    how = Lent::kFailed;
+    return nullptr;
+  }
+  if (!waiters_.empty() || !budget.take(all_.empty())) {
+    waiters_.push_back(Waiter{&client, headRequest, connectTimeout, budget});
+    how = Lent::kQueued;
+    return nullptr;
+  }
+  UpstreamConnection* c = open(client, headRequest, connectTimeout, budget);
+  how = c ? Lent::kConnecting : Lent::kFailed;
+  return c;
+}
+
+void UpstreamPool::cancelWait(UpstreamClient& client) {
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    if (it->client == &client) {
+      waiters_.erase(it);
+      return;
+    }
+  }
+}
+
+void UpstreamPool::serveWaiters() {
+  // Each callback may queue, cancel or acquire again: nothing is held across one.
+  while (!waiters_.empty()) {
+    Waiter w = waiters_.front();
+    if (UpstreamConnection* c = takeIdle(*w.client, w.headRequest)) {
+      waiters_.pop_front();
+      w.client->onUpstreamGranted(*c, Lent::kReady);
+      continue;
+    }
+    if (!w.budget.take(all_.empty())) return;  // a connection closing or freed calls again
+    waiters_.pop_front();
+    UpstreamConnection* c = open(*w.client, w.headRequest, w.connectTimeout, w.budget);
+    if (c) {
+      w.client->onUpstreamGranted(*c, Lent::kConnecting);
+    } else {
+      w.client->onUpstreamFailure(Reason::kUpstreamConnectFailure, false);
+    }
+  }
+}
+
 void UpstreamPool::returnIdle(UpstreamConnection* c) {
+  if (!waiters_.empty()) serveTimer_.start(std::chrono::milliseconds(0));
   if (idle_.size() >= worker_.bootstrap().upstream.maxIdlePerEndpoint) {
     c->close();
     return;
@@ -340,6 +401,7 @@ void UpstreamPool::returnIdle(UpstreamConnection* c) {
 
 void UpstreamPool::onConnectionClosed(UpstreamConnection* c) {
   all_.erase(c);
+  if (!waiters_.empty()) serveTimer_.start(std::chrono::milliseconds(0));
   for (size_t i = 0; i < idle_.size(); ++i) {
     if (idle_[i] == c) {
       idle_.erase(idle_.begin() + static_cast<long>(i));
@@ -352,6 +414,9 @@ void UpstreamPool::closeAll() {
   std::vector<UpstreamConnection*> conns(all_.begin(), all_.end());
   for (auto* c : conns) c->close();
   idle_.clear();
+  std::deque<Waiter> waiters;
+  waiters.swap(waiters_);
+  for (Waiter& w : waiters) w.client->onUpstreamFailure(Reason::kUpstreamConnectFailure, false);
 }
 
 template <class Pool>

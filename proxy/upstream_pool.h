@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 
+#include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,6 +22,7 @@
 namespace tether::proxy {
 
 class UpstreamPool;
+class UpstreamRequest;
 class Http2Pool;
 
 /// Fills `out` from a numeric IPv4/IPv6 address; false when the host is not one.
@@ -47,6 +50,32 @@ class UpstreamTarget {
   std::string serverName_;
 };
 
+/// A service's connection budget (`limits.maxConnections`), all workers together. Like
+/// Envoy's, it is soft in one way: a pool with no connection at all may open one over the
+/// budget, so a worker is never left unable to reach an endpoint (the excess is bounded by
+/// endpoints x workers).
+struct ConnectionBudget {
+  std::shared_ptr<std::atomic<int64_t>> open;  // connections open to the service
+  int64_t max = 0;
+
+  /// Takes a connection from the budget; `force` takes it even when the budget is spent.
+  bool take(bool force) const {
+    if (!open) return true;
+    if (open->fetch_add(1, std::memory_order_relaxed) < max || force) return true;
+    open->fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+};
+
+/// How a pool served a request.
+enum class Lent {
+  kReady,       // on a connection that is up: write at once
+  kConnecting,  // on a new connection: onUpstreamReady follows
+  kQueued,      // waiting for a connection of the pool (the budget is spent)
+  kOverflow,    // the budget is spent and the pool cannot queue
+  kFailed,      // no connection can be made
+};
+
 /// What the router sees of an upstream HTTP/1.1 exchange.
 class UpstreamClient {
  public:
@@ -66,6 +95,8 @@ class UpstreamClient {
   virtual void onUpstreamReset() = 0;
   /// The upstream connection's write buffer crossed a watermark.
   virtual void onUpstreamWatermark(bool aboveHigh) = 0;
+  /// A queued request (Lent::kQueued) got its connection: `how` is kReady or kConnecting.
+  virtual void onUpstreamGranted(UpstreamRequest& request, Lent how) = 0;
 };
 
 /// What Tether adds to a request head as it forwards it.
@@ -145,6 +176,7 @@ class UpstreamConnection : public UpstreamRequest,
 
   Worker& worker_;
   UpstreamPool& pool_;
+  std::shared_ptr<std::atomic<int64_t>> budget_;  // the service's open connections
   TcpConnection conn_;
   Http1Parser parser_;
   Timer timer_;
@@ -171,25 +203,46 @@ class UpstreamPool {
   UpstreamPool(Worker& worker, UpstreamTarget target);
   ~UpstreamPool();
 
-  /// Lends a connection to `client`: an idle one (reused = true; write at once) or a new
-  /// one (onUpstreamReady follows). Returns nullptr when no connection can be made (the
-  /// client's onUpstreamFailure has not been called).
+  /// Lends a connection to `client`: an idle one (kReady) or a new one (kConnecting). When
+  /// `budget` is spent the request waits in line for one of this pool's connections
+  /// (kQueued; onUpstreamGranted follows, or cancelWait). Returns nullptr unless kReady or
+  /// kConnecting (the client's onUpstreamFailure has not been called).
   UpstreamConnection* acquire(UpstreamClient& client, bool headRequest,
-                              config::Duration connectTimeout, bool& reused);
+                              config::Duration connectTimeout, const ConnectionBudget& budget,
+                              Lent& how);
+  /// Takes a queued request out of line.
+  void cancelWait(UpstreamClient& client);
   /// Called by a connection that finished an exchange and may be reused.
   void returnIdle(UpstreamConnection* conn);
   /// Called by a connection when it closes.
   void onConnectionClosed(UpstreamConnection* conn);
+  /// Closes every connection; queued requests fail.
   void closeAll();
   const config::Address& address() const { return target_.address(); }
   size_t idleCount() const { return idle_.size(); }
   size_t connectionCount() const { return all_.size(); }
+  size_t queued() const { return waiters_.size(); }
 
  private:
+  struct Waiter {
+    UpstreamClient* client;
+    bool headRequest;
+    config::Duration connectTimeout;
+    ConnectionBudget budget;
+  };
+  UpstreamConnection* takeIdle(UpstreamClient& client, bool headRequest);
+  UpstreamConnection* open(UpstreamClient& client, bool headRequest,
+                           config::Duration connectTimeout, const ConnectionBudget& budget);
+  /// Hands freed connections (or budget) to queued requests, first come first served. Runs
+  /// from a timer, never inside a connection's callbacks.
+  void serveWaiters();
+
   Worker& worker_;
   UpstreamTarget target_;
   std::vector<UpstreamConnection*> idle_;  // most recently used last
   std::unordered_set<UpstreamConnection*> all_;
+  std::deque<Waiter> waiters_;
+  Timer serveTimer_;
   friend class UpstreamConnection;
 };
 

@@ -68,6 +68,7 @@ void Worker::start() {
     for (auto& s : sockets_) {
       listeners_.push_back(std::make_unique<Listener>(*this, s));
     }
+    redis();  // connect now, so the first global limit does not find Redis away
     started.set_value();
     runLoop();
   });

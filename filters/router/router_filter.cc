@@ -216,13 +216,18 @@ bool RouterFilter::admitGlobal() {
       return false;  // onGlobalAnswer or onRedisTimeout carries on
     }
     // Redis is away: the local fallback limit decides (counted, never silently open).
-    proxy::RateDecision d = limiter.acquireFallback(globalKeyValue_, steadyNs());
-    if (!d.allowed) {
-      replyRateLimited(limiter, d);
-      return false;
-    }
+    if (!applyGlobal(limiter.acquireFallback(globalKeyValue_, steadyNs()))) return false;
   }
   return admitBreakers();
+}
+
+bool RouterFilter::applyGlobal(const proxy::RateDecision& d) {
+  if (!d.allowed) {
+    replyRateLimited(*globalWaiting_, d);
+    return false;
+  }
+  paceWaitNs_ = std::max(paceWaitNs_, d.waitNs);  // a global leaky bucket's slot
+  return true;
 }
 
 void RouterFilter::onGlobalAnswer(const redisReply* reply) {
@@ -232,22 +237,15 @@ void RouterFilter::onGlobalAnswer(const redisReply* reply) {
   if (!proxy::RateLimiter::parseGlobalReply(reply, d)) {
     d = globalWaiting_->acquireFallback(globalKeyValue_, steadyNs());
   }
-  if (!d.allowed) {
-    replyRateLimited(*globalWaiting_, d);
-    return;
-  }
-  if (admitGlobal()) afterAdmission();
+  if (applyGlobal(d) && admitGlobal()) afterAdmission();
 }
 
 void RouterFilter::onRedisTimeout() {
   if (redisCall_) redisCall_->cancel();
   redisCall_ = nullptr;
-  proxy::RateDecision d = globalWaiting_->acquireFallback(globalKeyValue_, steadyNs());
-  if (!d.allowed) {
-    replyRateLimited(*globalWaiting_, d);
-    return;
+  if (applyGlobal(globalWaiting_->acquireFallback(globalKeyValue_, steadyNs())) && admitGlobal()) {
+    afterAdmission();
   }
-  if (admitGlobal()) afterAdmission();
 }
 
 bool RouterFilter::admitBreakers() {
@@ -257,6 +255,10 @@ bool RouterFilter::admitBreakers() {
   for (const auto& breaker : governance_->breakers()) {
     if (admittedCount_ == admitted_.size()) break;
     if (!proxy::Governance::matches(breaker->config().target, subject)) continue;
+    if (breaker->config().perEndpoint) {
+      if (!endpointRule_) endpointRule_ = breaker.get();  // the first such rule decides
+      continue;
+    }
     if (now == 0) now = steadyNs();
     double r = static_cast<double>(worker.random() % 1'000'000) / 1e6;
     proxy::CircuitBreaker::Admission a = breaker->admit(now, r);
@@ -266,6 +268,7 @@ bool RouterFilter::admitBreakers() {
     }
     admitted_[admittedCount_++] = Admitted{breaker.get(), a.probe};
   }
+  if (!admitEndpoint()) return false;
   if (paceWaitNs_ > 0) {
     // A leaky bucket paces: the request waits for its slot on a timer, the worker does not.
     pacing_.arm(worker.deadlines(), std::chrono::milliseconds((paceWaitNs_ + 999'999) / 1'000'000),
@@ -273,6 +276,44 @@ bool RouterFilter::admitBreakers() {
     return false;
   }
   return true;
+}
+
+bool RouterFilter::admitEndpoint() {
+  if (!endpointRule_) return true;
+  proxy::Worker& worker = callbacks_->worker();
+  int64_t now = steadyNs();
+  // Endpoints whose breaker refused: the load balancer is asked for others, a few times
+  // over (round robin visits them all; random may need more draws).
+  std::array<const config::EndpointConfig*, 16> refused{};
+  size_t refusedCount = 0;
+  const size_t draws = std::min<size_t>(16, 2 * backend_->endpoints.size());
+  while (true) {
+    std::shared_ptr<proxy::CircuitBreaker> b =
+        endpointRule_->forEndpoint(endpoint_->addressText, now);
+    double r = static_cast<double>(worker.random() % 1'000'000) / 1e6;
+    proxy::CircuitBreaker::Admission a = b->admit(now, r);
+    if (a.allowed) {
+      endpointBreaker_ = std::move(b);
+      endpointProbe_ = a.probe;
+      endpointStartNs_ = now;
+      callbacks_->info().upstreamAddress = endpoint_->addressText;
+      return true;
+    }
+    if (refusedCount == refused.size()) break;
+    refused[refusedCount++] = endpoint_;
+    const config::EndpointConfig* next = nullptr;
+    for (size_t i = 0; i < draws && !next; ++i) {
+      const config::EndpointConfig* e = pickEndpoint(*request_, worker);
+      if (e && std::find(refused.begin(), refused.begin() + refusedCount, e) ==
+                   refused.begin() + refusedCount) {
+        next = e;
+      }
+    }
+    if (!next) break;
+    endpoint_ = next;
+  }
+  replyCircuitOpen(*endpointRule_);
+  return false;
 }
 
 std::string_view RouterFilter::limitKey(const config::RateLimitKey& key,
@@ -344,35 +385,47 @@ void RouterFilter::replyCircuitOpen(const proxy::CircuitBreaker& breaker) {
                  std::move(h));
 }
 
+namespace {
+
+/// Whether a finished request counts as a failure for `breaker`.
+bool breakerFailure(const proxy::CircuitBreaker& breaker, const proxy::StreamInfo& info) {
+  switch (info.reason) {
+    case Reason::kNone:
+      return breaker.isFailureStatus(info.status) ||
+             (info.grpc && breaker.isFailureGrpcStatus(info.grpcStatus));
+    case Reason::kUpstreamConnectFailure:
+    case Reason::kUpstreamReset:
+    case Reason::kUpstreamTimeout:
+    case Reason::kDeadlineExceeded:
+    case Reason::kNoHealthyUpstream:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 void RouterFilter::onStreamComplete(const proxy::StreamInfo& info) {
-  if (admittedCount_ == 0) return;
+  if (admittedCount_ == 0 && !endpointBreaker_) return;
   int64_t now = steadyNs();
+  bool cancelled = info.status == 499;
+  // An attempt whose outcome was never seen (the route timeout, the client leaving) is
+  // judged by how the request ended.
+  if (endpointBreaker_ && (!cancelled || endpointProbe_)) {
+    endpointBreaker_->record(breakerFailure(*endpointBreaker_, info) || cancelled,
+                             now - endpointStartNs_, endpointProbe_, now);
+  }
+  endpointBreaker_.reset();
   int64_t duration =
       now -
       std::chrono::duration_cast<std::chrono::nanoseconds>(info.start.time_since_epoch()).count();
-  bool cancelled = info.status == 499;
   for (size_t i = 0; i < admittedCount_; ++i) {
     const Admitted& a = admitted_[i];
-    bool failure = false;
-    switch (info.reason) {
-      case Reason::kNone:
-        failure = a.breaker->isFailureStatus(info.status) ||
-                  (info.grpc && a.breaker->isFailureGrpcStatus(info.grpcStatus));
-        break;
-      case Reason::kUpstreamConnectFailure:
-      case Reason::kUpstreamReset:
-      case Reason::kUpstreamTimeout:
-      case Reason::kDeadlineExceeded:
-      case Reason::kNoHealthyUpstream:
-        failure = true;
-        break;
-      default:
-        break;
-    }
     // A call the client gave up on says nothing about the upstream, except that a probe
     // did not show it healthy.
     if (cancelled && !a.probe) continue;
-    a.breaker->record(failure || cancelled, duration, a.probe, now);
+    a.breaker->record(breakerFailure(*a.breaker, info) || cancelled, duration, a.probe, now);
   }
   admittedCount_ = 0;
 }
@@ -455,6 +508,7 @@ void RouterFilter::startRetry() {
   }
   endpoint_ = next;
   callbacks_->info().upstreamAddress = endpoint_->addressText;
+  if (!admitEndpoint()) return;
   requestEndSent_ = false;
   startUpstream();
 }
@@ -545,7 +599,14 @@ const config::EndpointConfig* RouterFilter::pickEndpoint(const proxy::RequestHea
   return backend_->endpoints[static_cast<size_t>(index)];
 }
 
-void RouterFilter::recordOutcome(bool failure) {
+void RouterFilter::recordOutcome(bool failure, int status) {
+  if (endpointBreaker_) {
+    // The attempt's endpoint breaker judges by the status when there is one.
+    int64_t now = steadyNs();
+    bool f = status > 0 ? endpointBreaker_->isFailureStatus(status) : failure;
+    endpointBreaker_->record(f, now - endpointStartNs_, endpointProbe_, now);
+    endpointBreaker_.reset();
+  }
   if (!endpointHealth_ || !backend_ || !backend_->service) return;
   const auto& od = backend_->service->outlierDetection;
   if (!od) return;
@@ -564,7 +625,7 @@ void RouterFilter::startUpstream() {
   }
   config::Duration connectTimeout =
       backend_->service->connectTimeout.value_or(worker.bootstrap().upstream.connectTimeout);
-  bool reused = false;
+  const config::ServiceLimits& limits = backend_->service->limits;
   upstreamReady_ = false;
   // Upgrade and CONNECT tunnels are HTTP/1.1 exchanges whatever the service speaks.
   const config::TlsClientConfig* tls = backend_->service->tls ? &*backend_->service->tls : nullptr;
@@ -578,23 +639,41 @@ void RouterFilter::startUpstream() {
     if (!h2) alpn = "h2,http/1.1";
     protocol = h2.value_or(true) ? config::Protocol::kHttp2 : config::Protocol::kHttp1;
   }
+  proxy::ConnectionBudget budget;
+  if (serviceCounters_) budget = {serviceCounters_->connections, limits.maxConnections};
+  proxy::Lent how = proxy::Lent::kFailed;
   if (protocol == config::Protocol::kHttp2 && !request_->upgrade) {
     proxy::Http2Pool* pool =
         worker.pools().getHttp2(endpoint_->address, endpoint_->addressText, tls, alpn);
-    upstream_ = pool ? pool->acquire(*this, request_->isHead(), connectTimeout, reused) : nullptr;
+    if (pool) upstream_ = pool->acquire(*this, request_->isHead(), connectTimeout, budget, how);
   } else {
     proxy::UpstreamPool* pool = worker.pools().get(endpoint_->address, endpoint_->addressText, tls);
-    upstream_ = pool ? pool->acquire(*this, request_->isHead(), connectTimeout, reused) : nullptr;
+    if (pool) upstream_ = pool->acquire(*this, request_->isHead(), connectTimeout, budget, how);
+    if (how == proxy::Lent::kQueued) queuedAt_ = pool;
   }
-  if (!upstream_) {
-    fail(Reason::kUpstreamConnectFailure);
-    return;
+  onLent(how);
+}
+
+void RouterFilter::onLent(proxy::Lent how) {
+  switch (how) {
+    case proxy::Lent::kReady:
+      onUpstreamReady();
+      return;
+    case proxy::Lent::kFailed:
+      fail(Reason::kUpstreamConnectFailure);
+      return;
+    case proxy::Lent::kOverflow:
+      callbacks_->worker().stats().service(callbacks_->info().service).connectionOverflow++;
+      fail(Reason::kOverflow);
+      return;
+    case proxy::Lent::kQueued:
+      callbacks_->worker().stats().service(callbacks_->info().service).connectionOverflow++;
+      break;
+    case proxy::Lent::kConnecting:
+      break;
   }
-  if (reused) {
-    onUpstreamReady();
-    return;
-  }
-  // Waiting for a connection to be made: Envoy's max_pending_requests, all workers together.
+  // Waiting for a connection (being made, or in line for one at maxConnections): Envoy's
+  // max_pending_requests, all workers together.
   if (serviceCounters_ && !countedPending_) {
     countedPending_ = true;
     if (serviceCounters_->pending.fetch_add(1, std::memory_order_relaxed) >=
@@ -603,6 +682,12 @@ void RouterFilter::startUpstream() {
       fail(Reason::kOverflow);
     }
   }
+}
+
+void RouterFilter::onUpstreamGranted(proxy::UpstreamRequest& request, proxy::Lent how) {
+  queuedAt_ = nullptr;
+  upstream_ = &request;
+  onLent(how);
 }
 
 void RouterFilter::onUpstreamReady() {
@@ -711,6 +796,7 @@ FilterStatus RouterFilter::onRequestTrailers(proxy::HeaderMap& trailers) {
 
 void RouterFilter::onUpstreamFailure(Reason reason, bool reused) {
   upstream_ = nullptr;
+  queuedAt_ = nullptr;
   upstreamReady_ = false;
   if (countedPending_) {
     countedPending_ = false;
@@ -786,7 +872,7 @@ void RouterFilter::onDeadline() {
 void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) {
   perTry_.cancel();
   // Outlier detection counts gateway errors and 5xx answers as the endpoint's failures.
-  recordOutcome(head.status >= 500);
+  recordOutcome(head.status >= 500, head.status);
   // A remote Tether that rejected the request (rate limit, open breaker) says when to come
   // back (Retry-After): retrying now would only add load where it is already refused.
   const std::string* remoteReason = head.headers.get("x-tether-reason");
@@ -867,6 +953,10 @@ void RouterFilter::onResponseWatermark(bool aboveHigh) {
 }
 
 void RouterFilter::releaseUpstream() {
+  if (queuedAt_) {
+    queuedAt_->cancelWait(*this);
+    queuedAt_ = nullptr;
+  }
   if (!upstream_) return;
   proxy::UpstreamRequest* c = upstream_;
   upstream_ = nullptr;

@@ -40,6 +40,7 @@ class RouterFilter : public proxy::Filter,
   void onUpstreamTrailers(proxy::HeaderMap& trailers) override;
   void onUpstreamReset() override;
   void onUpstreamWatermark(bool aboveHigh) override;
+  void onUpstreamGranted(proxy::UpstreamRequest& request, proxy::Lent how) override;
 
   // DeadlineCallback: the route timeout.
   void onDeadline() override;
@@ -57,6 +58,9 @@ class RouterFilter : public proxy::Filter,
   proxy::Governance::Subject governanceSubject() const;
   void onGlobalAnswer(const redisReply* reply);
   void onRedisTimeout();
+  /// One global limit's answer (from Redis or the local fallback): false when it refused
+  /// (the reply is sent); a leaky bucket's wait is kept for admitBreakers.
+  bool applyGlobal(const proxy::RateDecision& d);
   /// Circuit breakers, then the leaky-bucket wait. True when the request may go on now.
   bool admitBreakers();
   /// Fault injection, then the upstream.
@@ -71,8 +75,14 @@ class RouterFilter : public proxy::Filter,
   void replyProtected(const config::FallbackReply& fallback, int status, std::string_view body,
                       proxy::Reason reason, proxy::HeaderMap extra);
   void startUpstream();
-  /// Passive outlier detection: reports the current attempt's outcome for its endpoint.
-  void recordOutcome(bool failure);
+  /// Carries on after a pool lent a connection (or did not).
+  void onLent(proxy::Lent how);
+  /// Reports the current attempt's outcome for its endpoint: passive outlier detection, and
+  /// the endpoint's breaker (by `status` when the attempt got one, else by `failure`).
+  void recordOutcome(bool failure, int status = 0);
+  /// A perEndpoint breaker admits each attempt for the endpoint it goes to; an endpoint it
+  /// refuses is swapped for another. False when none is admitted (the reply is sent).
+  bool admitEndpoint();
   /// Fault injection: after the (optional) delay, maybe abort, else go upstream.
   void afterFaultDelay();
   /// Starts another attempt after a failed one when the policy, the budget and the
@@ -95,6 +105,7 @@ class RouterFilter : public proxy::Filter,
   const config::EndpointConfig* endpoint_ = nullptr;
   proxy::RequestHead* request_ = nullptr;  // owned by the stream, stable for its life
   proxy::UpstreamRequest* upstream_ = nullptr;
+  proxy::UpstreamPool* queuedAt_ = nullptr;  // in line for a connection of this pool
   proxy::Deadline timeout_;
   proxy::Deadline faultDelay_;
   struct FaultDelayDone : proxy::DeadlineCallback {
@@ -121,6 +132,11 @@ class RouterFilter : public proxy::Filter,
   };
   std::array<Admitted, 4> admitted_{};  // breakers beyond 4 per request are not consulted
   size_t admittedCount_ = 0;
+  // The first matching perEndpoint rule, and its breaker for the current attempt.
+  proxy::CircuitBreaker* endpointRule_ = nullptr;
+  std::shared_ptr<proxy::CircuitBreaker> endpointBreaker_;
+  bool endpointProbe_ = false;
+  int64_t endpointStartNs_ = 0;
   // Concurrency slots this request holds, released when it ends.
   std::array<std::shared_ptr<proxy::ConcurrencyLimiter::Counter>, 4> slots_;
   size_t slotCount_ = 0;
@@ -146,9 +162,8 @@ class RouterFilter : public proxy::Filter,
   bool retriesAllowed_ = true;  // false when an upstream hop already retried
   std::chrono::steady_clock::time_point deadlineAt_{};
   bool hasDeadline_ = false;
-  bool deadlineFromCaller_ = false;
-  bool propagateDeadline_ = false;  // send x-tether-timeout-ms upstream  // the caller's budget,
-                                    // not the route timeout, is binding
+  bool deadlineFromCaller_ = false;  // the caller's budget, not the route timeout, is binding
+  bool propagateDeadline_ = false;   // send x-tether-timeout-ms upstream
   int retriesInFlight_ = 0;
   bool countedActive_ = false;
   std::string pending_;  // body bytes that arrived before the upstream was ready
