@@ -186,6 +186,7 @@ bool RouterFilter::admit(const proxy::RequestHead& head) {
     slots_[slotCount_++] = std::move(slot);
   }
   nextGlobal_ = 0;
+  admitNs_ = now;  // one clock read serves the breakers too, unless Redis is waited for
   return admitGlobal();
 }
 
@@ -212,6 +213,7 @@ bool RouterFilter::admitGlobal() {
                                      [this](const redisReply* r) { onGlobalAnswer(r); })
                        : nullptr;
     if (redisCall_) {
+      admitNs_ = 0;
       redisTimeout_.arm(worker.deadlines(), worker.bootstrap().redis.timeout, redisTimeoutDone_);
       return false;  // onGlobalAnswer or onRedisTimeout carries on
     }
@@ -251,7 +253,7 @@ void RouterFilter::onRedisTimeout() {
 bool RouterFilter::admitBreakers() {
   proxy::Worker& worker = callbacks_->worker();
   const proxy::Governance::Subject subject = governanceSubject();
-  int64_t now = 0;
+  int64_t now = admitNs_;
   for (const auto& breaker : governance_->breakers()) {
     if (admittedCount_ == admitted_.size()) break;
     if (!proxy::Governance::matches(breaker->config().target, subject)) continue;

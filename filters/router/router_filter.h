@@ -141,9 +141,10 @@ class RouterFilter : public proxy::Filter,
   std::array<std::shared_ptr<proxy::ConcurrencyLimiter::Counter>, 4> slots_;
   size_t slotCount_ = 0;
   proxy::ServiceCounters* serviceCounters_ = nullptr;  // counted in .active while set
-  int64_t paceWaitNs_ = 0;                             // a leaky bucket's slot, from now
-  size_t nextGlobal_ = 0;                              // next rate limit to consider globally
-  proxy::RateLimiter* globalWaiting_ = nullptr;        // the global limit asked of Redis
+  int64_t admitNs_ = 0;     // the clock as the local limits read it (0: not read)
+  int64_t paceWaitNs_ = 0;  // a leaky bucket's slot, from now
+  size_t nextGlobal_ = 0;   // next rate limit to consider globally
+  proxy::RateLimiter* globalWaiting_ = nullptr;  // the global limit asked of Redis
   std::string globalKeyValue_;
   proxy::RedisClient::Call* redisCall_ = nullptr;
   proxy::Deadline redisTimeout_;
