@@ -21,6 +21,7 @@ struct Config {
   std::vector<RateLimitConfig> rateLimits;
   std::vector<CircuitBreakerConfig> circuitBreakers;
   std::vector<ConcurrencyLimitConfig> concurrencyLimits;
+  std::vector<HmacAuthConfig> hmacAuths;
   std::vector<DocumentInfo> documents;
   std::string hash;  // sha256 over all documents and the bootstrap, hex
 

@@ -20,6 +20,7 @@ struct RuleSet {
   std::vector<RateLimitConfig> rateLimits;
   std::vector<CircuitBreakerConfig> circuitBreakers;
   std::vector<ConcurrencyLimitConfig> concurrencyLimits;
+  std::vector<HmacAuthConfig> hmacAuths;
   std::vector<DocumentInfo> documents;
   // Where each route backend names a service, for dangling-reference errors.
   struct ServiceRef {

@@ -230,6 +230,77 @@ void readRateLimitSpec(ErrorSink& sink, MapReader& spec, RateLimitConfig& out) {
   readFallback(sink, spec, out.fallback);
 }
 
+void readAuthzRules(ErrorSink& sink, MapReader& spec, const std::string& key,
+                    std::vector<AuthzRule>& out) {
+  YAML::Node list = spec.get(key);
+  if (!list.IsDefined() || list.IsNull()) return;
+  if (!list.IsSequence()) {
+    spec.error(key, "must be a list of { caller, pathPrefix, methods }");
+    return;
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    MapReader r(sink, list[i], spec.child(key) + "[" + std::to_string(i) + "]");
+    if (!r.ok()) continue;
+    AuthzRule rule;
+    r.readString("caller", rule.caller);
+    r.readString("pathPrefix", rule.pathPrefix);
+    r.readStringList("methods", rule.methods);
+    for (auto& m : rule.methods) {
+      std::transform(m.begin(), m.end(), m.begin(),
+                     [](unsigned char c) { return std::toupper(c); });
+    }
+    out.push_back(std::move(rule));
+  }
+}
+
+void readHmacAuthSpec(ErrorSink& sink, MapReader& spec, HmacAuthConfig& out) {
+  int dir = spec.readEnum("direction", {"inbound", "outbound"});
+  if (dir >= 0) out.direction = static_cast<Direction>(dir);
+  readRuleTarget(sink, spec, out.target);
+  out.target.direction = out.direction;
+  spec.required("keys");
+  YAML::Node keys = spec.get("keys");
+  if (keys.IsDefined() && !keys.IsSequence()) spec.error("keys", "must be a list of keys");
+  if (keys.IsSequence()) {
+    if (keys.size() == 0) spec.error("keys", "needs at least one key");
+    for (size_t i = 0; i < keys.size(); ++i) {
+      MapReader k(sink, keys[i], spec.child("keys") + "[" + std::to_string(i) + "]");
+      if (!k.ok()) continue;
+      HmacKeyConfig key;
+      k.required("id");
+      k.required("secretFile");
+      k.readString("id", key.id);
+      k.readString("caller", key.caller);
+      k.readString("secretFile", key.secretFile);
+      if (key.id.empty() || key.id.find_first_of(" ,=\"") != std::string::npos) {
+        k.error("id", "must be non-empty, without spaces, commas, '=' or quotes");
+      }
+      if (out.direction == Direction::kInbound && key.caller.empty()) k.required("caller");
+      for (const auto& other : out.keys) {
+        if (other.id == key.id) k.error("id", "duplicate key id \"" + key.id + "\"");
+      }
+      out.keys.push_back(std::move(key));
+    }
+  }
+  if (spec.get("keyId").IsDefined() && spec.readString("keyId", out.keyId)) {
+    bool found = false;
+    for (const auto& k : out.keys) found = found || k.id == out.keyId;
+    if (!found) spec.error("keyId", "no key with id \"" + out.keyId + "\" in keys");
+  }
+  spec.readDuration("clockSkew", out.clockSkew);
+  if (out.clockSkew.count() < 1000) spec.error("clockSkew", "must be at least 1s");
+  spec.readStringList("signedHeaders", out.signedHeaders);
+  for (auto& h : out.signedHeaders) h = lower(h);
+  spec.readUint("maxBodyBytes", out.maxBodyBytes, 0, 64 * 1024 * 1024);
+  spec.readBool("allowUnsignedPayload", out.allowUnsignedPayload);
+  spec.readUint("nonceCacheSize", out.nonceCacheSize, 16, 100'000'000);
+  readAuthzRules(sink, spec, "allow", out.allow);
+  readAuthzRules(sink, spec, "deny", out.deny);
+  if (out.direction == Direction::kOutbound && (!out.allow.empty() || !out.deny.empty())) {
+    spec.error(out.allow.empty() ? "deny" : "allow", "authorization applies to direction: inbound");
+  }
+}
+
 void readCircuitBreakerSpec(ErrorSink& sink, MapReader& spec, CircuitBreakerConfig& out) {
   readRuleTarget(sink, spec, out.target);
   int st = spec.readEnum("strategy", {"error_ratio", "slow_ratio", "error_count"});
@@ -657,11 +728,14 @@ void readRuleDocument(ErrorSink& sink, const YAML::Node& doc, RuleSet& rules) {
   } else if (kind == "ConcurrencyLimit") {
     read(rules.concurrencyLimits,
          [&](ConcurrencyLimitConfig& c) { readConcurrencyLimitSpec(sink, spec, c); });
+  } else if (kind == "HmacAuth") {
+    read(rules.hmacAuths, [&](HmacAuthConfig& h) { readHmacAuthSpec(sink, spec, h); });
   } else if (apiVersion == kOpenSergoApiVersion &&
              readOpenSergoDocument(sink, kind, info, spec, rules)) {
   } else if (!kind.empty()) {
     static const std::vector<std::string> kKinds = {
-        "Service", "Route", "TrafficLabel", "RateLimit", "CircuitBreaker", "ConcurrencyLimit"};
+        "Service",          "Route",   "TrafficLabel", "RateLimit", "CircuitBreaker",
+        "ConcurrencyLimit", "HmacAuth"};
     std::string msg = "unknown kind \"" + kind + "\"";
     std::string hint = didYouMean(kind, kKinds);
     if (!hint.empty()) {
@@ -669,7 +743,7 @@ void readRuleDocument(ErrorSink& sink, const YAML::Node& doc, RuleSet& rules) {
     } else {
       msg +=
           " (supported: Service, Route, TrafficLabel, RateLimit, CircuitBreaker, "
-          "ConcurrencyLimit)";
+          "ConcurrencyLimit, HmacAuth)";
     }
     r.error("kind", msg);
     // Keys under spec are not checked for a kind we do not know.
@@ -760,6 +834,8 @@ void finishConfig(Config& cfg, RuleSet& rules, ConfigErrors& errors) {
   for (const auto& c : rules.concurrencyLimits) {
     checkTarget(c.target, c.origin, "ConcurrencyLimit", c.name);
   }
+  for (const auto& h : rules.hmacAuths) checkTarget(h.target, h.origin, "HmacAuth", h.name);
+  cfg.hmacAuths = std::move(rules.hmacAuths);
   cfg.concurrencyLimits = std::move(rules.concurrencyLimits);
   cfg.rateLimits = std::move(rules.rateLimits);
   cfg.circuitBreakers = std::move(rules.circuitBreakers);

@@ -216,6 +216,41 @@ struct ConcurrencyLimitConfig {
   FallbackReply fallback;
 };
 
+/// One HMAC key: its id (sent in the Authorization header), the caller it identifies, and
+/// the file holding the secret.
+struct HmacKeyConfig {
+  std::string id;
+  std::string caller;
+  std::string secretFile;
+};
+
+/// An authorization rule on the authenticated caller, path and method (any field left
+/// empty matches everything).
+struct AuthzRule {
+  std::string caller;
+  std::string pathPrefix;
+  std::vector<std::string> methods;  // upper case
+};
+
+/// HmacAuth: inbound, verify signed requests (and authorize their callers); outbound, sign
+/// requests with this node's key.
+struct HmacAuthConfig {
+  std::string name;
+  Origin origin;
+  std::string hash;
+  Direction direction = Direction::kInbound;
+  RuleTarget target;
+  std::vector<HmacKeyConfig> keys;  // outbound: the first one signs (unless keyId says)
+  std::string keyId;                // outbound: the key to sign with
+  Duration clockSkew = std::chrono::seconds(300);
+  std::vector<std::string> signedHeaders;  // lower case; host and Tether's own always added
+  uint32_t maxBodyBytes = 1024 * 1024;     // body hashed in memory at most
+  bool allowUnsignedPayload = false;
+  uint32_t nonceCacheSize = 100'000;
+  std::vector<AuthzRule> allow;  // non-empty: the caller must match one
+  std::vector<AuthzRule> deny;   // checked first
+};
+
 enum class BreakerStrategy { kErrorRatio, kSlowRatio, kErrorCount };
 
 struct CircuitBreakerConfig {

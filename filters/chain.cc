@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "filters/access_log/access_log_filter.h"
+#include "filters/auth/hmac_filter.h"
 #include "filters/lane/lane_filter.h"
 #include "filters/metrics/metrics_filter.h"
 #include "filters/router/router_filter.h"
@@ -26,11 +27,17 @@ proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, u
   auto router =
       std::make_shared<const RouterFilterFactory>(table, proxy::Governance::build(*config));
   auto lane = std::make_shared<const LaneFilterFactory>(table);
+  std::shared_ptr<const AuthRules> auth = AuthRules::build(*config);
+  auto verify = std::make_shared<const HmacVerifyFilterFactory>(auth);
   bool accessLog = !config->bootstrap.accessLog.path.empty();
   auto log = std::make_shared<const AccessLogFilterFactory>();
   for (auto d : {config::Direction::kInbound, config::Direction::kOutbound}) {
     if (accessLog) snapshot->addFilter(d, log);
     snapshot->addFilter(d, metrics);
+    // Inbound, nothing of an unauthenticated request gets further than this.
+    if (d == config::Direction::kInbound && !auth->inbound.empty()) {
+      snapshot->addFilter(d, verify);
+    }
     snapshot->addFilter(d, lane);
     snapshot->addFilter(d, router);
   }

@@ -170,6 +170,9 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   pairs("tether_http2_abuse_closed_total",
         "HTTP/2 connections closed with GOAWAY by a protection (flood, reset, CONTINUATION).",
         stats.http2Abuse, "listener", "kind");
+  pairs("tether_auth_requests_total",
+        "Requests an HmacAuth rule checked (inbound: ok, or why not) or signed (outbound).",
+        stats.auth, "rule", "result");
 
   auto one = [&](const std::string& name, const std::string& help, MetricType type, double value) {
     auto f = family(name, help, type);

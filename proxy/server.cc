@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "proxy/access_log.h"
+#include "proxy/hmac.h"
 #include "proxy/json.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
@@ -42,7 +43,7 @@ int Server::start() {
 
   // Every worker gets its own SO_REUSEPORT socket per listener; the kernel spreads
   // connections across them, and no accept lock is shared.
-  if (config::ConfigErrors errors = prepareTls(*config_, true); !errors.empty()) {
+  if (config::ConfigErrors errors = prepareFiles(*config_, true); !errors.empty()) {
     for (const auto& e : errors) TETHER_LOG(kError, e.format());
     return 1;
   }
@@ -143,6 +144,9 @@ int Server::start() {
     if (int n = TlsRegistry::instance().reloadChanged()) {
       TETHER_LOG(kInfo,
                  "tls: " + std::to_string(n) + " certificate(s) reloaded from changed files");
+    }
+    if (int n = hmac::SecretStore::instance().reloadChanged()) {
+      TETHER_LOG(kInfo, "hmac: " + std::to_string(n) + " secret(s) reloaded from changed files");
     }
   });
   tlsReloadTimer_->start(std::chrono::seconds(2), std::chrono::seconds(2));
@@ -353,7 +357,7 @@ void Server::reload(const std::string& trigger) {
     for (const auto& e : r.errors) TETHER_LOG(kError, "reload rejected: " + e.format());
     return;
   }
-  if (config::ConfigErrors errors = prepareTls(*r.config, false); !errors.empty()) {
+  if (config::ConfigErrors errors = prepareFiles(*r.config, false); !errors.empty()) {
     control_.reloads["rejected"]++;
     lastRejection_ = errors;
     lastRejectionTrigger_ = trigger;
@@ -376,7 +380,7 @@ void Server::reload(const std::string& trigger) {
   TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
 }
 
-config::ConfigErrors Server::prepareTls(const config::Config& config, bool listeners) {
+config::ConfigErrors Server::prepareFiles(const config::Config& config, bool listeners) {
   config::ConfigErrors errors;
   std::string error;
   for (const auto& [name, service] : config.services) {
@@ -400,6 +404,14 @@ config::ConfigErrors Server::prepareTls(const config::Config& config, bool liste
         e.message = error;
         errors.push_back(e);
         break;
+      }
+    }
+  }
+  for (const auto& h : config.hmacAuths) {
+    for (const auto& k : h.keys) {
+      if (!hmac::SecretStore::instance().load(k.secretFile, error)) {
+        errors.push_back({h.origin.file, h.origin.line, h.origin.column, "spec.keys",
+                          "HmacAuth " + h.name + ": key " + k.id + ": " + error});
       }
     }
   }

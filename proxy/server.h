@@ -66,9 +66,10 @@ class Server {
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<uv_signal_t*> signals_;
-  /// Builds the TLS contexts `config` needs (services; listeners when `listeners`), so
-  /// workers find them ready. Errors name the service or listener.
-  config::ConfigErrors prepareTls(const config::Config& config, bool listeners);
+  /// Reads the files `config` needs: builds its TLS contexts (services; listeners when
+  /// `listeners`) and loads its HMAC secrets, so workers find them ready. Errors name the
+  /// service, listener or rule.
+  config::ConfigErrors prepareFiles(const config::Config& config, bool listeners);
   std::unique_ptr<Timer> readinessTimer_;
   std::unique_ptr<Timer> tlsReloadTimer_;  // re-reads certificate files that changed
   std::unique_ptr<Timer> drainTimer_;

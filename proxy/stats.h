@@ -74,6 +74,7 @@ struct WorkerStats {
   PairCounts laneFallbacks;  // "service\0lane"
   PairCounts protocols;      // "listener\0protocol": connections by detected protocol
   PairCounts http2Abuse;     // "listener\0kind": HTTP/2 connections closed by a protection
+  PairCounts auth;           // "rule\0result": HmacAuth verifications and signatures
   uint64_t http2Streams = 0;
   DurationHistogram detectDuration;  // first byte (or timeout) decision time
   uint64_t tcpConnections = 0;

@@ -74,20 +74,25 @@ void ActiveStream::decodeData(std::string& data, bool endStream) {
   if (finished_ || responseComplete_) return;
   if (requestStopped_) {
     // Held until the filter resumes; a large body pauses the downstream instead of growing.
+    // The filter holding the headers, and those before it, see the body as it arrives (to
+    // hash or inspect it, not to change it); it is buffered first, so the holder may resume
+    // from inside the call and the rest get it in order.
     pendingRequestData_.append(data);
     pendingRequestEnd_ = endStream;
+    runRequestData(data, endStream, 0, requestStoppedAt_ + 1);
+    if (finished_ || responseComplete_ || !requestStopped_) return;
     if (!requestReadPausedForBuffer_ && pendingRequestData_.size() > worker_.highWatermark()) {
       requestReadPausedForBuffer_ = true;
       encoder_.readDisable(true);
     }
     return;
   }
-  runRequestData(data, endStream);
+  runRequestData(data, endStream, 0, filters_.size());
 }
 
-void ActiveStream::runRequestData(std::string& data, bool endStream) {
-  for (auto& f : filters_) {
-    if (f->onRequestData(data, endStream) == FilterStatus::kStopIteration) return;
+void ActiveStream::runRequestData(std::string& data, bool endStream, size_t from, size_t to) {
+  for (size_t i = from; i < to; ++i) {
+    if (filters_[i]->onRequestData(data, endStream) == FilterStatus::kStopIteration) return;
     if (finished_ || responseComplete_) return;
   }
 }
@@ -96,18 +101,20 @@ void ActiveStream::decodeTrailers(HeaderMap trailers) {
   requestEnd_ = true;
   requestComplete_ = true;
   if (finished_ || responseComplete_) return;
+  pendingRequestTrailers_ = std::move(trailers);
   if (requestStopped_) {
-    pendingRequestTrailers_ = std::move(trailers);
     hasPendingRequestTrailers_ = true;
+    runRequestTrailers(0, requestStoppedAt_ + 1);  // the end of the body, for the holder
     return;
   }
-  pendingRequestTrailers_ = std::move(trailers);
-  runRequestTrailers();
+  runRequestTrailers(0, filters_.size());
 }
 
-void ActiveStream::runRequestTrailers() {
-  for (auto& f : filters_) {
-    if (f->onRequestTrailers(pendingRequestTrailers_) == FilterStatus::kStopIteration) return;
+void ActiveStream::runRequestTrailers(size_t from, size_t to) {
+  for (size_t i = from; i < to; ++i) {
+    if (filters_[i]->onRequestTrailers(pendingRequestTrailers_) == FilterStatus::kStopIteration) {
+      return;
+    }
     if (finished_ || responseComplete_) return;
   }
 }
@@ -115,16 +122,31 @@ void ActiveStream::runRequestTrailers() {
 void ActiveStream::continueRequest() {
   if (!requestStopped_ || finished_ || responseComplete_) return;
   requestStopped_ = false;
-  runRequestHeaders(requestStoppedAt_ + 1);
-  if (requestStopped_ || finished_ || responseComplete_) return;
-  if (!pendingRequestData_.empty() || pendingRequestEnd_) {
+  size_t seen = requestStoppedAt_ + 1;  // filters that have seen what is buffered
+  runRequestHeaders(seen);
+  if (finished_ || responseComplete_) return;
+  bool hasData = !pendingRequestData_.empty() || pendingRequestEnd_;
+  bool dataEnd = pendingRequestEnd_ && !hasPendingRequestTrailers_;
+  if (requestStopped_) {
+    // Held again further on: the filters in between see what is buffered so far.
+    size_t upTo = requestStoppedAt_ + 1;
+    if (hasData) {
+      std::string copy = pendingRequestData_;
+      runRequestData(copy, dataEnd, seen, upTo);
+    }
+    if (hasPendingRequestTrailers_ && !finished_ && !responseComplete_) {
+      runRequestTrailers(seen, upTo);
+    }
+    return;
+  }
+  if (hasData) {
     std::string data;
     data.swap(pendingRequestData_);
-    runRequestData(data, pendingRequestEnd_ && !hasPendingRequestTrailers_);
+    runRequestData(data, dataEnd, seen, filters_.size());
   }
   if (hasPendingRequestTrailers_ && !finished_ && !responseComplete_) {
     hasPendingRequestTrailers_ = false;
-    runRequestTrailers();
+    runRequestTrailers(seen, filters_.size());
   }
   if (requestReadPausedForBuffer_) {
     requestReadPausedForBuffer_ = false;

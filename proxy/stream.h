@@ -67,8 +67,9 @@ class ActiveStream : public StreamCallbacks, public Deletable {
   /// Per-filter callbacks would be needed for per-filter resume; a single index suffices
   /// because only one filter can hold an iteration at a time.
   void runRequestHeaders(size_t from);
-  void runRequestData(std::string& data, bool endStream);
-  void runRequestTrailers();
+  /// Runs filters [from, to) on request data / trailers.
+  void runRequestData(std::string& data, bool endStream, size_t from, size_t to);
+  void runRequestTrailers(size_t from, size_t to);
   void runResponseHeaders(size_t from);
   void runResponseData(std::string& data, bool endStream);
   void runResponseTrailers();

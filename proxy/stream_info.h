@@ -23,6 +23,8 @@ struct StreamInfo {
   std::string_view route;            // matched route name ("" until routed)
   std::string_view upstreamAddress;  // chosen endpoint
   std::string lane;                  // canary lane ("" for the baseline)
+  std::string caller;                // the authenticated caller ("" when none)
+  std::string_view auth;             // how authentication went ("" when no rule applied)
   MonoClock::time_point start = MonoClock::now();
   int status = 0;
   Reason reason = Reason::kNone;

@@ -37,6 +37,8 @@ std::string formatAccessLogLine(const proxy::StreamInfo& info, std::string_view 
   j.key("route").value(info.route);
   j.key("upstream").value(info.upstreamAddress);
   j.key("lane").value(info.lane);
+  j.key("caller").value(info.caller);
+  j.key("auth").value(info.auth);
   j.endObject();
   return j.str();
 }

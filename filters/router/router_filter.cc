@@ -324,6 +324,9 @@ std::string_view RouterFilter::limitKey(const config::RateLimitKey& key,
     case config::RateLimitKey::Kind::kNone:
       break;
     case config::RateLimitKey::Kind::kCaller:
+      // The authenticated caller when an HmacAuth rule verified one, else what the request
+      // says of itself.
+      if (!callbacks_->info().caller.empty()) return callbacks_->info().caller;
       if (const std::string* v = head.headers.get("x-tether-caller")) return *v;
       break;
     case config::RateLimitKey::Kind::kSourceIp:

@@ -75,7 +75,7 @@ TEST_CASE("unknown kinds are errors naming the kind", "[config]") {
                            "rules.yaml:2:7: kind: unknown kind \"Servise\" (did you mean "
                            "\"Service\"?)",
                            "rules.yaml:7:7: kind: unknown kind \"Gateway\" (supported: Service, "
-                           "Route, TrafficLabel, RateLimit, CircuitBreaker, ConcurrencyLimit)"});
+                           "Route, TrafficLabel, RateLimit, CircuitBreaker, ConcurrencyLimit, HmacAuth)"});
 }
 
 TEST_CASE("YAML syntax errors carry their position", "[config]") {

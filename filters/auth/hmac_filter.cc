@@ -1,0 +1,279 @@
+#include "filters/auth/hmac_filter.h"
+
+#include <openssl/crypto.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+namespace tether::filters {
+
+namespace {
+
+/// Nonce caches by rule name: a reload (even one that edits the rule) must not forget the
+/// nonces already seen, or a captured request could be replayed right after it.
+std::shared_ptr<proxy::hmac::NonceCache> nonceCacheFor(const config::HmacAuthConfig& c) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<proxy::hmac::NonceCache>> caches;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& weak = caches[c.name];
+  if (auto existing = weak.lock()) return existing;
+  auto made = std::make_shared<proxy::hmac::NonceCache>(c.nonceCacheSize);
+  weak = made;
+  return made;
+}
+
+int64_t unixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool pathStartsWith(std::string_view path, std::string_view prefix) {
+  return path.substr(0, prefix.size()) == prefix;
+}
+
+bool validNonce(std::string_view n) {
+  if (n.size() < 16 || n.size() > 128) return false;
+  for (char c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const HmacRule::Key* HmacRule::find(std::string_view id) const {
+  for (const auto& k : keys) {
+    if (k.id == id) return &k;
+  }
+  return nullptr;
+}
+
+bool HmacRule::authorized(std::string_view caller, std::string_view path,
+                          std::string_view method) const {
+  auto matches = [&](const config::AuthzRule& r) {
+    if (!r.caller.empty() && r.caller != caller) return false;
+    if (!r.pathPrefix.empty() && !pathStartsWith(path, r.pathPrefix)) return false;
+    if (!r.methods.empty() &&
+        std::find(r.methods.begin(), r.methods.end(), method) == r.methods.end()) {
+      return false;
+    }
+    return true;
+  };
+  for (const auto& r : config.deny) {
+    if (matches(r)) return false;
+  }
+  if (config.allow.empty()) return true;
+  for (const auto& r : config.allow) {
+    if (matches(r)) return true;
+  }
+  return false;
+}
+
+bool HmacRule::applies(std::string_view service, std::string_view route,
+                       std::string_view path) const {
+  const config::RuleTarget& t = config.target;
+  if (!t.service.empty() && t.service != service) return false;
+  if (!t.route.empty() && t.route != route) return false;
+  return t.pathPrefix.empty() || pathStartsWith(path, t.pathPrefix);
+}
+
+std::shared_ptr<const AuthRules> AuthRules::build(const config::Config& config) {
+  auto rules = std::make_shared<AuthRules>();
+  for (const auto& c : config.hmacAuths) {
+    auto rule = std::make_shared<HmacRule>();
+    rule->config = c;
+    for (const auto& k : c.keys) {
+      std::string error;
+      const proxy::hmac::SecretStore::Slot* slot =
+          proxy::hmac::SecretStore::instance().load(k.secretFile, error);
+      if (!slot) {
+        TETHER_LOG(kError, "HmacAuth " + c.name + ": key " + k.id + " left out: " + error);
+        continue;
+      }
+      rule->keys.push_back({k.id, k.caller, slot});
+    }
+    rule->signedHeaders = proxy::hmac::signedHeaderNames(c.signedHeaders);
+    if (c.direction == config::Direction::kInbound) {
+      rule->nonces = nonceCacheFor(c);
+      rules->inbound.push_back(std::move(rule));
+    } else {
+      rule->signingKey = c.keyId.empty() ? (rule->keys.empty() ? nullptr : &rule->keys.front())
+                                         : rule->find(c.keyId);
+      rules->outbound.push_back(std::move(rule));
+    }
+  }
+  return rules;
+}
+
+proxy::FilterStatus HmacVerifyFilter::onRequestHeaders(proxy::RequestHead& head, bool endStream) {
+  std::string_view path = head.pathOnly();
+  for (const auto& r : rules_->inbound) {
+    if (r->applies(config::kLocalAppService, "", path)) {
+      rule_ = r.get();
+      break;
+    }
+  }
+  if (!rule_) return proxy::FilterStatus::kContinue;
+  head_ = &head;
+  if (!verifyHead(head)) return proxy::FilterStatus::kStopIteration;
+  if (endStream || declaredHash_ == proxy::hmac::kUnsignedPayload) {
+    // Nothing more to hash: an empty body must be the one signed.
+    uint8_t declared[32], empty[32];
+    if (endStream && declaredHash_ != proxy::hmac::kUnsignedPayload &&
+        (!proxy::hmac::unhex(declaredHash_, declared, 32) ||
+         !proxy::hmac::unhex(proxy::hmac::sha256Hex(""), empty, 32) ||
+         CRYPTO_memcmp(declared, empty, 32) != 0)) {
+      reject("bad_signature", 401, proxy::Reason::kUnauthenticated);
+      return proxy::FilterStatus::kStopIteration;
+    }
+    return accept(head) ? proxy::FilterStatus::kContinue : proxy::FilterStatus::kStopIteration;
+  }
+  // The body decides: nothing goes on until it is hashed and matched.
+  body_ = std::make_unique<proxy::hmac::Sha256>();
+  bodyLimit_ = std::min<uint64_t>(rule_->config.maxBodyBytes,
+                                  callbacks_->worker().bootstrap().http.bufferHighWatermark);
+  holding_ = true;
+  return proxy::FilterStatus::kStopIteration;
+}
+
+bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head) {
+  const std::string* authorization = head.headers.get("authorization");
+  if (!authorization) {
+    reject("missing", 401, proxy::Reason::kUnauthenticated);
+    return false;
+  }
+  proxy::hmac::Authorization auth;
+  const std::string* date = head.headers.get(proxy::hmac::kDateHeader);
+  const std::string* nonce = head.headers.get(proxy::hmac::kNonceHeader);
+  const std::string* content = head.headers.get(proxy::hmac::kContentHeader);
+  uint8_t digest[32];
+  if (!proxy::hmac::parseAuthorization(*authorization, auth) || !date || !nonce || !content ||
+      !validNonce(*nonce) ||
+      (*content != proxy::hmac::kUnsignedPayload &&
+       !proxy::hmac::unhex(*content, digest, sizeof(digest)))) {
+    reject("malformed", 401, proxy::Reason::kUnauthenticated);
+    return false;
+  }
+  // Every header the rule requires must be signed (host and Tether's own included).
+  for (const auto& required : rule_->signedHeaders) {
+    if (!std::binary_search(auth.signedHeaders.begin(), auth.signedHeaders.end(), required)) {
+      reject("malformed", 401, proxy::Reason::kUnauthenticated);
+      return false;
+    }
+  }
+  if (*content == proxy::hmac::kUnsignedPayload && !rule_->config.allowUnsignedPayload) {
+    reject("malformed", 401, proxy::Reason::kUnauthenticated);
+    return false;
+  }
+  key_ = rule_->find(auth.keyId);
+  if (!key_) {
+    reject("unknown_key", 401, proxy::Reason::kUnauthenticated);
+    return false;
+  }
+  std::optional<int64_t> when = proxy::hmac::parseDate(*date);
+  if (!when) {
+    reject("malformed", 401, proxy::Reason::kUnauthenticated);
+    return false;
+  }
+  int64_t now = unixNow();
+  int64_t skew = std::chrono::duration_cast<std::chrono::seconds>(rule_->config.clockSkew).count();
+  if (*when < now - skew || *when > now + skew) {
+    reject("expired", 401, proxy::Reason::kUnauthenticated);
+    return false;
+  }
+  proxy::hmac::RequestView view{head.method, head.path, head.authority, &head.headers};
+  std::array<uint8_t, 32> expected =
+      proxy::hmac::expectedSignature(view, key_->id, key_->secret->get(), auth.signedHeaders);
+  // Fixed length, constant time.
+  if (CRYPTO_memcmp(expected.data(), auth.signature.data(), expected.size()) != 0) {
+    reject("bad_signature", 401, proxy::Reason::kUnauthenticated);
+    return false;
+  }
+  // A replay is refused before its body is read; the nonce itself is remembered only once
+  // the whole request checks out, so a forged request cannot burn a genuine nonce.
+  if (rule_->nonces->contains(*nonce)) {
+    reject("replayed", 401, proxy::Reason::kUnauthenticated);
+    return false;
+  }
+  if (!rule_->authorized(key_->caller, head.pathOnly(), head.method)) {
+    callbacks_->info().caller = key_->caller;
+    reject("forbidden", 403, proxy::Reason::kForbidden);
+    return false;
+  }
+  declaredHash_ = *content;
+  expiresAt_ = *when + skew;
+  return true;
+}
+
+bool HmacVerifyFilter::accept(proxy::RequestHead& head) {
+  const std::string* nonce = head.headers.get(proxy::hmac::kNonceHeader);
+  switch (rule_->nonces->add(*nonce, expiresAt_, unixNow())) {
+    case proxy::hmac::NonceCache::Result::kAdded:
+      break;
+    case proxy::hmac::NonceCache::Result::kReplayed:  // the same nonce, verified meanwhile
+      reject("replayed", 401, proxy::Reason::kUnauthenticated);
+      return false;
+    case proxy::hmac::NonceCache::Result::kFull:
+      // Fail closed: a request that cannot be remembered could be replayed.
+      reject("nonce_cache_full", 503, proxy::Reason::kOverflow);
+      return false;
+  }
+  proxy::StreamInfo& info = callbacks_->info();
+  info.caller = key_->caller;
+  info.auth = "ok";
+  callbacks_->worker().stats().countPair(callbacks_->worker().stats().auth, rule_->config.name,
+                                         "ok");
+  // The app learns who called; whatever the caller claimed itself is replaced.
+  head.headers.set(proxy::hmac::kCallerHeader, key_->caller);
+  return true;
+}
+
+proxy::FilterStatus HmacVerifyFilter::onRequestData(std::string& data, bool endStream) {
+  if (!holding_) return proxy::FilterStatus::kContinue;
+  bodyBytes_ += data.size();
+  if (bodyBytes_ > bodyLimit_) {
+    holding_ = false;
+    reject("body_too_large", 413, proxy::Reason::kBodyTooLarge);
+    return proxy::FilterStatus::kStopIteration;
+  }
+  body_->update(data);
+  if (endStream) finishBody();
+  return proxy::FilterStatus::kContinue;
+}
+
+proxy::FilterStatus HmacVerifyFilter::onRequestTrailers(proxy::HeaderMap&) {
+  if (holding_) finishBody();
+  return proxy::FilterStatus::kContinue;
+}
+
+void HmacVerifyFilter::finishBody() {
+  holding_ = false;
+  std::string actual = body_->finishHex();
+  body_.reset();
+  // The declared hash was signed; the body must be the one it names (as bytes: the hex may
+  // be in either case).
+  uint8_t a[32], b[32];
+  if (!proxy::hmac::unhex(actual, a, 32) || !proxy::hmac::unhex(declaredHash_, b, 32) ||
+      CRYPTO_memcmp(a, b, 32) != 0) {
+    reject("bad_signature", 401, proxy::Reason::kUnauthenticated);
+    return;
+  }
+  if (accept(*head_)) callbacks_->continueRequest();
+}
+
+void HmacVerifyFilter::reject(std::string_view result, int status, proxy::Reason reason) {
+  proxy::Worker& worker = callbacks_->worker();
+  worker.stats().countPair(worker.stats().auth, rule_->config.name, result);
+  callbacks_->info().auth = result;
+  TETHER_LOG(kDebug, "HmacAuth " + rule_->config.name + ": refused (" + std::string(result) + ")");
+  proxy::HeaderMap extra;
+  if (status == 401) extra.add("www-authenticate", std::string(proxy::hmac::kScheme));
+  callbacks_->sendLocalReply(status, std::string(proxy::reasonName(reason)) + "\n", reason, &extra);
+}
+
+}  // namespace tether::filters

@@ -1,0 +1,492 @@
+#include "proxy/hmac.h"
+
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+namespace tether::proxy::hmac {
+
+namespace {
+
+bool unreserved(unsigned char c) {
+  return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// %XX sequences decoded; a '%' not followed by two hex digits stays a literal '%'.
+std::string decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 && hexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+void encodeInto(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : s) {
+    if (unreserved(c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+}
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+/// A header value as signed: trimmed, each run of spaces and tabs made one space.
+void appendValue(std::string& out, std::string_view v) {
+  v = trimmed(v);
+  bool space = false;
+  for (char c : v) {
+    if (c == ' ' || c == '\t') {
+      space = true;
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+}
+
+}  // namespace
+
+std::string canonicalPath(std::string_view path) {
+  path = path.substr(0, path.find('?'));
+  // RFC 3986 remove_dot_segments, on decoded segments: "%2E%2E" is ".." to every server.
+  std::vector<std::string> out;
+  bool trailingSlash = !path.empty() && path.back() == '/';
+  size_t pos = path.empty() || path.front() != '/' ? 0 : 1;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    std::string_view raw =
+        path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    std::string segment = decode(raw);
+    bool last = slash == std::string_view::npos;
+    if (segment == ".") {
+      trailingSlash = trailingSlash || last;
+    } else if (segment == "..") {
+      if (!out.empty()) out.pop_back();
+      trailingSlash = trailingSlash || last;
+    } else if (!(last && segment.empty())) {
+      out.push_back(std::move(segment));
+    }
+    if (last) break;
+    pos = slash + 1;
+  }
+  std::string result;
+  for (const auto& s : out) {
+    result += '/';
+    encodeInto(result, s);
+  }
+  if (result.empty() || trailingSlash) result += '/';
+  return result;
+}
+
+std::string canonicalQuery(std::string_view target) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view query = target.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  std::vector<std::pair<std::string, std::string>> params;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view piece = query.substr(0, amp);
+    if (!piece.empty()) {
+      size_t eq = piece.find('=');
+      std::string name, value;
+      encodeInto(name, decode(piece.substr(0, eq)));
+      if (eq != std::string_view::npos) encodeInto(value, decode(piece.substr(eq + 1)));
+      params.emplace_back(std::move(name), std::move(value));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  std::sort(params.begin(), params.end());
+  std::string out;
+  for (const auto& [name, value] : params) {
+    if (!out.empty()) out += '&';
+    out += name;
+    out += '=';
+    out += value;
+  }
+  return out;
+}
+
+std::vector<std::string> signedHeaderNames(const std::vector<std::string>& configured) {
+  std::vector<std::string> names = {"host", std::string(kContentHeader), std::string(kDateHeader),
+                                    std::string(kNonceHeader)};
+  for (const auto& h : configured) {
+    std::string lower = h;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    names.push_back(std::move(lower));
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+std::string canonicalRequest(const RequestView& r, const std::vector<std::string>& signedHeaders,
+                             std::string_view payloadHash) {
+  std::string out;
+  out.reserve(256);
+  out += r.method;
+  out += '\n';
+  out += canonicalPath(r.target);
+  out += '\n';
+  out += canonicalQuery(r.target);
+  out += '\n';
+  for (const auto& name : signedHeaders) {
+    out += name;
+    out += ':';
+    if (name == "host") {
+      appendValue(out, r.host);
+    } else {
+      // Repeated fields are joined with ',' in the order they came.
+      bool first = true;
+      for (const auto& f : *r.headers) {
+        if (f.name != name) continue;
+        if (!first) out += ',';
+        appendValue(out, f.value);
+        first = false;
+      }
+    }
+    out += '\n';
+  }
+  out += '\n';
+  for (size_t i = 0; i < signedHeaders.size(); ++i) {
+    if (i) out += ';';
+    out += signedHeaders[i];
+  }
+  out += '\n';
+  out += payloadHash;
+  return out;
+}
+
+std::string stringToSign(std::string_view date, std::string_view keyId,
+                         std::string_view canonicalRequest) {
+  std::string out(kScheme);
+  out += '\n';
+  out += date;
+  out += '\n';
+  out += keyId;
+  out += '\n';
+  out += sha256Hex(canonicalRequest);
+  return out;
+}
+
+std::string hex(const uint8_t* data, size_t len) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(len * 2, '0');
+  for (size_t i = 0; i < len; ++i) {
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 15];
+  }
+  return out;
+}
+
+bool unhex(std::string_view text, uint8_t* out, size_t len) {
+  if (text.size() != len * 2) return false;
+  for (size_t i = 0; i < len; ++i) {
+    int hi = hexValue(text[2 * i]), lo = hexValue(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return true;
+}
+
+std::string sha256Hex(std::string_view data) {
+  Sha256 h;
+  h.update(data);
+  return h.finishHex();
+}
+
+std::array<uint8_t, 32> hmacSha256(std::string_view key, std::string_view data) {
+  std::array<uint8_t, 32> out{};
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
+  return out;
+}
+
+std::string newNonce() {
+  uint8_t bytes[16];
+  RAND_bytes(bytes, sizeof(bytes));
+  return hex(bytes, sizeof(bytes));
+}
+
+std::string formatDate(int64_t unixSeconds) {
+  time_t t = static_cast<time_t>(unixSeconds);
+  tm utc{};
+  gmtime_r(&t, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &utc);
+  return buf;
+}
+
+std::optional<int64_t> parseDate(std::string_view text) {
+  // Exactly YYYYMMDDTHHMMSSZ.
+  if (text.size() != 16 || text[8] != 'T' || text[15] != 'Z') return std::nullopt;
+  auto num = [&](size_t pos, size_t len, int& out) {
+    out = 0;
+    for (size_t i = pos; i < pos + len; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, s;
+  if (!num(0, 4, y) || !num(4, 2, mo) || !num(6, 2, d) || !num(9, 2, h) || !num(11, 2, mi) ||
+      !num(13, 2, s)) {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  tm utc{};
+  utc.tm_year = y - 1900;
+  utc.tm_mon = mo - 1;
+  utc.tm_mday = d;
+  utc.tm_hour = h;
+  utc.tm_min = mi;
+  utc.tm_sec = s;
+  return static_cast<int64_t>(timegm(&utc));
+}
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+void Sha256::update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
+
+std::string Sha256::finishHex() {
+  uint8_t digest[32];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_, digest, &len);
+  return hex(digest, sizeof(digest));
+}
+
+bool parseAuthorization(std::string_view value, Authorization& out) {
+  value = trimmed(value);
+  if (value.substr(0, kScheme.size()) != kScheme || value.size() == kScheme.size() ||
+      value[kScheme.size()] != ' ') {
+    return false;
+  }
+  value.remove_prefix(kScheme.size() + 1);
+  bool haveKey = false, haveHeaders = false, haveSignature = false;
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view field = trimmed(value.substr(0, comma));
+    size_t eq = field.find('=');
+    if (eq == std::string_view::npos) return false;
+    std::string_view name = field.substr(0, eq), v = field.substr(eq + 1);
+    if (name == "keyId" && !haveKey && !v.empty()) {
+      out.keyId = v;
+      haveKey = true;
+    } else if (name == "signedHeaders" && !haveHeaders && !v.empty()) {
+      while (!v.empty()) {
+        size_t semi = v.find(';');
+        std::string_view h = v.substr(0, semi);
+        if (h.empty()) return false;
+        out.signedHeaders.emplace_back(h);
+        if (semi == std::string_view::npos) break;
+        v.remove_prefix(semi + 1);
+      }
+      haveHeaders = true;
+    } else if (name == "signature" && !haveSignature) {
+      if (!unhex(v, out.signature.data(), out.signature.size())) return false;
+      haveSignature = true;
+    } else {
+      return false;
+    }
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  if (!haveKey || !haveHeaders || !haveSignature) return false;
+  // Signed header names are lower case, sorted and unique: one canonical spelling.
+  for (size_t i = 0; i < out.signedHeaders.size(); ++i) {
+    const std::string& h = out.signedHeaders[i];
+    for (char c : h) {
+      if (std::isupper(static_cast<unsigned char>(c)) || c == ' ') return false;
+    }
+    if (i > 0 && out.signedHeaders[i - 1] >= h) return false;
+  }
+  return true;
+}
+
+Signature sign(const RequestView& r, std::string_view keyId, std::string_view secret,
+               const std::vector<std::string>& configuredHeaders, std::string_view payloadHash,
+               int64_t unixNow, std::string nonce) {
+  Signature s;
+  s.date = formatDate(unixNow);
+  s.nonce = std::move(nonce);
+  s.contentSha256 = payloadHash;
+  // The request as the verifier will see it: with Tether's three headers set.
+  proxy::HeaderMap headers;
+  for (const auto& f : *r.headers) {
+    if (f.name == kDateHeader || f.name == kNonceHeader || f.name == kContentHeader ||
+        f.name == "authorization") {
+      continue;
+    }
+    headers.add(f.name, f.value);
+  }
+  headers.add(std::string(kContentHeader), s.contentSha256);
+  headers.add(std::string(kDateHeader), s.date);
+  headers.add(std::string(kNonceHeader), s.nonce);
+  RequestView view = r;
+  view.headers = &headers;
+  std::vector<std::string> names = signedHeaderNames(configuredHeaders);
+  std::array<uint8_t, 32> mac = expectedSignature(view, keyId, secret, names);
+  s.authorization = std::string(kScheme) + " keyId=" + std::string(keyId) + ", signedHeaders=";
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i) s.authorization += ';';
+    s.authorization += names[i];
+  }
+  s.authorization += ", signature=" + hex(mac.data(), mac.size());
+  return s;
+}
+
+std::array<uint8_t, 32> expectedSignature(const RequestView& r, std::string_view keyId,
+                                          std::string_view secret,
+                                          const std::vector<std::string>& signedHeaders) {
+  const std::string* payload = r.headers->get(kContentHeader);
+  const std::string* date = r.headers->get(kDateHeader);
+  std::string canonical =
+      canonicalRequest(r, signedHeaders, payload ? std::string_view(*payload) : "");
+  return hmacSha256(secret, stringToSign(date ? std::string_view(*date) : "", keyId, canonical));
+}
+
+SecretStore& SecretStore::instance() {
+  static SecretStore store;
+  return store;
+}
+
+bool SecretStore::read(const std::string& path, std::string& value, int64_t& mtime,
+                       std::string& error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    error = "cannot read secret file " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read secret file " + path;
+    return false;
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  value = s.str();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  if (value.empty()) {
+    error = "secret file " + path + " is empty";
+    return false;
+  }
+  mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  return true;
+}
+
+const SecretStore::Slot* SecretStore::load(const std::string& path, std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = slots_.find(path); it != slots_.end()) return it->second.get();
+  std::string value;
+  int64_t mtime = 0;
+  if (!read(path, value, mtime, error)) return nullptr;
+  auto slot = std::make_unique<Slot>();
+  slot->path_ = path;
+  slot->mtime_ = mtime;
+  slot->versions_.push_back(std::make_unique<Slot::Secret>(Slot::Secret{std::move(value)}));
+  slot->current_.store(slot->versions_.back().get(), std::memory_order_release);
+  return slots_.emplace(path, std::move(slot)).first->second.get();
+}
+
+int SecretStore::reloadChanged() {
+  std::lock_guard<std::mutex> lock(mu_);
+  int changed = 0;
+  for (auto& [path, slot] : slots_) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) continue;  // gone for now: keep the last secret
+    int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    if (mtime == slot->mtime_) continue;
+    std::string value, error;
+    if (!read(path, value, mtime, error)) continue;  // empty or unreadable: keep the last
+    slot->mtime_ = mtime;
+    if (value == slot->get()) continue;
+    slot->versions_.push_back(std::make_unique<Slot::Secret>(Slot::Secret{std::move(value)}));
+    slot->current_.store(slot->versions_.back().get(), std::memory_order_release);
+    // A reader holds a secret only within one synchronous check: a few versions suffice.
+    while (slot->versions_.size() > 8) slot->versions_.pop_front();
+    ++changed;
+  }
+  return changed;
+}
+
+NonceCache::NonceCache(size_t capacity) : perShard_(std::max<size_t>(1, capacity / kShards)) {}
+
+NonceCache::Shard& NonceCache::shardOf(std::string_view nonce) const {
+  return shards_[std::hash<std::string_view>{}(nonce) % kShards];
+}
+
+NonceCache::Result NonceCache::add(std::string_view nonce, int64_t expiresAt, int64_t now) {
+  Shard& s = shardOf(nonce);
+  std::lock_guard<std::mutex> lock(s.mu);
+  while (!s.order.empty() && s.order.front().first < now) {
+    auto it = s.expiry.find(s.order.front().second);
+    if (it != s.expiry.end() && it->second < now) s.expiry.erase(it);
+    s.order.pop_front();
+  }
+  if (auto it = s.expiry.find(std::string(nonce)); it != s.expiry.end()) {
+    if (it->second >= now) return Result::kReplayed;
+    s.expiry.erase(it);  // expired but not yet purged (out of order): forget it
+  }
+  if (s.expiry.size() >= perShard_) {
+    // Entries expire roughly in order, not exactly: before refusing, sweep them all.
+    std::erase_if(s.expiry, [now](const auto& e) { return e.second < now; });
+    std::erase_if(s.order, [&s](const auto& o) { return !s.expiry.count(o.second); });
+    if (s.expiry.size() >= perShard_) return Result::kFull;
+  }
+  s.expiry.emplace(std::string(nonce), expiresAt);
+  s.order.emplace_back(expiresAt, std::string(nonce));
+  return Result::kAdded;
+}
+
+bool NonceCache::contains(std::string_view nonce) const {
+  Shard& s = shardOf(nonce);
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.expiry.count(std::string(nonce)) > 0;
+}
+
+size_t NonceCache::size() const {
+  size_t n = 0;
+  for (const auto& s : shards_) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    n += s.expiry.size();
+  }
+  return n;
+}
+
+}  // namespace tether::proxy::hmac
