@@ -24,10 +24,10 @@ proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, u
       &health);
   snapshot->setStateKeyFloor(table->firstStateKey());
   auto metrics = std::make_shared<const MetricsFilterFactory>();
-  auto router =
-      std::make_shared<const RouterFilterFactory>(table, proxy::Governance::build(*config));
-  auto lane = std::make_shared<const LaneFilterFactory>(table);
   std::shared_ptr<const AuthRules> auth = AuthRules::build(*config);
+  auto router = std::make_shared<const RouterFilterFactory>(
+      table, proxy::Governance::build(*config), auth->outbound.empty() ? nullptr : auth);
+  auto lane = std::make_shared<const LaneFilterFactory>(table);
   auto verify = std::make_shared<const HmacVerifyFilterFactory>(auth);
   bool accessLog = !config->bootstrap.accessLog.path.empty();
   auto log = std::make_shared<const AccessLogFilterFactory>();

@@ -50,13 +50,15 @@ void ActiveStream::decodeHeaders(RequestHead head, bool endStream) {
   request_ = std::move(head);
   info_.grpc = isGrpc(request_.headers);
   requestEnd_ = endStream;
+  requestHeadersEnd_ = endStream;
   requestComplete_ = endStream;
   runRequestHeaders(0);
 }
 
 void ActiveStream::runRequestHeaders(size_t from) {
   for (size_t i = from; i < filters_.size(); ++i) {
-    FilterStatus s = filters_[i]->onRequestHeaders(request_, requestEnd_);
+    // Whether the headers ended the request, even when filters run after the body came.
+    FilterStatus s = filters_[i]->onRequestHeaders(request_, requestHeadersEnd_);
     if (finished_ || responseComplete_) return;
     // The last filter is terminal: its status ends iteration either way.
     if (s == FilterStatus::kStopIteration && i + 1 < filters_.size()) {

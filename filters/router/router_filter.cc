@@ -28,8 +28,9 @@ std::string peerIp(const std::string& peer) {
 }  // namespace
 
 RouterFilter::RouterFilter(std::shared_ptr<const RouteTable> table,
-                           std::shared_ptr<const proxy::Governance> governance)
-    : table_(std::move(table)), governance_(std::move(governance)) {}
+                           std::shared_ptr<const proxy::Governance> governance,
+                           std::shared_ptr<const AuthRules> auth)
+    : table_(std::move(table)), governance_(std::move(governance)), auth_(std::move(auth)) {}
 
 RouterFilter::~RouterFilter() { releaseUpstream(); }
 
@@ -123,6 +124,24 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   }
   failureMode_ = effectiveFailureMode(rule);
   if (rule.retry) retryOn_ = parseRetryOn(rule.retry->retryOn);
+  if (auth_ && info.direction == config::Direction::kOutbound) {
+    for (const auto& r : auth_->outbound) {
+      if (r->signingKey && r->applies(info.service, info.route, head.pathOnly())) {
+        signer_ = r.get();
+        break;
+      }
+    }
+    if (signer_) {
+      // A tunnel's bytes cannot be hashed ahead: its head is signed without them.
+      if (head.upgrade || head.isConnect()) {
+        payloadHash_ = proxy::hmac::kUnsignedPayload;
+      } else if (endStream) {
+        payloadHash_ = proxy::hmac::sha256Hex("");
+      } else {
+        bodyHash_ = std::make_unique<proxy::hmac::Sha256>();
+      }
+    }
+  }
   if (const std::string* a = head.headers.get(proxy::kAttemptHeader)) retriesAllowed_ = *a == "1";
   head.headers.remove(proxy::kAttemptHeader);
   if (admit(head)) afterAdmission();
@@ -441,6 +460,11 @@ bool RouterFilter::roll(double percent) {
 }
 
 void RouterFilter::afterFaultDelay() {
+  if (bodyHash_) {
+    // A signed request goes upstream once its body is hashed: onRequestData resumes here.
+    awaitingBody_ = true;
+    return;
+  }
   const config::RouteRule& rule = *rule_->rule;
   if (rule.fault && rule.fault->abortStatus && roll(rule.fault->abortPercent)) {
     timeout_.cancel();
@@ -730,6 +754,7 @@ void RouterFilter::sendRequestHead() {
     extras.timeoutMs = std::max<int64_t>(1, remainingMs());
   }
   extras.attempt = attempt_;
+  if (signer_) signRequest();
   upstream_->sendHead(*request_, endpoint_->addressText, extras, bodyless_);
   if (attempt_ > 1) {
     // A retry: the whole request is in hand (tryRetry checked), so send it in one go.
@@ -750,8 +775,53 @@ void RouterFilter::sendRequestHead() {
   }
 }
 
+bool RouterFilter::hashBody(std::string_view data, bool end) {
+  hashedBytes_ += data.size();
+  uint64_t limit = std::min<uint64_t>(signer_->config.maxBodyBytes,
+                                      callbacks_->worker().bootstrap().http.bufferHighWatermark);
+  if (hashedBytes_ > limit) {
+    bodyHash_.reset();
+    if (!signer_->config.allowUnsignedPayload) {
+      timeout_.cancel();
+      callbacks_->sendLocalReply(413, "body too large to sign\n", Reason::kBodyTooLarge);
+      return false;
+    }
+    payloadHash_ = proxy::hmac::kUnsignedPayload;
+  } else {
+    bodyHash_->update(data);
+    if (!end) return true;
+    payloadHash_ = bodyHash_->finishHex();
+    bodyHash_.reset();
+  }
+  if (awaitingBody_) {
+    awaitingBody_ = false;
+    afterFaultDelay();
+  }
+  return true;
+}
+
+void RouterFilter::signRequest() {
+  const HmacRule::Key& key = *signer_->signingKey;
+  std::string_view authority =
+      request_->authority.empty() ? std::string_view(endpoint_->addressText) : request_->authority;
+  proxy::hmac::RequestView view{request_->method, request_->path, authority, &request_->headers};
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  proxy::hmac::Signature s =
+      proxy::hmac::sign(view, key.id, key.secret->get(), signer_->config.signedHeaders,
+                        payloadHash_, now, proxy::hmac::newNonce());
+  request_->headers.set("authorization", std::move(s.authorization));
+  request_->headers.set(proxy::hmac::kDateHeader, std::move(s.date));
+  request_->headers.set(proxy::hmac::kNonceHeader, std::move(s.nonce));
+  request_->headers.set(proxy::hmac::kContentHeader, std::move(s.contentSha256));
+  proxy::WorkerStats& stats = callbacks_->worker().stats();
+  stats.countPair(stats.auth, signer_->config.name, "signed");
+}
+
 FilterStatus RouterFilter::onRequestData(std::string& data, bool endStream) {
   requestEnd_ = endStream;
+  if (bodyHash_ && !hashBody(data, endStream)) return FilterStatus::kStopIteration;
   if (canReplay_ && !tunnel_ && rule_->rule->retry &&
       failureMode_ != config::FailureMode::kFailfast) {
     if (replay_.size() + data.size() > kReplayLimit) {
@@ -787,6 +857,7 @@ FilterStatus RouterFilter::onRequestData(std::string& data, bool endStream) {
 
 FilterStatus RouterFilter::onRequestTrailers(proxy::HeaderMap& trailers) {
   requestEnd_ = true;
+  if (bodyHash_ && !hashBody({}, true)) return FilterStatus::kStopIteration;
   canReplay_ = false;  // trailers are not kept for a replay
   if (!upstream_ || !upstreamReady_) {
     trailers_ = std::move(trailers);

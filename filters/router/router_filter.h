@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "filters/auth/hmac_filter.h"
 #include "filters/router/retry_policy.h"
 #include "filters/router/route_table.h"
 #include "proxy/deadline_queue.h"
@@ -21,7 +22,8 @@ class RouterFilter : public proxy::Filter,
                      public proxy::DeadlineCallback {
  public:
   RouterFilter(std::shared_ptr<const RouteTable> table,
-               std::shared_ptr<const proxy::Governance> governance);
+               std::shared_ptr<const proxy::Governance> governance,
+               std::shared_ptr<const AuthRules> auth = nullptr);
   ~RouterFilter() override;
 
   proxy::FilterStatus onRequestHeaders(proxy::RequestHead& head, bool endStream) override;
@@ -95,11 +97,23 @@ class RouterFilter : public proxy::Filter,
   int64_t remainingMs() const;
   bool roll(double percent);
   void sendRequestHead();
+  /// Outbound HmacAuth: hashes the body as it arrives; false when it is too large to sign
+  /// (the reply is sent).
+  bool hashBody(std::string_view data, bool end);
+  /// Adds the signature headers for this attempt (a fresh date and nonce each time).
+  void signRequest();
   void fail(proxy::Reason reason);
   void releaseUpstream();
 
   std::shared_ptr<const RouteTable> table_;
   std::shared_ptr<const proxy::Governance> governance_;
+  std::shared_ptr<const AuthRules> auth_;
+  // Outbound signing: the rule, the body's hash so far, and the hash once known.
+  const HmacRule* signer_ = nullptr;
+  std::unique_ptr<proxy::hmac::Sha256> bodyHash_;
+  std::string payloadHash_;
+  uint64_t hashedBytes_ = 0;
+  bool awaitingBody_ = false;  // the upstream waits until the signed body is complete
   const CompiledRule* rule_ = nullptr;
   const CompiledBackend* backend_ = nullptr;
   const config::EndpointConfig* endpoint_ = nullptr;
@@ -186,15 +200,17 @@ class RouterFilter : public proxy::Filter,
 class RouterFilterFactory : public proxy::FilterFactory {
  public:
   RouterFilterFactory(std::shared_ptr<const RouteTable> table,
-                      std::shared_ptr<const proxy::Governance> governance)
-      : table_(std::move(table)), governance_(std::move(governance)) {}
+                      std::shared_ptr<const proxy::Governance> governance,
+                      std::shared_ptr<const AuthRules> auth = nullptr)
+      : table_(std::move(table)), governance_(std::move(governance)), auth_(std::move(auth)) {}
   std::unique_ptr<proxy::Filter> create() const override {
-    return std::make_unique<RouterFilter>(table_, governance_);
+    return std::make_unique<RouterFilter>(table_, governance_, auth_);
   }
 
  private:
   std::shared_ptr<const RouteTable> table_;
   std::shared_ptr<const proxy::Governance> governance_;
+  std::shared_ptr<const AuthRules> auth_;
 };
 
 }  // namespace tether::filters

@@ -1,0 +1,246 @@
+// HmacAuth through real Tether processes: a caller sidecar signs, a callee sidecar
+// verifies, and curl with `tether sign` plays a client without a sidecar (and an attacker).
+
+#include <signal.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <regex>
+#include <thread>
+
+#include "tests/fakes/fake_upstream.h"
+#include "tests/integration/harness.h"
+
+using namespace tether::test;
+
+namespace {
+
+std::string doc(const std::string& kind, const std::string& name, const std::string& spec) {
+  return "    - apiVersion: tether.dev/v1alpha1\n      kind: " + kind +
+         "\n      metadata: { name: " + name + " }\n      spec: " + spec + "\n";
+}
+
+/// The callee's rule: orders may call /api (not /api/admin) and POST /sha256; billing's
+/// key is known but billing is allowed nothing.
+std::string calleeRules(const std::string& ordersKey, const std::string& billingKey,
+                        const std::string& extra = "") {
+  return "rules:\n  inline:\n" +
+         doc("HmacAuth", "callers",
+             "{ direction: inbound, keys: [ { id: orders-2026, caller: orders, secretFile: " +
+                 ordersKey + " }, { id: billing-1, caller: billing, secretFile: " + billingKey +
+                 " } ], clockSkew: 300s, signedHeaders: [ host, content-type ], "
+                 "maxBodyBytes: 65536, allow: [ { caller: orders, pathPrefix: /api }, "
+                 "{ caller: orders, pathPrefix: /sha256, methods: [ POST ] } ], "
+                 "deny: [ { pathPrefix: /api/admin } ]" +
+                 extra + " }");
+}
+
+/// `tether sign ...` as curl arguments.
+std::string signedArgs(const std::string& args) {
+  std::string out;
+  REQUIRE(runCommand(std::string(TETHER_BIN) + " sign " + args, &out) == 0);
+  std::string curlArgs;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    size_t nl = out.find('\n', pos);
+    std::string line = out.substr(pos, nl - pos);
+    if (!line.empty()) curlArgs += " -H '" + line + "'";
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return curlArgs;
+}
+
+std::string code(const std::string& curlArgs) {
+  return curl("-o /dev/null -w '%{http_code}' " + curlArgs);
+}
+
+}  // namespace
+
+TEST_CASE("a caller sidecar signs, the callee sidecar verifies and tells the app who called",
+          "[auth]") {
+  FakeUpstream app;
+  std::string ordersKey = writeFile("orders.key", "orders-secret\n");
+  std::string billingKey = writeFile("billing.key", "billing-secret\n");
+  TetherProcess callee(basicBootstrap(app.port()) + calleeRules(ordersKey, billingKey));
+  REQUIRE(callee.started());
+  FakeUpstream unused;
+  TetherProcess caller(
+      basicBootstrap(unused.port()) + "rules:\n  inline:\n" +
+      doc("Service", "ratings",
+          "{ endpoints: [ { address: 127.0.0.1:" + std::to_string(callee.port("inbound")) +
+              " } ] }") +
+      doc("Route", "ratings",
+          "{ hosts: [ ratings ], rules: [ { backends: [ { service: ratings } ] } ] }") +
+      doc("HmacAuth", "sign",
+          "{ direction: outbound, target: { service: ratings }, keys: [ { id: orders-2026, "
+          "secretFile: " +
+              ordersKey + " } ], signedHeaders: [ content-type ] }"));
+  REQUIRE(caller.started());
+  std::string base = "-H 'Host: ratings' -H 'x-tether-caller: admin' http://127.0.0.1:" +
+                     std::to_string(caller.port("outbound"));
+  CHECK(code(base + "/api/orders") == "200");
+  // The app sees the verified caller, not what the request claimed.
+  RecordedRequest last = app.lastRequest();
+  const std::string* who = last.header("x-tether-caller");
+  REQUIRE(who);
+  CHECK(*who == "orders");
+  // A body, hashed on both sides, arrives intact.
+  std::string body(40000, 'x');
+  std::string file = writeFile("auth-body.txt", body);
+  CHECK(curl("-s -H 'content-type: text/plain' --data-binary @" + file + " " + base + "/sha256") ==
+        sha256Hex(body));
+  // Authorization on the callee: a path orders may not use.
+  CHECK(code(base + "/other") == "403");
+  CHECK(code(base + "/api/admin/x") == "403");
+  std::string metrics = adminGet(callee.adminPort(), "/metrics").body;
+  CHECK(metricValue(metrics, "tether_auth_requests_total", "result=\"ok\",rule=\"callers\"") == 2);
+  CHECK(metricValue(metrics, "tether_auth_requests_total",
+                    "result=\"forbidden\",rule=\"callers\"") == 2);
+  CHECK(metricValue(adminGet(caller.adminPort(), "/metrics").body, "tether_auth_requests_total",
+                    "result=\"signed\",rule=\"sign\"") == 4);
+}
+
+TEST_CASE("the callee refuses unsigned, tampered, replayed, expired and unknown-key requests",
+          "[auth]") {
+  FakeUpstream app;
+  std::string ordersKey = writeFile("orders2.key", "orders-secret");
+  std::string billingKey = writeFile("billing2.key", "billing-secret");
+  TetherProcess callee(basicBootstrap(app.port()) + calleeRules(ordersKey, billingKey));
+  REQUIRE(callee.started());
+  std::string url = "http://127.0.0.1:" + std::to_string(callee.port("inbound"));
+  // The rule wants content-type signed, present or not.
+  std::string sign =
+      "--signed-header content-type --key-id orders-2026 --secret-file " + ordersKey + " ";
+  auto result = [&](const std::string& r) {
+    return metricValue(adminGet(callee.adminPort(), "/metrics").body, "tether_auth_requests_total",
+                       "result=\"" + r + "\",rule=\"callers\"");
+  };
+  size_t before = app.requestCount();
+
+  std::string r = curl("-i " + url + "/api/x");
+  CHECK(r.find("HTTP/1.1 401") != std::string::npos);
+  CHECK(r.find("x-tether-reason: unauthenticated") != std::string::npos);
+  CHECK(r.find("www-authenticate: TETHER-HMAC-SHA256") != std::string::npos);
+  CHECK(result("missing") == 1);
+  CHECK(code("-H 'authorization: Bearer abc' " + url + "/api/x") == "401");
+  CHECK(result("malformed") == 1);
+
+  // Signed for one thing, sent as another.
+  std::string post = "-X POST -H 'content-type: text/plain' ";
+  std::string h = signedArgs(sign + post + "-d hello " + url + "/api/x");
+  CHECK(code(h + " " + post + "-d hellO " + url + "/api/x") == "401");  // body
+  CHECK(code(h + " " + post + "-d hello " + url + "/api/y") == "401");  // path
+  CHECK(code(h + " -X POST -H 'content-type: text/html' -d hello " + url + "/api/x") == "401");
+  CHECK(code(h + " " + post + "-d hello " + url + "/api/x?extra=1") == "401");  // query
+  CHECK(result("bad_signature") == 4);
+  // None of those burned the nonce: the genuine request still passes, once.
+  CHECK(code(h + " " + post + "-d hello " + url + "/api/x") == "200");
+  CHECK(code(h + " " + post + "-d hello " + url + "/api/x") == "401");
+  CHECK(result("replayed") == 1);
+
+  // A forged signature with a fresh nonce does not burn that nonce either.
+  std::string genuine = signedArgs(sign + "--nonce aaaabbbbccccdddd0001 " + url + "/api/z");
+  std::string forged =
+      std::regex_replace(genuine, std::regex("signature=[0-9a-f]{8}"), "signature=00000000");
+  REQUIRE(forged != genuine);
+  CHECK(code(forged + " " + url + "/api/z") == "401");
+  CHECK(code(genuine + " " + url + "/api/z") == "200");
+
+  // Outside the clock skew, either way.
+  CHECK(code(signedArgs(sign + "--date 20200101T000000Z " + url + "/api/x") + " " + url +
+             "/api/x") == "401");
+  CHECK(code(signedArgs(sign + "--date 20990101T000000Z " + url + "/api/x") + " " + url +
+             "/api/x") == "401");
+  CHECK(result("expired") == 2);
+  // A key the callee does not know, or the right id with the wrong secret.
+  std::string stranger = writeFile("stranger.key", "nope");
+  CHECK(code(signedArgs("--signed-header content-type --key-id ghost --secret-file " + stranger +
+                        " " + url + "/api/x") +
+             " " + url + "/api/x") == "401");
+  CHECK(result("unknown_key") == 1);
+  CHECK(code(signedArgs("--signed-header content-type --key-id orders-2026 --secret-file " +
+                        stranger + " " + url + "/api/x") +
+             " " + url + "/api/x") == "401");
+  // Billing is authenticated but allowed nothing.
+  CHECK(code(signedArgs("--signed-header content-type --key-id billing-1 --secret-file " +
+                        billingKey + " " + url + "/api/x") +
+             " " + url + "/api/x") == "403");
+  // A body past maxBodyBytes (64 KiB) cannot be verified.
+  std::string big = writeFile("auth-big.bin", std::string(100000, 'b'));
+  std::string octets = "-X POST -H 'content-type: application/octet-stream' ";
+  CHECK(code(signedArgs(sign + octets + "--data-file " + big + " " + url + "/api/x") + " " +
+             octets + "--data-binary @" + big + " " + url + "/api/x") == "413");
+  // Of all that, the app saw the two genuine requests only.
+  CHECK(app.requestCount() - before == 2);
+}
+
+TEST_CASE("keys rotate under load without a refused request; changed key files are re-read",
+          "[auth]") {
+  FakeUpstream app;
+  std::string oldKey = writeFile("rot-old.key", "old-secret");
+  std::string newKey = writeFile("rot-new.key", "new-secret");
+  // The callee accepts both keys of the caller while it rotates.
+  TetherProcess callee(
+      basicBootstrap(app.port()) + "rules:\n  inline:\n" +
+      doc("HmacAuth", "callers",
+          "{ direction: inbound, keys: [ { id: old, caller: orders, secretFile: " + oldKey +
+              " }, { id: new, caller: orders, secretFile: " + newKey + " } ] }"));
+  REQUIRE(callee.started());
+  auto callerRules = [&](const std::string& keyId) {
+    return "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: { name: ratings }\n"
+           "spec: { endpoints: [ { address: 127.0.0.1:" +
+           std::to_string(callee.port("inbound")) +
+           " } ] }\n---\napiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: { name: r }\n"
+           "spec: { hosts: [ ratings ], rules: [ { backends: [ { service: ratings } ] } ] }\n"
+           "---\napiVersion: tether.dev/v1alpha1\nkind: HmacAuth\nmetadata: { name: sign }\n"
+           "spec: { direction: outbound, keyId: " +
+           keyId + ", keys: [ { id: old, secretFile: " + oldKey +
+           " }, { id: new, secretFile: " + newKey + " } ] }\n";
+  };
+  std::string rules = writeFile("rot-rules.yaml", callerRules("old"));
+  FakeUpstream unused;
+  TetherProcess caller(basicBootstrap(unused.port(), "rules: { files: [ \"" + rules + "\" ] }\n"));
+  REQUIRE(caller.started());
+  std::string out;
+  std::thread load([&] {
+    runCommand("wrk -t1 -c8 -d3s -H 'Host: ratings' http://127.0.0.1:" +
+                   std::to_string(caller.port("outbound")) + "/api",
+               &out, true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  writeFile("rot-rules.yaml", callerRules("new"));
+  caller.signal(SIGHUP);
+  load.join();
+  INFO(out);
+  CHECK(out.find("requests in") != std::string::npos);
+  CHECK(out.find("Non-2xx") == std::string::npos);  // not one 401
+  std::string metrics = adminGet(callee.adminPort(), "/metrics").body;
+  CHECK(metricValue(metrics, "tether_auth_requests_total", "result=\"ok\",rule=\"callers\"") >
+        1000);
+  // Both keys signed some of them: the app got the Authorization headers.
+  int oldSeen = 0, newSeen = 0;
+  for (const auto& r : app.requests()) {
+    const std::string* a = r.header("authorization");
+    if (!a) continue;
+    oldSeen += a->find("keyId=old,") != std::string::npos;
+    newSeen += a->find("keyId=new,") != std::string::npos;
+  }
+  CHECK(oldSeen > 100);
+  CHECK(newSeen > 100);
+  CHECK(metricValue(adminGet(caller.adminPort(), "/metrics").body, "tether_config_version") == 2);
+
+  // A secret rewritten in place is picked up without a restart (checked every 2 s): the
+  // old secret stops working, the new one works.
+  writeFile("rot-new.key", "newer-secret");
+  std::string url = "http://127.0.0.1:" + std::to_string(callee.port("inbound"));
+  std::string newer = writeFile("rot-newer.key", "newer-secret");
+  CHECK(waitUntil(
+      [&] {
+        return code(signedArgs("--key-id new --secret-file " + newer + " " + url + "/a") + " " +
+                    url + "/a") == "200";
+      },
+      5000));
+  CHECK(code(signedArgs("--key-id new --secret-file " + oldKey + " " + url + "/a") + " " + url +
+             "/a") == "401");
+}
