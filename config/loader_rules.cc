@@ -293,6 +293,7 @@ void readHmacAuthSpec(ErrorSink& sink, MapReader& spec, HmacAuthConfig& out) {
   for (auto& h : out.signedHeaders) h = lower(h);
   spec.readUint("maxBodyBytes", out.maxBodyBytes, 0, 64 * 1024 * 1024);
   spec.readBool("allowUnsignedPayload", out.allowUnsignedPayload);
+  spec.readBool("forwardCredentials", out.forwardCredentials);
   spec.readUint("nonceCacheSize", out.nonceCacheSize, 16, 100'000'000);
   readAuthzRules(sink, spec, "allow", out.allow);
   readAuthzRules(sink, spec, "deny", out.deny);

@@ -246,7 +246,8 @@ struct HmacAuthConfig {
   std::vector<std::string> signedHeaders;  // lower case; host and Tether's own always added
   uint32_t maxBodyBytes = 1024 * 1024;     // body hashed in memory at most
   bool allowUnsignedPayload = false;
-  uint32_t nonceCacheSize = 100'000;
+  bool forwardCredentials = false;  // inbound: pass the signature headers on to the app
+  uint32_t nonceCacheSize = 500'000;  // >= peak requests/s x clockSkew
   std::vector<AuthzRule> allow;  // non-empty: the caller must match one
   std::vector<AuthzRule> deny;   // checked first
 };

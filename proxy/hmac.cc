@@ -1,7 +1,6 @@
 #include "proxy/hmac.h"
 
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
@@ -10,6 +9,7 @@
 #include <ctime>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace tether::proxy::hmac {
 
@@ -229,26 +229,65 @@ std::string sha256Hex(std::string_view data) {
 }
 
 std::array<uint8_t, 32> hmacSha256(std::string_view key, std::string_view data) {
-  std::array<uint8_t, 32> out{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
+  return HmacKey(key).mac(data);
+}
+
+HmacKey::HmacKey(std::string_view secret) : secret_(secret) {
+  // RFC 2104: a key longer than the block is hashed first; then padded with zeros.
+  uint8_t block[SHA256_CBLOCK] = {};
+  if (secret.size() > sizeof(block)) {
+    SHA256(reinterpret_cast<const uint8_t*>(secret.data()), secret.size(), block);
+  } else {
+    std::memcpy(block, secret.data(), secret.size());
+  }
+  uint8_t pad[SHA256_CBLOCK];
+  for (size_t i = 0; i < sizeof(block); ++i) pad[i] = block[i] ^ 0x36;
+  SHA256_Init(&inner_);
+  SHA256_Update(&inner_, pad, sizeof(pad));
+  for (size_t i = 0; i < sizeof(block); ++i) pad[i] = block[i] ^ 0x5c;
+  SHA256_Init(&outer_);
+  SHA256_Update(&outer_, pad, sizeof(pad));
+  OPENSSL_cleanse(block, sizeof(block));
+  OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+std::array<uint8_t, 32> HmacKey::mac(std::string_view data) const {
+  std::array<uint8_t, 32> inner{}, out{};
+  SHA256_CTX c = inner_;
+  SHA256_Update(&c, data.data(), data.size());
+  SHA256_Final(inner.data(), &c);
+  c = outer_;
+  SHA256_Update(&c, inner.data(), inner.size());
+  SHA256_Final(out.data(), &c);
   return out;
 }
 
 std::string newNonce() {
-  uint8_t bytes[16];
-  RAND_bytes(bytes, sizeof(bytes));
-  return hex(bytes, sizeof(bytes));
+  thread_local uint8_t pool[4096];
+  thread_local size_t used = sizeof(pool);
+  if (used + 16 > sizeof(pool)) {
+    RAND_bytes(pool, sizeof(pool));
+    used = 0;
+  }
+  std::string n = hex(pool + used, 16);
+  OPENSSL_cleanse(pool + used, 16);  // handed out once
+  used += 16;
+  return n;
 }
 
 std::string formatDate(int64_t unixSeconds) {
+  // Every request of a second carries the same date: format it once per second and thread.
+  thread_local int64_t cachedSecond = -1;
+  thread_local std::string cached;
+  if (unixSeconds == cachedSecond) return cached;
   time_t t = static_cast<time_t>(unixSeconds);
   tm utc{};
   gmtime_r(&t, &utc);
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &utc);
-  return buf;
+  cachedSecond = unixSeconds;
+  cached = buf;
+  return cached;
 }
 
 std::optional<int64_t> parseDate(std::string_view text) {
@@ -278,16 +317,9 @@ std::optional<int64_t> parseDate(std::string_view text) {
   return static_cast<int64_t>(timegm(&utc));
 }
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-
-Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
-
-void Sha256::update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
-
 std::string Sha256::finishHex() {
-  uint8_t digest[32];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx_, digest, &len);
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256_Final(digest, &ctx_);
   return hex(digest, sizeof(digest));
 }
 
@@ -339,7 +371,7 @@ bool parseAuthorization(std::string_view value, Authorization& out) {
   return true;
 }
 
-Signature sign(const RequestView& r, std::string_view keyId, std::string_view secret,
+Signature sign(const RequestView& r, std::string_view keyId, const HmacKey& key,
                const std::vector<std::string>& configuredHeaders, std::string_view payloadHash,
                int64_t unixNow, std::string nonce) {
   Signature s;
@@ -360,25 +392,36 @@ Signature sign(const RequestView& r, std::string_view keyId, std::string_view se
   headers.add(std::string(kNonceHeader), s.nonce);
   RequestView view = r;
   view.headers = &headers;
-  std::vector<std::string> names = signedHeaderNames(configuredHeaders);
-  std::array<uint8_t, 32> mac = expectedSignature(view, keyId, secret, names);
-  s.authorization = std::string(kScheme) + " keyId=" + std::string(keyId) + ", signedHeaders=";
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i) s.authorization += ';';
-    s.authorization += names[i];
-  }
-  s.authorization += ", signature=" + hex(mac.data(), mac.size());
+  s.authorization = authorization(view, keyId, key, signedHeaderNames(configuredHeaders));
   return s;
 }
 
+std::string authorization(const RequestView& r, std::string_view keyId, const HmacKey& key,
+                          const std::vector<std::string>& signedHeaders) {
+  std::array<uint8_t, 32> mac = expectedSignature(r, keyId, key, signedHeaders);
+  std::string out;
+  out.reserve(160);
+  out += kScheme;
+  out += " keyId=";
+  out += keyId;
+  out += ", signedHeaders=";
+  for (size_t i = 0; i < signedHeaders.size(); ++i) {
+    if (i) out += ';';
+    out += signedHeaders[i];
+  }
+  out += ", signature=";
+  out += hex(mac.data(), mac.size());
+  return out;
+}
+
 std::array<uint8_t, 32> expectedSignature(const RequestView& r, std::string_view keyId,
-                                          std::string_view secret,
+                                          const HmacKey& key,
                                           const std::vector<std::string>& signedHeaders) {
   const std::string* payload = r.headers->get(kContentHeader);
   const std::string* date = r.headers->get(kDateHeader);
   std::string canonical =
       canonicalRequest(r, signedHeaders, payload ? std::string_view(*payload) : "");
-  return hmacSha256(secret, stringToSign(date ? std::string_view(*date) : "", keyId, canonical));
+  return key.mac(stringToSign(date ? std::string_view(*date) : "", keyId, canonical));
 }
 
 SecretStore& SecretStore::instance() {
@@ -419,7 +462,8 @@ const SecretStore::Slot* SecretStore::load(const std::string& path, std::string&
   auto slot = std::make_unique<Slot>();
   slot->path_ = path;
   slot->mtime_ = mtime;
-  slot->versions_.push_back(std::make_unique<Slot::Secret>(Slot::Secret{std::move(value)}));
+  slot->versions_.push_back(std::make_unique<HmacKey>(value));
+  OPENSSL_cleanse(value.data(), value.size());
   slot->current_.store(slot->versions_.back().get(), std::memory_order_release);
   return slots_.emplace(path, std::move(slot)).first->second.get();
 }
@@ -435,8 +479,9 @@ int SecretStore::reloadChanged() {
     std::string value, error;
     if (!read(path, value, mtime, error)) continue;  // empty or unreadable: keep the last
     slot->mtime_ = mtime;
-    if (value == slot->get()) continue;
-    slot->versions_.push_back(std::make_unique<Slot::Secret>(Slot::Secret{std::move(value)}));
+    if (value == slot->get().secret()) continue;
+    slot->versions_.push_back(std::make_unique<HmacKey>(value));
+    OPENSSL_cleanse(value.data(), value.size());
     slot->current_.store(slot->versions_.back().get(), std::memory_order_release);
     // A reader holds a secret only within one synchronous check: a few versions suffice.
     while (slot->versions_.size() > 8) slot->versions_.pop_front();
@@ -445,46 +490,67 @@ int SecretStore::reloadChanged() {
   return changed;
 }
 
-NonceCache::NonceCache(size_t capacity) : perShard_(std::max<size_t>(1, capacity / kShards)) {}
+NonceCache::NonceCache(size_t capacity) : perShard_(std::max<size_t>(1, capacity / kShards)) {
+  // Twice the live entries, rounded up to a power of two: short probe sequences.
+  size_t slots = 1;
+  while (slots < perShard_ * 2) slots <<= 1;
+  mask_ = slots - 1;
+  for (Shard& s : shards_) s.slots.assign(slots, Slot{0, 0});
+  RAND_bytes(reinterpret_cast<unsigned char*>(&seed_), sizeof(seed_));
+}
 
-NonceCache::Shard& NonceCache::shardOf(std::string_view nonce) const {
-  return shards_[std::hash<std::string_view>{}(nonce) % kShards];
+uint64_t NonceCache::fingerprintOf(std::string_view nonce) const {
+  // Keyed, so no one can aim nonces at each other's slots: HMAC would be overkill for 64
+  // bits, a seeded FNV-1a followed by a 64-bit finalizer (splitmix) mixes well enough.
+  uint64_t h = 0xcbf29ce484222325ull ^ seed_;
+  for (unsigned char c : nonce) h = (h ^ c) * 0x100000001b3ull;
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h ? h : 1;  // 0 marks a free slot
 }
 
 NonceCache::Result NonceCache::add(std::string_view nonce, int64_t expiresAt, int64_t now) {
-  Shard& s = shardOf(nonce);
+  uint64_t fp = fingerprintOf(nonce);
+  Shard& s = shards_[fp % kShards];
   std::lock_guard<std::mutex> lock(s.mu);
-  while (!s.order.empty() && s.order.front().first < now) {
-    auto it = s.expiry.find(s.order.front().second);
-    if (it != s.expiry.end() && it->second < now) s.expiry.erase(it);
-    s.order.pop_front();
+  size_t reuse = SIZE_MAX;
+  size_t i = (fp >> 4) & mask_;
+  for (size_t probe = 0; probe < kMaxProbe; ++probe, i = (i + 1) & mask_) {
+    uint64_t f = s.slots[i].fingerprint;
+    bool expired = f != 0 && static_cast<int64_t>(s.slots[i].expiry) < now;
+    if (f == fp && !expired) return Result::kReplayed;
+    if (f == 0 || expired) {
+      if (reuse == SIZE_MAX) reuse = i;
+      if (f == 0) break;  // the end of this probe sequence: fp is not further on
+    }
   }
-  if (auto it = s.expiry.find(std::string(nonce)); it != s.expiry.end()) {
-    if (it->second >= now) return Result::kReplayed;
-    s.expiry.erase(it);  // expired but not yet purged (out of order): forget it
-  }
-  if (s.expiry.size() >= perShard_) {
-    // Entries expire roughly in order, not exactly: before refusing, sweep them all.
-    std::erase_if(s.expiry, [now](const auto& e) { return e.second < now; });
-    std::erase_if(s.order, [&s](const auto& o) { return !s.expiry.count(o.second); });
-    if (s.expiry.size() >= perShard_) return Result::kFull;
-  }
-  s.expiry.emplace(std::string(nonce), expiresAt);
-  s.order.emplace_back(expiresAt, std::string(nonce));
+  if (reuse == SIZE_MAX) return Result::kFull;
+  if (s.slots[reuse].fingerprint == 0) ++s.used;
+  s.slots[reuse] = Slot{fp, static_cast<uint32_t>(std::max<int64_t>(expiresAt, 0))};
   return Result::kAdded;
 }
 
-bool NonceCache::contains(std::string_view nonce) const {
-  Shard& s = shardOf(nonce);
+bool NonceCache::contains(std::string_view nonce, int64_t now) const {
+  uint64_t fp = fingerprintOf(nonce);
+  const Shard& s = shards_[fp % kShards];
   std::lock_guard<std::mutex> lock(s.mu);
-  return s.expiry.count(std::string(nonce)) > 0;
+  size_t i = (fp >> 4) & mask_;
+  for (size_t probe = 0; probe < kMaxProbe; ++probe, i = (i + 1) & mask_) {
+    uint64_t f = s.slots[i].fingerprint;
+    if (f == 0) return false;
+    if (f == fp && static_cast<int64_t>(s.slots[i].expiry) >= now) return true;
+  }
+  return false;
 }
 
 size_t NonceCache::size() const {
   size_t n = 0;
   for (const auto& s : shards_) {
     std::lock_guard<std::mutex> lock(s.mu);
-    n += s.expiry.size();
+    n += s.used;
   }
   return n;
 }

@@ -5,7 +5,13 @@
 // path, sorted query, signed headers, body hash) is hashed into a string to sign, which the
 // caller's key signs with HMAC-SHA256.
 
-#include <openssl/evp.h>
+// The low-level SHA-256 API: a plain struct state, no allocation, no provider lookup and
+// no lock per use (the EVP API costs several of each per call in OpenSSL 3, which doubled
+// the CPU per request of a signing sidecar). Deprecated in 3.0, still supported.
+#ifndef OPENSSL_SUPPRESS_DEPRECATED
+#define OPENSSL_SUPPRESS_DEPRECATED
+#endif
+#include <openssl/sha.h>
 
 #include <array>
 #include <atomic>
@@ -61,8 +67,26 @@ std::string hex(const uint8_t* data, size_t len);
 bool unhex(std::string_view text, uint8_t* out, size_t len);
 std::string sha256Hex(std::string_view data);
 std::array<uint8_t, 32> hmacSha256(std::string_view key, std::string_view data);
-/// 16 random bytes, hex.
+
+/// An HMAC-SHA256 key with its inner and outer pads already hashed: each MAC then costs
+/// two short hashes and two struct copies.
+class HmacKey {
+ public:
+  explicit HmacKey(std::string_view secret);
+  std::array<uint8_t, 32> mac(std::string_view data) const;
+  const std::string& secret() const { return secret_; }
+
+ private:
+  std::string secret_;
+  SHA256_CTX inner_;
+  SHA256_CTX outer_;
+};
+/// 16 random bytes, hex. Drawn from OpenSSL's generator a few kilobytes at a time, per
+/// thread: one nonce costs a copy, not a trip through the provider's locks.
 std::string newNonce();
+/// The hex SHA-256 of an empty body.
+inline constexpr std::string_view kEmptyBodyHash =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// "YYYYMMDDTHHMMSSZ" (UTC), and back.
 std::string formatDate(int64_t unixSeconds);
@@ -71,15 +95,12 @@ std::optional<int64_t> parseDate(std::string_view text);
 /// SHA-256 over a body that arrives in pieces.
 class Sha256 {
  public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(std::string_view data);
+  Sha256() { SHA256_Init(&ctx_); }
+  void update(std::string_view data) { SHA256_Update(&ctx_, data.data(), data.size()); }
   std::string finishHex();
 
  private:
-  EVP_MD_CTX* ctx_;
+  SHA256_CTX ctx_;
 };
 
 /// The Authorization header's fields.
@@ -100,12 +121,16 @@ struct Signature {
 };
 /// Signs `r` whose body hashes to `payloadHash` (hex, or UNSIGNED-PAYLOAD). `r.headers` need
 /// not hold Tether's headers yet: the values given here are the ones signed.
-Signature sign(const RequestView& r, std::string_view keyId, std::string_view secret,
+Signature sign(const RequestView& r, std::string_view keyId, const HmacKey& key,
                const std::vector<std::string>& configuredHeaders, std::string_view payloadHash,
                int64_t unixNow, std::string nonce);
+/// The Authorization value for `r`, which already carries Tether's three headers;
+/// `signedHeaders` as signedHeaderNames() makes them.
+std::string authorization(const RequestView& r, std::string_view keyId, const HmacKey& key,
+                          const std::vector<std::string>& signedHeaders);
 /// The expected signature of `r` as it arrived (Tether's headers included).
 std::array<uint8_t, 32> expectedSignature(const RequestView& r, std::string_view keyId,
-                                          std::string_view secret,
+                                          const HmacKey& key,
                                           const std::vector<std::string>& signedHeaders);
 
 /// Secrets by file, re-read when the file changes. Slots are made on first use and live for
@@ -115,14 +140,11 @@ class SecretStore {
  public:
   class Slot {
    public:
-    std::string_view get() const { return current_.load(std::memory_order_acquire)->value; }
+    const HmacKey& get() const { return *current_.load(std::memory_order_acquire); }
 
    private:
-    struct Secret {
-      std::string value;
-    };
-    std::atomic<const Secret*> current_{nullptr};
-    std::deque<std::unique_ptr<Secret>> versions_;
+    std::atomic<const HmacKey*> current_{nullptr};
+    std::deque<std::unique_ptr<HmacKey>> versions_;
     int64_t mtime_ = 0;
     std::string path_;
     friend class SecretStore;
@@ -141,26 +163,38 @@ class SecretStore {
 };
 
 /// Nonces of verified requests, remembered until their timestamp leaves the accepted
-/// window. Bounded: a full cache refuses new nonces (fail closed) instead of forgetting
-/// live ones. 16 shards, a mutex each, held for one lookup.
+/// window. Bounded: a full cache refuses new nonces (fail closed) instead of forgetting live
+/// ones; full means a nonce finds no free or expired slot among the 64 after its own. Compact,
+/// since it must hold every nonce of `clockSkew` seconds of traffic: a nonce is kept as a 64-bit
+/// keyed fingerprint with its expiry, 12 bytes per slot, in open-addressing tables (16 shards, a
+/// mutex each, held for one probe sequence). Expired slots are reused in place; nothing is swept.
 class NonceCache {
  public:
   explicit NonceCache(size_t capacity);
   enum class Result { kAdded, kReplayed, kFull };
   /// Remembers `nonce` until `expiresAt` (unix seconds).
   Result add(std::string_view nonce, int64_t expiresAt, int64_t now);
-  bool contains(std::string_view nonce) const;
+  bool contains(std::string_view nonce, int64_t now) const;
+  /// Live entries (an estimate: expired slots are counted until reused).
   size_t size() const;
 
  private:
+  static constexpr size_t kShards = 16;
+  static constexpr size_t kMaxProbe = 64;
+  // Fingerprint and expiry side by side: one cache line per probe.
+  struct [[gnu::packed]] Slot {
+    uint64_t fingerprint;  // 0: never used
+    uint32_t expiry;       // unix seconds
+  };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, int64_t> expiry;
-    std::deque<std::pair<int64_t, std::string>> order;  // roughly by expiry
+    std::vector<Slot> slots;
+    size_t used = 0;  // slots holding a fingerprint, live or expired
   };
-  static constexpr size_t kShards = 16;
-  Shard& shardOf(std::string_view nonce) const;
-  size_t perShard_;
+  uint64_t fingerprintOf(std::string_view nonce) const;
+  size_t perShard_;  // live entries planned per shard (the table has twice as many slots)
+  size_t mask_;      // slots per shard - 1
+  uint64_t seed_;
   mutable Shard shards_[kShards];
 };
 

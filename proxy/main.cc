@@ -192,7 +192,7 @@ int sign(int argc, char** argv) {
   std::string payload =
       unsignedPayload ? std::string(hmac::kUnsignedPayload) : hmac::sha256Hex(body);
   hmac::RequestView view{method, target, host, &headers};
-  hmac::Signature s = hmac::sign(view, keyId, secret, signedHeaders, payload, now,
+  hmac::Signature s = hmac::sign(view, keyId, hmac::HmacKey(secret), signedHeaders, payload, now,
                                  nonce.empty() ? hmac::newNonce() : nonce);
   if (canonical) {
     tether::proxy::HeaderMap all = headers;

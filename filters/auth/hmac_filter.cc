@@ -120,14 +120,18 @@ proxy::FilterStatus HmacVerifyFilter::onRequestHeaders(proxy::RequestHead& head,
   }
   if (!rule_) return proxy::FilterStatus::kContinue;
   head_ = &head;
-  if (!verifyHead(head)) return proxy::FilterStatus::kStopIteration;
+  if (!verifyHead(head, endStream)) return proxy::FilterStatus::kStopIteration;
   if (endStream || declaredHash_ == proxy::hmac::kUnsignedPayload) {
     // Nothing more to hash: an empty body must be the one signed.
-    uint8_t declared[32], empty[32];
+    static const std::array<uint8_t, 32> kEmpty = [] {
+      std::array<uint8_t, 32> e{};
+      proxy::hmac::unhex(proxy::hmac::kEmptyBodyHash, e.data(), e.size());
+      return e;
+    }();
+    uint8_t declared[32];
     if (endStream && declaredHash_ != proxy::hmac::kUnsignedPayload &&
         (!proxy::hmac::unhex(declaredHash_, declared, 32) ||
-         !proxy::hmac::unhex(proxy::hmac::sha256Hex(""), empty, 32) ||
-         CRYPTO_memcmp(declared, empty, 32) != 0)) {
+         CRYPTO_memcmp(declared, kEmpty.data(), 32) != 0)) {
       reject("bad_signature", 401, proxy::Reason::kUnauthenticated);
       return proxy::FilterStatus::kStopIteration;
     }
@@ -141,7 +145,7 @@ proxy::FilterStatus HmacVerifyFilter::onRequestHeaders(proxy::RequestHead& head,
   return proxy::FilterStatus::kStopIteration;
 }
 
-bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head) {
+bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
   const std::string* authorization = head.headers.get("authorization");
   if (!authorization) {
     reject("missing", 401, proxy::Reason::kUnauthenticated);
@@ -195,8 +199,10 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head) {
     return false;
   }
   // A replay is refused before its body is read; the nonce itself is remembered only once
-  // the whole request checks out, so a forged request cannot burn a genuine nonce.
-  if (rule_->nonces->contains(*nonce)) {
+  // the whole request checks out, so a forged request cannot burn a genuine nonce. (Without
+  // a body to wait for, accept() follows at once and its insertion finds a replay.)
+  bool bodyFollows = !endStream && *content != proxy::hmac::kUnsignedPayload;
+  if (bodyFollows && rule_->nonces->contains(*nonce, now)) {
     reject("replayed", 401, proxy::Reason::kUnauthenticated);
     return false;
   }
@@ -228,8 +234,15 @@ bool HmacVerifyFilter::accept(proxy::RequestHead& head) {
   info.auth = "ok";
   callbacks_->worker().stats().countPair(callbacks_->worker().stats().auth, rule_->config.name,
                                          "ok");
-  // The app learns who called; whatever the caller claimed itself is replaced.
+  // The app learns who called; whatever the caller claimed itself is replaced. The
+  // signature has done its work: like Envoy's jwt_authn, the credentials stop here.
   head.headers.set(proxy::hmac::kCallerHeader, key_->caller);
+  if (!rule_->config.forwardCredentials) {
+    head.headers.remove("authorization");
+    head.headers.remove(proxy::hmac::kDateHeader);
+    head.headers.remove(proxy::hmac::kNonceHeader);
+    head.headers.remove(proxy::hmac::kContentHeader);
+  }
   return true;
 }
 

@@ -53,7 +53,7 @@ class HmacVerifyFilter : public proxy::Filter {
 
  private:
   /// Headers check out: the signature, the clock, the nonce not seen, the caller allowed.
-  bool verifyHead(proxy::RequestHead& head);
+  bool verifyHead(proxy::RequestHead& head, bool endStream);
   /// The body matched (or was not signed): remember the nonce, hand the caller on.
   bool accept(proxy::RequestHead& head);
   void reject(std::string_view result, int status, proxy::Reason reason);

@@ -136,7 +136,7 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
       if (head.upgrade || head.isConnect()) {
         payloadHash_ = proxy::hmac::kUnsignedPayload;
       } else if (endStream) {
-        payloadHash_ = proxy::hmac::sha256Hex("");
+        payloadHash_ = proxy::hmac::kEmptyBodyHash;
       } else {
         bodyHash_ = std::make_unique<proxy::hmac::Sha256>();
       }
@@ -804,17 +804,18 @@ void RouterFilter::signRequest() {
   const HmacRule::Key& key = *signer_->signingKey;
   std::string_view authority =
       request_->authority.empty() ? std::string_view(endpoint_->addressText) : request_->authority;
-  proxy::hmac::RequestView view{request_->method, request_->path, authority, &request_->headers};
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-  proxy::hmac::Signature s =
-      proxy::hmac::sign(view, key.id, key.secret->get(), signer_->config.signedHeaders,
-                        payloadHash_, now, proxy::hmac::newNonce());
-  request_->headers.set("authorization", std::move(s.authorization));
-  request_->headers.set(proxy::hmac::kDateHeader, std::move(s.date));
-  request_->headers.set(proxy::hmac::kNonceHeader, std::move(s.nonce));
-  request_->headers.set(proxy::hmac::kContentHeader, std::move(s.contentSha256));
+  // Tether's three headers go on first (replacing a previous attempt's), then the
+  // signature over the request as it will be sent.
+  request_->headers.set(proxy::hmac::kContentHeader, payloadHash_);
+  request_->headers.set(proxy::hmac::kDateHeader, proxy::hmac::formatDate(now));
+  request_->headers.set(proxy::hmac::kNonceHeader, proxy::hmac::newNonce());
+  request_->headers.remove("authorization");
+  proxy::hmac::RequestView view{request_->method, request_->path, authority, &request_->headers};
+  request_->headers.add("authorization", proxy::hmac::authorization(view, key.id, key.secret->get(),
+                                                                    signer_->signedHeaders));
   proxy::WorkerStats& stats = callbacks_->worker().stats();
   stats.countPair(stats.auth, signer_->config.name, "signed");
 }

@@ -85,6 +85,9 @@ TEST_CASE("a caller sidecar signs, the callee sidecar verifies and tells the app
   const std::string* who = last.header("x-tether-caller");
   REQUIRE(who);
   CHECK(*who == "orders");
+  // The credentials stop at the sidecar.
+  CHECK(last.header("authorization") == nullptr);
+  CHECK(last.header("x-tether-nonce") == nullptr);
   // A body, hashed on both sides, arrives intact.
   std::string body(40000, 'x');
   std::string file = writeFile("auth-body.txt", body);
@@ -181,11 +184,11 @@ TEST_CASE("keys rotate under load without a refused request; changed key files a
   std::string oldKey = writeFile("rot-old.key", "old-secret");
   std::string newKey = writeFile("rot-new.key", "new-secret");
   // The callee accepts both keys of the caller while it rotates.
-  TetherProcess callee(
-      basicBootstrap(app.port()) + "rules:\n  inline:\n" +
-      doc("HmacAuth", "callers",
-          "{ direction: inbound, keys: [ { id: old, caller: orders, secretFile: " + oldKey +
-              " }, { id: new, caller: orders, secretFile: " + newKey + " } ] }"));
+  TetherProcess callee(basicBootstrap(app.port()) + "rules:\n  inline:\n" +
+                       doc("HmacAuth", "callers",
+                           "{ direction: inbound, keys: [ { id: old, caller: orders, secretFile: " +
+                               oldKey + " }, { id: new, caller: orders, secretFile: " + newKey +
+                               " } ], forwardCredentials: true }"));
   REQUIRE(callee.started());
   auto callerRules = [&](const std::string& keyId) {
     return "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: { name: ratings }\n"

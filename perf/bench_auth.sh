@@ -1,0 +1,70 @@
+#!/bin/bash
+# The cost of caller authentication across two sidecar hops: wrk -> caller Tether (outbound)
+# -> callee Tether (inbound) -> nginx, small GETs, run in alternation in one session:
+#   plain  no authentication
+#   hmac   the caller signs every request (HmacAuth outbound), the callee verifies it
+#          (HmacAuth inbound: signature, clock, nonce cache, an allow rule)
+# Target: hmac >= 0.9x plain. Both Tethers of a pair share the proxy CPU. Never CI.
+#
+# usage: perf/bench_auth.sh [path/to/tether]   env: ROUNDS (3), DURATION (5s), CONNS (32)
+set -euo pipefail
+TETHER=$(readlink -f "${1:-build/tether}")
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+CONNS=${CONNS:-32}
+DIR=$(mktemp -d /tmp/tether-bench-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+
+BACKEND=$(free_port)
+start_backend "$BACKEND"
+printf 'orders-secret-for-the-benchmark\n' > "$DIR/orders.key"
+
+doc() { printf -- '    - apiVersion: tether.dev/v1alpha1\n      kind: %s\n      metadata: { name: %s }\n      spec: %s\n' "$1" "$2" "$3"; }
+
+# callee NAME PORT ADMIN MODE: inbound listener in front of nginx.
+callee() {
+  local f="$DIR/$1.yaml"
+  printf 'admin: { address: 127.0.0.1:%s }\nworkers: 1\nlisteners:\n  - { name: inbound, address: 127.0.0.1:%s, direction: inbound }\nlocalApp: { address: 127.0.0.1:%s }\n' "$3" "$2" "$BACKEND" > "$f"
+  if [ "$4" = hmac ]; then
+    printf 'rules:\n  inline:\n' >> "$f"
+    doc HmacAuth callers "{ direction: inbound, keys: [ { id: orders-1, caller: orders, secretFile: $DIR/orders.key } ], allow: [ { caller: orders } ], clockSkew: 60s, nonceCacheSize: 2000000 }" >> "$f"
+  fi
+}
+
+# caller NAME PORT ADMIN CALLEE_PORT MODE: outbound listener routing every host to the callee.
+caller() {
+  local f="$DIR/$1.yaml"
+  printf 'admin: { address: 127.0.0.1:%s }\nworkers: 1\nlisteners:\n  - { name: outbound, address: 127.0.0.1:%s, direction: outbound }\n' "$3" "$2" > "$f"
+  catchall_rules "$4" >> "$f"
+  if [ "$5" = hmac ]; then
+    doc HmacAuth sign "{ direction: outbound, keys: [ { id: orders-1, secretFile: $DIR/orders.key } ] }" >> "$f"
+  fi
+}
+
+declare -A OUT
+for mode in plain hmac; do
+  in=$(free_port); out=$(free_port)
+  callee "$mode-callee" "$in" "$(free_port)" "$mode"
+  caller "$mode-caller" "$out" "$(free_port)" "$in" "$mode"
+  $PROXY_CPU "$TETHER" run -c "$DIR/$mode-callee.yaml" --log-level warn 2>"$DIR/$mode-callee.log" & PIDS+=($!)
+  $PROXY_CPU "$TETHER" run -c "$DIR/$mode-caller.yaml" --log-level warn 2>"$DIR/$mode-caller.log" & PIDS+=($!)
+  OUT[$mode]=$out
+done
+for mode in plain hmac; do wait_up "${OUT[$mode]}"; done
+
+declare -A RPS P99
+for r in $(seq 1 "$ROUNDS"); do
+  for mode in plain hmac; do
+    read -r rps p99 <<<"$(run_wrk "${OUT[$mode]}")"
+    RPS[$mode]="${RPS[$mode]:-} $rps"; P99[$mode]="${P99[$mode]:-} $p99"
+  done
+done
+echo
+echo "wrk -t1 -c$CONNS -d$DURATION through two Tether hops, $ROUNDS rounds in alternation, median; both Tethers on CPU $LAST"
+printf '%-32s %12s %10s\n' config "requests/s" "p99 ms"
+printf '%-32s %12.0f %10.3f\n' "plain (no authentication)" "$(median "${RPS[plain]}")" "$(median "${P99[plain]}")"
+printf '%-32s %12.0f %10.3f\n' "hmac (sign + verify)" "$(median "${RPS[hmac]}")" "$(median "${P99[hmac]}")"
+echo "hmac / plain: $(awk -v a="$(median "${RPS[hmac]}")" -v b="$(median "${RPS[plain]}")" 'BEGIN{printf "%.3f", a/b}')x (target >= 0.9)"
