@@ -247,3 +247,41 @@ TEST_CASE("keys rotate under load without a refused request; changed key files a
   CHECK(code(signedArgs("--key-id new --secret-file " + oldKey + " " + url + "/a") + " " + url +
              "/a") == "401");
 }
+
+TEST_CASE("a client written from docs/security.md alone gets through", "[auth]") {
+  const std::string client =
+      "/usr/bin/python3 " TETHER_SOURCE_DIR "/tests/integration/hmac_client.py";
+  // The worked example of the docs: the same signature from both implementations.
+  std::string fromPython, fromTether;
+  REQUIRE(runCommand(client + " example", &fromPython) == 0);
+  std::string key = writeFile("example.key", "orders-secret-2026\n");
+  REQUIRE(runCommand(std::string(TETHER_BIN) + " sign --key-id orders-2026 --secret-file " + key +
+                         " -X POST -H 'content-type: application/json' -d '{\"item\":42}' --date "
+                         "20261126T153000Z --nonce 7f3c2a9e5b1d4e608a2b3c4d5e6f7081 "
+                         "'http://ratings:8080/api/v1/orders/../rate?b=2&a=x%20y'",
+                     &fromTether) == 0);
+  CHECK(fromPython ==
+        "TETHER-HMAC-SHA256 keyId=orders-2026, signedHeaders=content-type;host;"
+        "x-tether-content-sha256;x-tether-date;x-tether-nonce, "
+        "signature=956ab9ec572a549b31a792071aff46aacdb78681b9453da18ec6d96b0b8ed8c6\n");
+  CHECK(fromTether.find(fromPython) != std::string::npos);
+  // And a live call, with and without a body.
+  FakeUpstream app;
+  TetherProcess callee(basicBootstrap(app.port()) + "rules:\n  inline:\n" +
+                       doc("HmacAuth", "callers",
+                           "{ direction: inbound, keys: [ { id: py-1, caller: scripts, "
+                           "secretFile: " +
+                               key + " } ] }"));
+  REQUIRE(callee.started());
+  std::string target =
+      " 127.0.0.1:" + std::to_string(callee.port("inbound")) + " py-1 orders-secret-2026 ";
+  auto call = [&](const std::string& args) {
+    std::string out;
+    runCommand(client + " call" + args, &out);
+    return out;
+  };
+  CHECK(call(target + "GET '/a/./b?z=1&y=%7e'") == "200\n");
+  CHECK(call(target + "POST /echo 'a body'") == "200\n");
+  // The wrong secret.
+  CHECK(call(target.substr(0, target.size() - 2) + "X POST /echo x") == "401\n");
+}
