@@ -28,6 +28,10 @@ struct TlsServerConfig {
   std::string certFile;
   std::string keyFile;
   bool required = true;  // false: plaintext clients are served too (detected by first byte)
+  /// Mutual TLS: clients' certificates are verified against this CA bundle; their URI SAN
+  /// (a SPIFFE ID) becomes the connection's peer identity.
+  std::string caFile;
+  bool requireClientCert = true;  // with caFile: a client without a certificate is refused
 };
 
 /// TLS origination to a service's endpoints; certFile/keyFile present a client certificate

@@ -278,6 +278,8 @@ void readListener(ErrorSink& sink, const YAML::Node& n, const std::string& path,
     t.readString("certFile", tls.certFile);
     t.readString("keyFile", tls.keyFile);
     t.readBool("required", tls.required);
+    t.readString("caFile", tls.caFile);
+    t.readBool("requireClientCert", tls.requireClientCert);
     out.tls = tls;
   }
 }

@@ -258,11 +258,13 @@ void readHmacAuthSpec(ErrorSink& sink, MapReader& spec, HmacAuthConfig& out) {
   if (dir >= 0) out.direction = static_cast<Direction>(dir);
   readRuleTarget(sink, spec, out.target);
   out.target.direction = out.direction;
-  spec.required("keys");
+  if (!spec.get("peers").IsDefined()) spec.required("keys");
   YAML::Node keys = spec.get("keys");
   if (keys.IsDefined() && !keys.IsSequence()) spec.error("keys", "must be a list of keys");
   if (keys.IsSequence()) {
-    if (keys.size() == 0) spec.error("keys", "needs at least one key");
+    if (keys.size() == 0 && !spec.get("peers").IsDefined()) {
+      spec.error("keys", "needs at least one key");
+    }
     for (size_t i = 0; i < keys.size(); ++i) {
       MapReader k(sink, keys[i], spec.child("keys") + "[" + std::to_string(i) + "]");
       if (!k.ok()) continue;
@@ -280,6 +282,23 @@ void readHmacAuthSpec(ErrorSink& sink, MapReader& spec, HmacAuthConfig& out) {
         if (other.id == key.id) k.error("id", "duplicate key id \"" + key.id + "\"");
       }
       out.keys.push_back(std::move(key));
+    }
+  }
+  YAML::Node peers = spec.get("peers");
+  if (peers.IsDefined() && !peers.IsSequence()) spec.error("peers", "must be a list");
+  if (peers.IsSequence()) {
+    for (size_t i = 0; i < peers.size(); ++i) {
+      MapReader p(sink, peers[i], spec.child("peers") + "[" + std::to_string(i) + "]");
+      if (!p.ok()) continue;
+      HmacAuthConfig::Peer peer;
+      p.required("identity");
+      p.required("caller");
+      p.readString("identity", peer.identity);
+      p.readString("caller", peer.caller);
+      out.peers.push_back(std::move(peer));
+    }
+    if (out.direction == Direction::kOutbound && !out.peers.empty()) {
+      spec.error("peers", "peer identities apply to direction: inbound");
     }
   }
   if (spec.get("keyId").IsDefined() && spec.readString("keyId", out.keyId)) {

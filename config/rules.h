@@ -246,8 +246,15 @@ struct HmacAuthConfig {
   std::vector<std::string> signedHeaders;  // lower case; host and Tether's own always added
   uint32_t maxBodyBytes = 1024 * 1024;     // body hashed in memory at most
   bool allowUnsignedPayload = false;
-  bool forwardCredentials = false;  // inbound: pass the signature headers on to the app
+  bool forwardCredentials = false;    // inbound: pass the signature headers on to the app
   uint32_t nonceCacheSize = 500'000;  // >= peak requests/s x clockSkew
+  /// Inbound: verified client-certificate identities (mTLS listeners) accepted as callers,
+  /// like keys: a request without a signature from such a peer is that caller.
+  struct Peer {
+    std::string identity;  // the URI SAN, e.g. spiffe://tether.local/ns/default/sa/orders
+    std::string caller;
+  };
+  std::vector<Peer> peers;
   std::vector<AuthzRule> allow;  // non-empty: the caller must match one
   std::vector<AuthzRule> deny;   // checked first
 };

@@ -65,6 +65,10 @@ void TcpConnection::connectTls(std::shared_ptr<TlsContext> ctx, const std::strin
 
 std::string_view TcpConnection::alpn() const { return tls_ ? tls_->alpn() : std::string_view(); }
 
+std::string_view TcpConnection::tlsPeerIdentity() const {
+  return tls_ ? std::string_view(tls_->peerIdentity()) : std::string_view();
+}
+
 size_t TcpConnection::bufferedBytes() const {
   return out_.size() + inflightBytes_ + plainOut_.size() + (tls_ ? tls_->pendingPlaintext() : 0);
 }

@@ -56,6 +56,8 @@ class TcpConnection {
   /// The negotiated ALPN protocol ("" without TLS or ALPN).
   std::string_view alpn() const;
   bool tls() const { return tls_ != nullptr; }
+  /// The verified client certificate's identity (mutual TLS listeners), or "".
+  std::string_view tlsPeerIdentity() const;
 
   /// Multiplexed connections (HTTP/2) flush once per loop turn, after every callback of the
   /// turn, so the answers of many streams share one write; others flush after each callback.

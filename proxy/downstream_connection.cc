@@ -373,6 +373,7 @@ int DownstreamConnection::onHeadersComplete(Http1Message& m) {
   info.direction = listener_.direction;
   info.listener = listener_.name;
   info.downstreamAddress = peer_;
+  info.peerIdentity = conn_.tlsPeerIdentity();
   stream_ = std::make_unique<ActiveStream>(worker_, worker_.snapshot(), *this, std::move(info));
   if (worker_.draining()) closeAfterResponse_ = true;
   stream_->decodeHeaders(std::move(head), endStream);

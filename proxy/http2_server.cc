@@ -467,6 +467,7 @@ void Http2ServerSession::dispatchHeaders(Stream& s, bool endStream) {
   info.direction = listener_.direction;
   info.listener = listener_.name;
   info.downstreamAddress = peer_;
+  info.peerIdentity = conn_.tlsPeerIdentity();
   s.active_ = std::make_unique<ActiveStream>(worker_, worker_.snapshot(), s, std::move(info));
   s.active_->decodeHeaders(std::move(head), endStream);
 }

@@ -82,10 +82,10 @@ class ActiveStream : public StreamCallbacks, public Deletable {
   std::vector<std::unique_ptr<Filter>> filters_;
   RequestHead request_;
   ResponseHead response_;
-  bool requestEnd_ = false;       // end of stream seen on the request side
+  bool requestEnd_ = false;         // end of stream seen on the request side
   bool requestHeadersEnd_ = false;  // the request had no body
-  bool requestComplete_ = false;  // the codec has delivered the whole request
-  bool requestStopped_ = false;   // a filter holds request iteration at headers
+  bool requestComplete_ = false;    // the codec has delivered the whole request
+  bool requestStopped_ = false;     // a filter holds request iteration at headers
   size_t requestStoppedAt_ = 0;
   std::string pendingRequestData_;
   bool pendingRequestEnd_ = false;

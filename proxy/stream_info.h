@@ -24,6 +24,7 @@ struct StreamInfo {
   std::string_view upstreamAddress;  // chosen endpoint
   std::string lane;                  // canary lane ("" for the baseline)
   std::string caller;                // the authenticated caller ("" when none)
+  std::string peerIdentity;          // a verified client certificate's URI SAN (mTLS)
   std::string_view auth;             // how authentication went ("" when no rule applied)
   MonoClock::time_point start = MonoClock::now();
   int status = 0;

@@ -75,6 +75,19 @@ std::shared_ptr<TlsContext> TlsContext::server(const config::TlsServerConfig& c,
   static const unsigned char kSessionContext[] = "tether";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, nullptr);
+  if (!c.caFile.empty()) {
+    // Mutual TLS: the client's chain must lead to this CA bundle (and be in date).
+    if (SSL_CTX_load_verify_locations(ctx, c.caFile.c_str(), nullptr) != 1) {
+      error = opensslError("cannot load CA file " + c.caFile);
+      return nullptr;
+    }
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(c.caFile.c_str())) {
+      SSL_CTX_set_client_CA_list(ctx, names);
+    }
+    SSL_CTX_set_verify(
+        ctx, SSL_VERIFY_PEER | (c.requireClientCert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+        nullptr);
+  }
   return out;
 }
 
@@ -136,9 +149,12 @@ std::shared_ptr<TlsContextSlot> TlsRegistry::get(
 
 std::shared_ptr<TlsContextSlot> TlsRegistry::server(const config::TlsServerConfig& c,
                                                     std::string& error) {
+  std::vector<std::string> files = {c.certFile, c.keyFile};
+  if (!c.caFile.empty()) files.push_back(c.caFile);
   return get(
-      "server\n" + c.certFile + "\n" + c.keyFile, {c.certFile, c.keyFile},
-      [c](std::string& err) { return TlsContext::server(c, err); }, error);
+      "server\n" + c.certFile + "\n" + c.keyFile + "\n" + c.caFile + "\n" +
+          (c.requireClientCert ? "1" : "0"),
+      files, [c](std::string& err) { return TlsContext::server(c, err); }, error);
 }
 
 std::shared_ptr<TlsContextSlot> TlsRegistry::client(const config::TlsClientConfig& c,
@@ -192,6 +208,27 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }
 
+void TlsSession::readPeerIdentity() {
+  // Only a chain that verified counts (a server context without caFile verifies nothing).
+  X509* cert = SSL_get1_peer_certificate(ssl_);
+  if (!cert) return;
+  if (SSL_get_verify_result(ssl_) == X509_V_OK &&
+      SSL_CTX_get_verify_mode(SSL_get_SSL_CTX(ssl_)) & SSL_VERIFY_PEER) {
+    auto* names =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+      if (n->type != GEN_URI) continue;
+      const ASN1_IA5STRING* uri = n->d.uniformResourceIdentifier;
+      peerIdentity_.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                           static_cast<size_t>(ASN1_STRING_length(uri)));
+      break;
+    }
+    GENERAL_NAMES_free(names);
+  }
+  X509_free(cert);
+}
+
 std::string_view TlsSession::alpn() const {
   const unsigned char* p = nullptr;
   unsigned int len = 0;
@@ -225,6 +262,7 @@ bool TlsSession::drive(std::string& plain, std::string& out) {
     }
     handshakeDone_ = true;
     handshakeEvent_ = true;
+    readPeerIdentity();
   }
   char buf[16384];
   while (true) {

@@ -103,12 +103,16 @@ class TlsSession {
   bool releaseHeld(std::string& out);
   /// The protocol ALPN chose ("h2", "http/1.1"), or "".
   std::string_view alpn() const;
+  /// The first URI SAN of a client certificate that verified against the listener's
+  /// caFile (mutual TLS), e.g. a SPIFFE ID; "" otherwise.
+  const std::string& peerIdentity() const { return peerIdentity_; }
   size_t pendingPlaintext() const { return pending_.size(); }
   const std::string& error() const { return error_; }
   /// The peer sent close_notify.
   bool peerClosed() const { return peerClosed_; }
 
  private:
+  void readPeerIdentity();
   bool drive(std::string& plain, std::string& out);
   void drain(std::string& out);
   bool fail(int rc);
@@ -121,6 +125,7 @@ class TlsSession {
   std::string error_;
   bool handshakeDone_ = false;
   bool handshakeEvent_ = false;
+  std::string peerIdentity_;
   bool peerClosed_ = false;
 };
 

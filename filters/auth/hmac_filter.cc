@@ -120,6 +120,14 @@ proxy::FilterStatus HmacVerifyFilter::onRequestHeaders(proxy::RequestHead& head,
   }
   if (!rule_) return proxy::FilterStatus::kContinue;
   head_ = &head;
+  // A peer that proved itself with a client certificate (mTLS) and does not sign is the
+  // caller its identity names, like a key id.
+  const std::string& peer = callbacks_->info().peerIdentity;
+  if (!peer.empty() && !head.headers.get("authorization")) {
+    for (const auto& p : rule_->config.peers) {
+      if (p.identity == peer) return acceptPeer(head, p.caller);
+    }
+  }
   if (!verifyHead(head, endStream)) return proxy::FilterStatus::kStopIteration;
   if (endStream || declaredHash_ == proxy::hmac::kUnsignedPayload) {
     // Nothing more to hash: an empty body must be the one signed.
@@ -214,6 +222,21 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
   declaredHash_ = *content;
   expiresAt_ = *when + skew;
   return true;
+}
+
+proxy::FilterStatus HmacVerifyFilter::acceptPeer(proxy::RequestHead& head,
+                                                 const std::string& caller) {
+  proxy::StreamInfo& info = callbacks_->info();
+  info.caller = caller;
+  if (!rule_->authorized(caller, head.pathOnly(), head.method)) {
+    reject("forbidden", 403, proxy::Reason::kForbidden);
+    return proxy::FilterStatus::kStopIteration;
+  }
+  info.auth = "mtls";
+  callbacks_->worker().stats().countPair(callbacks_->worker().stats().auth, rule_->config.name,
+                                         "mtls");
+  head.headers.set(proxy::hmac::kCallerHeader, caller);
+  return proxy::FilterStatus::kContinue;
 }
 
 bool HmacVerifyFilter::accept(proxy::RequestHead& head) {

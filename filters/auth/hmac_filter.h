@@ -56,6 +56,8 @@ class HmacVerifyFilter : public proxy::Filter {
   bool verifyHead(proxy::RequestHead& head, bool endStream);
   /// The body matched (or was not signed): remember the nonce, hand the caller on.
   bool accept(proxy::RequestHead& head);
+  /// A peer authenticated by its client certificate: authorize, hand the caller on.
+  proxy::FilterStatus acceptPeer(proxy::RequestHead& head, const std::string& caller);
   void reject(std::string_view result, int status, proxy::Reason reason);
   void finishBody();
 

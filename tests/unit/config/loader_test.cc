@@ -71,11 +71,12 @@ TEST_CASE("unknown kinds are errors naming the kind", "[config]") {
   LoadResult r = loadRules(
       "apiVersion: tether.dev/v1alpha1\nkind: Servise\nmetadata: {name: x}\nspec: {}\n---\n"
       "apiVersion: tether.dev/v1alpha1\nkind: Gateway\nmetadata: {name: y}\nspec: {a: 1}\n");
-  CHECK(messages(r) == std::vector<std::string>{
-                           "rules.yaml:2:7: kind: unknown kind \"Servise\" (did you mean "
-                           "\"Service\"?)",
-                           "rules.yaml:7:7: kind: unknown kind \"Gateway\" (supported: Service, "
-                           "Route, TrafficLabel, RateLimit, CircuitBreaker, ConcurrencyLimit, HmacAuth)"});
+  CHECK(messages(r) ==
+        std::vector<std::string>{
+            "rules.yaml:2:7: kind: unknown kind \"Servise\" (did you mean "
+            "\"Service\"?)",
+            "rules.yaml:7:7: kind: unknown kind \"Gateway\" (supported: Service, "
+            "Route, TrafficLabel, RateLimit, CircuitBreaker, ConcurrencyLimit, HmacAuth)"});
 }
 
 TEST_CASE("YAML syntax errors carry their position", "[config]") {

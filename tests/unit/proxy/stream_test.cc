@@ -167,11 +167,10 @@ TEST_CASE(
         std::vector<std::string>{"async:headers", "async:data:abc", "async:data:def:end"});
   f.runUntil([&] { return enc.complete; });
   // Resumed, the filters after it get the buffered body once; the holder not again.
-  CHECK(f.log.events == std::vector<std::string>{"async:headers", "async:data:abc",
-                                                 "async:data:def:end", "async:resume",
-                                                 "gate:headers", "echo:headers:passed",
-                                                 "async:response", "encoder:headers",
-                                                 "encoder:data:end", "gate:complete:200:"});
+  CHECK(f.log.events == std::vector<std::string>{
+                            "async:headers", "async:data:abc", "async:data:def:end", "async:resume",
+                            "gate:headers", "echo:headers:passed", "async:response",
+                            "encoder:headers", "encoder:data:end", "gate:complete:200:"});
   CHECK(enc.status == 200);
   CHECK(enc.body == "abcdef");
   CHECK(*enc.headers.get("x-async") == "seen");
