@@ -351,3 +351,26 @@ TEST_CASE("mutual TLS between sidecars: the client certificate's SPIFFE ID is th
   CHECK(handshakeFails(with(pki, "stale")));
   CHECK(app.requestCount() == 2);
 }
+
+TEST_CASE("the verified caller is the key of a rate limit, whatever the request claims", "[auth]") {
+  FakeUpstream app;
+  std::string key = writeFile("rl-orders.key", "orders-secret");
+  TetherProcess callee(
+      basicBootstrap(app.port()) + "rules:\n  inline:\n" +
+      doc("HmacAuth", "callers",
+          "{ direction: inbound, keys: [ { id: o1, caller: orders, secretFile: " + key + " } ] }") +
+      doc("RateLimit", "per-caller",
+          "{ target: { direction: inbound }, limit: 2, per: 60s, burst: 2, "
+          "key: caller }"));
+  REQUIRE(callee.started());
+  std::string url = "http://127.0.0.1:" + std::to_string(callee.port("inbound")) + "/x";
+  auto signedCall = [&](const std::string& claimed) {
+    return code(signedArgs("--key-id o1 --secret-file " + key + " -H 'x-tether-caller: " + claimed +
+                           "' " + url) +
+                " -H 'x-tether-caller: " + claimed + "' " + url);
+  };
+  // Three callers claimed, one proven: the bucket of "orders" holds two.
+  CHECK(signedCall("alice") == "200");
+  CHECK(signedCall("bob") == "200");
+  CHECK(signedCall("carol") == "429");
+}
