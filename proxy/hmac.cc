@@ -77,8 +77,29 @@ void appendValue(std::string& out, std::string_view v) {
 
 }  // namespace
 
+namespace {
+
+/// Most paths are already canonical: '/'-separated unreserved characters, no dot segment.
+bool alreadyCanonical(std::string_view path) {
+  if (path.empty() || path.front() != '/') return false;
+  size_t segmentStart = 1;
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      std::string_view seg = path.substr(segmentStart, i - segmentStart);
+      if (seg == "." || seg == "..") return false;
+      segmentStart = i + 1;
+      continue;
+    }
+    if (!unreserved(static_cast<unsigned char>(path[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string canonicalPath(std::string_view path) {
   path = path.substr(0, path.find('?'));
+  if (alreadyCanonical(path)) return std::string(path);
   // RFC 3986 remove_dot_segments, on decoded segments: "%2E%2E" is ".." to every server.
   std::vector<std::string> out;
   bool trailingSlash = !path.empty() && path.back() == '/';
@@ -421,7 +442,24 @@ std::array<uint8_t, 32> expectedSignature(const RequestView& r, std::string_view
   const std::string* date = r.headers->get(kDateHeader);
   std::string canonical =
       canonicalRequest(r, signedHeaders, payload ? std::string_view(*payload) : "");
-  return key.mac(stringToSign(date ? std::string_view(*date) : "", keyId, canonical));
+  // The string to sign, hashed as it is written: no second buffer.
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const uint8_t*>(canonical.data()), canonical.size(), digest);
+  char hexDigest[2 * SHA256_DIGEST_LENGTH];
+  static const char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < sizeof(digest); ++i) {
+    hexDigest[2 * i] = kHex[digest[i] >> 4];
+    hexDigest[2 * i + 1] = kHex[digest[i] & 15];
+  }
+  canonical.clear();  // reused for the string to sign
+  canonical += kScheme;
+  canonical += '\n';
+  if (date) canonical += *date;
+  canonical += '\n';
+  canonical += keyId;
+  canonical += '\n';
+  canonical.append(hexDigest, sizeof(hexDigest));
+  return key.mac(canonical);
 }
 
 SecretStore& SecretStore::instance() {
