@@ -19,12 +19,16 @@ bool unreserved(unsigned char c) {
   return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+constexpr std::array<int8_t, 256> kHexValues = [] {
+  std::array<int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<int8_t>(c - 'a' + 10);
+  for (int c = 'A'; c <= 'F'; ++c) t[c] = static_cast<int8_t>(c - 'A' + 10);
+  return t;
+}();
+
+int hexValue(char c) { return kHexValues[static_cast<unsigned char>(c)]; }
 
 /// %XX sequences decoded; a '%' not followed by two hex digits stays a literal '%'.
 std::string decode(std::string_view s) {
@@ -257,7 +261,10 @@ HmacKey::HmacKey(std::string_view secret) : secret_(secret) {
   // RFC 2104: a key longer than the block is hashed first; then padded with zeros.
   uint8_t block[SHA256_CBLOCK] = {};
   if (secret.size() > sizeof(block)) {
-    SHA256(reinterpret_cast<const uint8_t*>(secret.data()), secret.size(), block);
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, secret.data(), secret.size());
+    SHA256_Final(block, &c);
   } else {
     std::memcpy(block, secret.data(), secret.size());
   }
@@ -443,8 +450,12 @@ std::array<uint8_t, 32> expectedSignature(const RequestView& r, std::string_view
   std::string canonical =
       canonicalRequest(r, signedHeaders, payload ? std::string_view(*payload) : "");
   // The string to sign, hashed as it is written: no second buffer.
+  // SHA256() itself goes through EVP (a provider fetch per call): the struct API does not.
   uint8_t digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const uint8_t*>(canonical.data()), canonical.size(), digest);
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  SHA256_Update(&c, canonical.data(), canonical.size());
+  SHA256_Final(digest, &c);
   char hexDigest[2 * SHA256_DIGEST_LENGTH];
   static const char kHex[] = "0123456789abcdef";
   for (size_t i = 0; i < sizeof(digest); ++i) {
