@@ -178,15 +178,22 @@ std::vector<std::string> signedHeaderNames(const std::vector<std::string>& confi
   return names;
 }
 
-std::string canonicalRequest(const RequestView& r, const std::vector<std::string>& signedHeaders,
-                             std::string_view payloadHash) {
-  std::string out;
-  out.reserve(256);
+namespace {
+
+/// The canonical request, appended to `out` (a buffer the caller reuses).
+void appendCanonicalRequest(std::string& out, const RequestView& r,
+                            const std::vector<std::string>& signedHeaders,
+                            std::string_view payloadHash) {
   out += r.method;
   out += '\n';
-  out += canonicalPath(r.target);
+  std::string_view path = r.target.substr(0, r.target.find('?'));
+  if (alreadyCanonical(path)) {
+    out += path;  // the common case: no copy of its own
+  } else {
+    out += canonicalPath(r.target);
+  }
   out += '\n';
-  out += canonicalQuery(r.target);
+  if (r.target.find('?') != std::string_view::npos) out += canonicalQuery(r.target);
   out += '\n';
   for (const auto& name : signedHeaders) {
     out += name;
@@ -212,6 +219,14 @@ std::string canonicalRequest(const RequestView& r, const std::vector<std::string
   }
   out += '\n';
   out += payloadHash;
+}
+
+}  // namespace
+
+std::string canonicalRequest(const RequestView& r, const std::vector<std::string>& signedHeaders,
+                             std::string_view payloadHash) {
+  std::string out;
+  appendCanonicalRequest(out, r, signedHeaders, payloadHash);
   return out;
 }
 
@@ -447,8 +462,11 @@ std::array<uint8_t, 32> expectedSignature(const RequestView& r, std::string_view
                                           const std::vector<std::string>& signedHeaders) {
   const std::string* payload = r.headers->get(kContentHeader);
   const std::string* date = r.headers->get(kDateHeader);
-  std::string canonical =
-      canonicalRequest(r, signedHeaders, payload ? std::string_view(*payload) : "");
+  // One buffer per thread for the canonical request, then the string to sign.
+  thread_local std::string canonical;
+  canonical.clear();
+  appendCanonicalRequest(canonical, r, signedHeaders,
+                         payload ? std::string_view(*payload) : std::string_view());
   // The string to sign, hashed as it is written: no second buffer.
   // SHA256() itself goes through EVP (a provider fetch per call): the struct API does not.
   uint8_t digest[SHA256_DIGEST_LENGTH];
