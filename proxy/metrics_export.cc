@@ -173,6 +173,9 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   pairs("tether_auth_requests_total",
         "Requests an HmacAuth rule checked (inbound: ok, or why not) or signed (outbound).",
         stats.auth, "rule", "result");
+  pairs("tether_auth_caller_requests_total",
+        "Requests an inbound HmacAuth rule authenticated, by caller (signature or certificate).",
+        stats.callers, "rule", "caller");
 
   auto one = [&](const std::string& name, const std::string& help, MetricType type, double value) {
     auto f = family(name, help, type);

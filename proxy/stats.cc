@@ -83,6 +83,7 @@ void WorkerStats::merge(const WorkerStats& other) {
   for (const auto& [k, v] : other.protocols) protocols[k] += v;
   for (const auto& [k, v] : other.http2Abuse) http2Abuse[k] += v;
   for (const auto& [k, v] : other.auth) auth[k] += v;
+  for (const auto& [k, v] : other.callers) callers[k] += v;
   http2Streams += other.http2Streams;
   detectDuration.merge(other.detectDuration);
   tcpConnections += other.tcpConnections;

@@ -75,6 +75,7 @@ struct WorkerStats {
   PairCounts protocols;      // "listener\0protocol": connections by detected protocol
   PairCounts http2Abuse;     // "listener\0kind": HTTP/2 connections closed by a protection
   PairCounts auth;           // "rule\0result": HmacAuth verifications and signatures
+  PairCounts callers;        // "rule\0caller": requests authenticated as each caller
   uint64_t http2Streams = 0;
   DurationHistogram detectDuration;  // first byte (or timeout) decision time
   uint64_t tcpConnections = 0;

@@ -233,8 +233,9 @@ proxy::FilterStatus HmacVerifyFilter::acceptPeer(proxy::RequestHead& head,
     return proxy::FilterStatus::kStopIteration;
   }
   info.auth = "mtls";
-  callbacks_->worker().stats().countPair(callbacks_->worker().stats().auth, rule_->config.name,
-                                         "mtls");
+  proxy::WorkerStats& stats = callbacks_->worker().stats();
+  stats.countPair(stats.auth, rule_->config.name, "mtls");
+  stats.countPair(stats.callers, rule_->config.name, caller);
   head.headers.set(proxy::hmac::kCallerHeader, caller);
   return proxy::FilterStatus::kContinue;
 }
@@ -255,8 +256,9 @@ bool HmacVerifyFilter::accept(proxy::RequestHead& head) {
   proxy::StreamInfo& info = callbacks_->info();
   info.caller = key_->caller;
   info.auth = "ok";
-  callbacks_->worker().stats().countPair(callbacks_->worker().stats().auth, rule_->config.name,
-                                         "ok");
+  proxy::WorkerStats& stats = callbacks_->worker().stats();
+  stats.countPair(stats.auth, rule_->config.name, "ok");
+  stats.countPair(stats.callers, rule_->config.name, key_->caller);
   // The app learns who called; whatever the caller claimed itself is replaced. The
   // signature has done its work: like Envoy's jwt_authn, the credentials stop here.
   head.headers.set(proxy::hmac::kCallerHeader, key_->caller);

@@ -98,6 +98,8 @@ TEST_CASE("a caller sidecar signs, the callee sidecar verifies and tells the app
   CHECK(code(base + "/api/admin/x") == "403");
   std::string metrics = adminGet(callee.adminPort(), "/metrics").body;
   CHECK(metricValue(metrics, "tether_auth_requests_total", "result=\"ok\",rule=\"callers\"") == 2);
+  CHECK(metricValue(metrics, "tether_auth_caller_requests_total",
+                    "caller=\"orders\",rule=\"callers\"") == 2);
   CHECK(metricValue(metrics, "tether_auth_requests_total",
                     "result=\"forbidden\",rule=\"callers\"") == 2);
   CHECK(metricValue(adminGet(caller.adminPort(), "/metrics").body, "tether_auth_requests_total",
