@@ -271,3 +271,37 @@ TEST_CASE("unsupported OpenSergo settings are errors, not silence", "[config][op
   CHECK(ok.config->rateLimits[0].global);
   CHECK(ok.config->rateLimits[0].algorithm == RateLimitAlgorithm::kFixedWindow);
 }
+
+TEST_CASE("the DESIGN.md HmacAuth example loads verbatim", "[config]") {
+  LoadResult r = loadFromFiles(TETHER_FIXTURES_DIR "/design_bootstrap.yaml",
+                               {TETHER_FIXTURES_DIR "/design_auth.yaml"});
+  INFO(Catch::Detail::stringify(messages(r)));
+  REQUIRE(r.config);
+  REQUIRE(r.config->hmacAuths.size() == 1);
+  const HmacAuthConfig& h = r.config->hmacAuths[0];
+  CHECK(h.name == "callers");
+  CHECK(h.direction == Direction::kInbound);
+  REQUIRE(h.keys.size() == 1);
+  CHECK(h.keys[0].id == "orders-2026");
+  CHECK(h.keys[0].caller == "orders");
+  CHECK(h.keys[0].secretFile == "/etc/tether/keys/orders");
+  CHECK(h.clockSkew == std::chrono::seconds(300));
+  CHECK(h.signedHeaders == std::vector<std::string>{"host", "content-type"});
+  REQUIRE(h.allow.size() == 1);
+  CHECK(h.allow[0].caller == "orders");
+  CHECK(h.allow[0].pathPrefix == "/api");
+}
+
+TEST_CASE("HmacAuth errors name the field", "[config]") {
+  LoadResult r = loadRules(
+      "apiVersion: tether.dev/v1alpha1\nkind: HmacAuth\nmetadata: { name: a }\n"
+      "spec:\n  keys: [ { id: \"k 1\", secretFile: /k } ]\n  clockSkew: 0s\n"
+      "  keyId: other\n");
+  CHECK(messages(r) ==
+        std::vector<std::string>{
+            "rules.yaml:5:17: spec.keys[0].id: must be non-empty, without spaces, commas, '=' or "
+            "quotes",
+            "rules.yaml:5:11: spec.keys[0].caller: is required",
+            "rules.yaml:7:10: spec.keyId: no key with id \"other\" in keys",
+            "rules.yaml:6:14: spec.clockSkew: must be at least 1s"});
+}
