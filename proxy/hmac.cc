@@ -384,6 +384,7 @@ bool parseAuthorization(std::string_view value, Authorization& out) {
       out.keyId = v;
       haveKey = true;
     } else if (name == "signedHeaders" && !haveHeaders && !v.empty()) {
+      out.signedHeaders.reserve(8);
       while (!v.empty()) {
         size_t semi = v.find(';');
         std::string_view h = v.substr(0, semi);
