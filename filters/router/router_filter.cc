@@ -751,7 +751,11 @@ void RouterFilter::sendRequestHead() {
   if (propagateDeadline_ &&
       (deadlineFromCaller_ || callbacks_->info().direction == config::Direction::kOutbound)) {
     // The next hop learns how long it has left; its sidecar enforces it.
-    extras.timeoutMs = std::max<int64_t>(1, remainingMs());
+    // A little less than what is left (a tenth, at most 50 ms): the next hop gives up first,
+    // so its deadline_exceeded answer, not this hop's own timeout, reaches the caller (the
+    // two would otherwise race to within the network latency).
+    int64_t left = remainingMs();
+    extras.timeoutMs = std::max<int64_t>(1, left - std::min<int64_t>(50, left / 10));
   }
   extras.attempt = attempt_;
   if (signer_) signRequest();
