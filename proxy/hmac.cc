@@ -268,10 +268,6 @@ std::string sha256Hex(std::string_view data) {
   return h.finishHex();
 }
 
-std::array<uint8_t, 32> hmacSha256(std::string_view key, std::string_view data) {
-  return HmacKey(key).mac(data);
-}
-
 HmacKey::HmacKey(std::string_view secret) : secret_(secret) {
   // RFC 2104: a key longer than the block is hashed first; then padded with zeros.
   uint8_t block[SHA256_CBLOCK] = {};
@@ -558,10 +554,11 @@ int SecretStore::reloadChanged() {
   return changed;
 }
 
-NonceCache::NonceCache(size_t capacity) : perShard_(std::max<size_t>(1, capacity / kShards)) {
+NonceCache::NonceCache(size_t capacity) {
+  size_t perShard = std::max<size_t>(1, capacity / kShards);
   // Twice the live entries, rounded up to a power of two: short probe sequences.
   size_t slots = 1;
-  while (slots < perShard_ * 2) slots <<= 1;
+  while (slots < perShard * 2) slots <<= 1;
   mask_ = slots - 1;
   for (Shard& s : shards_) s.slots.assign(slots, Slot{0, 0});
   RAND_bytes(reinterpret_cast<unsigned char*>(&seed_), sizeof(seed_));

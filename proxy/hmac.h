@@ -66,7 +66,6 @@ std::string hex(const uint8_t* data, size_t len);
 /// Decodes exactly `len` bytes of lower- or upper-case hex; false otherwise.
 bool unhex(std::string_view text, uint8_t* out, size_t len);
 std::string sha256Hex(std::string_view data);
-std::array<uint8_t, 32> hmacSha256(std::string_view key, std::string_view data);
 
 /// An HMAC-SHA256 key with its inner and outer pads already hashed: each MAC then costs
 /// two short hashes and two struct copies.
@@ -192,8 +191,7 @@ class NonceCache {
     size_t used = 0;  // slots holding a fingerprint, live or expired
   };
   uint64_t fingerprintOf(std::string_view nonce) const;
-  size_t perShard_;  // live entries planned per shard (the table has twice as many slots)
-  size_t mask_;      // slots per shard - 1
+  size_t mask_;  // slots per shard - 1
   uint64_t seed_;
   mutable Shard shards_[kShards];
 };
