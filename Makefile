@@ -3,7 +3,7 @@ JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: deps build build-asan demo test test-release test-asan bench format format-check clean
+.PHONY: deps build build-asan demo test test-release test-asan bench dist format format-check clean
 
 deps:
 	deploy/install-deps.sh
@@ -31,6 +31,10 @@ test-release: build
 
 test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j2 --output-on-failure --timeout 900
+
+# A release tarball in dist/: binary, iptables script, systemd unit, manifests, dashboard, docs.
+dist: deps build
+	deploy/make-dist.sh $(BUILD) dist
 
 bench: deps build
 	perf/bench.sh $(BUILD)/tether

@@ -63,6 +63,9 @@ struct ListenerConfig {
   Address address;
   Direction direction = Direction::kOutbound;
   bool originalDestination = false;
+  /// An outbound request whose Host names no route and whose original destination is no
+  /// Service's: passed through to that destination (counted), or refused 502 no_route.
+  enum class Unknown { kPassthrough, kDeny } unknownDestinations = Unknown::kPassthrough;
   uint32_t maxConnections = 100'000;  // per listener, all workers together
   ListenerProtocol protocol = ListenerProtocol::kAuto;
   std::optional<TlsServerConfig> tls;
@@ -128,8 +131,16 @@ struct RedisConfig {
   Duration timeout = std::chrono::milliseconds(50);  // a slower answer: the local fallback
 };
 
+/// The user Tether drops to once its listeners are bound (when started as root), so that
+/// iptables can exempt its own traffic by owner (deploy/tether-iptables).
+struct RunAs {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
 struct Bootstrap {
   Node node;
+  std::optional<RunAs> runAs;
   Address admin{"127.0.0.1", 15000};
   uint32_t workers = 0;  // 0 = auto (one per core)
   std::vector<ListenerConfig> listeners;

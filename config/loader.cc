@@ -241,6 +241,9 @@ void readListener(ErrorSink& sink, const YAML::Node& n, const std::string& path,
   int dir = r.readEnum("direction", {"inbound", "outbound"});
   if (dir >= 0) out.direction = dir == 0 ? Direction::kInbound : Direction::kOutbound;
   r.readBool("originalDestination", out.originalDestination);
+  if (r.readEnum("unknownDestinations", {"passthrough", "deny"}) == 1) {
+    out.unknownDestinations = ListenerConfig::Unknown::kDeny;
+  }
   r.readUint("maxConnections", out.maxConnections, 1);
   int proto = r.readEnum("protocol", {"auto", "http1", "http2"});
   if (proto >= 0) out.protocol = static_cast<ListenerProtocol>(proto);
@@ -327,6 +330,15 @@ void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
     n.readString("name", b.node.name);
     n.readString("service", b.node.service);
     n.readStringMap("labels", b.node.labels);
+  }
+  if (r.get("runAs").IsDefined()) {
+    MapReader u(sink, r.get("runAs"), "runAs");
+    RunAs runAs;
+    u.required("uid");
+    u.readUint("uid", runAs.uid, 1);
+    runAs.gid = runAs.uid;
+    u.readUint("gid", runAs.gid, 1);
+    b.runAs = runAs;
   }
   {
     MapReader a(sink, r.get("admin"), "admin");

@@ -600,6 +600,15 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
       }
     }
   }
+  std::vector<std::string> addresses;
+  spec.readStringList("addresses", addresses);
+  for (const auto& text : addresses) {
+    if (auto a = parseAddress(text)) {
+      out.addresses.push_back(*a);
+    } else {
+      spec.error("addresses", "invalid address \"" + text + "\" (expected ip:port)");
+    }
+  }
   std::string dns;
   if (spec.get("dns").IsDefined() && spec.readString("dns", dns)) {
     auto a = parseHostPort(dns);

@@ -68,6 +68,9 @@ struct ServiceConfig {
   Origin origin;
   Protocol protocol = Protocol::kHttp1;
   std::vector<EndpointConfig> endpoints;
+  /// Virtual addresses (a Kubernetes ClusterIP and port): an intercepted connection to one
+  /// of these, or to an endpoint, belongs to this service.
+  std::vector<Address> addresses;
   std::optional<Address> dns;  // name:port, resolved on the control loop
   Duration dnsRefresh = std::chrono::seconds(5);
   LoadBalancerConfig loadBalancer;

@@ -54,6 +54,17 @@ int DownstreamConnection::accept(uv_stream_t* server) { return conn_.accept(serv
 void DownstreamConnection::start() {
   peer_ = conn_.peerAddress();
   acceptedAt_ = uv_hrtime();
+  sockaddr_storage local{};
+  if (listener_.originalDestination || !listener_.tcpService.empty()) {
+    hasOriginalDst_ = originalDestination(conn_.handle(), local, originalDst_);
+  }
+  if (hasOriginalDst_ && listener_.originalDestination) {
+    // Built once per connection; each stream holds a reference.
+    auto e = std::make_shared<config::EndpointConfig>();
+    e->address = fromSockaddr(originalDst_);
+    e->addressText = e->address.toString();
+    originalEndpoint_ = std::move(e);
+  }
   if (listener_.protocol == config::ListenerProtocol::kHttp2) {
     startHttp2();
     return;
@@ -61,9 +72,7 @@ void DownstreamConnection::start() {
   detecting_ = listener_.protocol == config::ListenerProtocol::kAuto;
   if (!detecting_) detected("http1");
   if (detecting_ && !conn_.tls()) {
-    sockaddr_storage local;
-    hasOriginalDst_ = originalDestination(conn_.handle(), local, originalDst_);
-    canTcp_ = !listener_.tcpService.empty() || (listener_.originalDestination && hasOriginalDst_);
+    canTcp_ = !listener_.tcpService.empty() || originalEndpoint_;
     if (canTcp_) {
       uint16_t port = sockaddrPort(hasOriginalDst_ ? originalDst_ : local);
       const auto& skip = listener_.detect.skipPorts;
@@ -92,7 +101,7 @@ void DownstreamConnection::startTcp(std::string early, const char* outcome) {
   timerKind_ = TimerKind::kNone;
   if (detectTimer_) detectTimer_->stop();
   sockaddr_storage target{};
-  if (hasOriginalDst_ && listener_.originalDestination) {
+  if (originalEndpoint_) {
     target = originalDst_;
   } else {
     const auto& services = worker_.snapshot()->config().services;
@@ -119,6 +128,7 @@ void DownstreamConnection::startHttp2() {
   timerKind_ = TimerKind::kNone;
   conn_.setFlushOncePerTurn();
   h2_ = std::make_unique<Http2ServerSession>(worker_, conn_, listener_, peer_);
+  h2_->setOriginalDestination(originalEndpoint_);
   h2_->start();
   if (worker_.draining()) h2_->onDrain();
 }
@@ -374,6 +384,9 @@ int DownstreamConnection::onHeadersComplete(Http1Message& m) {
   info.listener = listener_.name;
   info.downstreamAddress = peer_;
   info.peerIdentity = conn_.tlsPeerIdentity();
+  info.originalDestination = originalEndpoint_;
+  info.denyUnknownDestinations =
+      listener_.unknownDestinations == config::ListenerConfig::Unknown::kDeny;
   stream_ = std::make_unique<ActiveStream>(worker_, worker_.snapshot(), *this, std::move(info));
   if (worker_.draining()) closeAfterResponse_ = true;
   stream_->decodeHeaders(std::move(head), endStream);

@@ -98,6 +98,8 @@ class DownstreamConnection : public TcpConnection::Handler,
   uint64_t acceptedAt_ = 0;             // uv_hrtime() at start()
   sockaddr_storage originalDst_{};
   bool hasOriginalDst_ = false;
+  /// originalDst_ as an endpoint, when this listener routes by it.
+  std::shared_ptr<const config::EndpointConfig> originalEndpoint_;
   bool canTcp_ = false;  // this listener sends non-HTTP connections somewhere
   std::string peer_;
   std::string pending_;      // bytes read but not parsed while a stream is active

@@ -37,6 +37,10 @@ class Http2ServerSession : public Http2Session {
                      std::string peer);
   ~Http2ServerSession() override;
 
+  /// Where the connection was going before iptables redirected it (for every stream).
+  void setOriginalDestination(std::shared_ptr<const config::EndpointConfig> e) {
+    originalDestination_ = std::move(e);
+  }
   /// Sends the server preface (SETTINGS).
   void start();
   /// Bytes from the client. Closes the connection (after flushing a GOAWAY) on a
@@ -83,6 +87,7 @@ class Http2ServerSession : public Http2Session {
   const config::ListenerConfig& listener_;
   const config::Http2Settings& settings_;
   std::string peer_;
+  std::shared_ptr<const config::EndpointConfig> originalDestination_;
   // Open streams, an intrusive list (no allocation per stream).
   Stream* streams_ = nullptr;
   size_t streamCount_ = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "control/config_source.h"
+#include "control/inject.h"
 #include "filters/chain.h"
 #include "proxy/hmac.h"
 #include "proxy/log.h"
@@ -27,6 +28,12 @@ constexpr const char* kUsage =
     "      print the TETHER-HMAC-SHA256 headers that sign a request (one 'name: value'\n"
     "      per line), e.g. for curl; the -H headers are signed too. --canonical also\n"
     "      prints the canonical request and the string to sign on stderr\n"
+    "  tether inject -f FILE|- [-f FILE]... [--image IMAGE] [--config-map NAME]\n"
+    "                [--proxy-uid UID] [--drain-timeout SECONDS] [--admin-port PORT]\n"
+    "                [--exclude-inbound-ports L] [--exclude-outbound-ports L]\n"
+    "      print the Kubernetes YAML with the Tether sidecar added to every pod template\n"
+    "      (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod, List);\n"
+    "      injecting twice changes nothing\n"
     "  tether version\n";
 
 struct Args {
@@ -94,14 +101,80 @@ int run(const Args& a) {
   return server.run();
 }
 
+/// The whole of `path` ("-": standard input).
 bool readFile(const std::string& path, std::string& out) {
-  FILE* f = std::fopen(path.c_str(), "rb");
+  FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (!f) return false;
   char buf[65536];
   size_t n;
   while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  std::fclose(f);
+  if (f != stdin) std::fclose(f);
   return true;
+}
+
+int inject(int argc, char** argv) {
+  tether::control::InjectOptions o;
+  o.image = std::string("tether:") + TETHER_VERSION;
+  std::vector<std::string> files;
+  bool ok = true;
+  for (int i = 2; i < argc && ok; ++i) {
+    std::string arg = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 < argc) return argv[++i];
+      ok = false;
+      return "";
+    };
+    auto number = [&](uint32_t max) -> uint32_t {
+      std::string v = next();
+      char* end = nullptr;
+      unsigned long n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n > max) ok = false;
+      return static_cast<uint32_t>(n);
+    };
+    if (arg == "-f" || arg == "--filename") {
+      files.push_back(next());
+    } else if (arg == "--image") {
+      o.image = next();
+    } else if (arg == "--config-map") {
+      o.configMap = next();
+    } else if (arg == "--proxy-uid") {
+      o.proxyUid = number(UINT32_MAX);
+    } else if (arg == "--drain-timeout") {
+      o.drainSeconds = number(3600);
+    } else if (arg == "--admin-port") {
+      o.adminPort = static_cast<uint16_t>(number(65535));
+    } else if (arg == "--exclude-inbound-ports") {
+      o.excludeInboundPorts = next();
+    } else if (arg == "--exclude-outbound-ports") {
+      o.excludeOutboundPorts = next();
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok || files.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  int injected = 0, unchanged = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::string input;
+    if (!readFile(files[i], input)) {
+      std::fprintf(stderr, "tether inject: cannot read %s\n", files[i].c_str());
+      return 1;
+    }
+    tether::control::InjectResult r = tether::control::inject(input, o);
+    if (!r.error.empty()) {
+      std::fprintf(stderr, "%s:%s\n", files[i].c_str(), r.error.c_str());
+      return 1;
+    }
+    if (i > 0) std::fputs("---\n", stdout);
+    std::fputs(r.yaml.c_str(), stdout);
+    injected += r.injected;
+    unchanged += r.unchanged;
+  }
+  std::fprintf(stderr, "tether inject: %d pod template(s) injected, %d left as they were\n",
+               injected, unchanged);
+  return 0;
 }
 
 int sign(int argc, char** argv) {
@@ -215,6 +288,7 @@ int sign(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "sign") == 0) return sign(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "inject") == 0) return inject(argc, argv);
   Args a = parse(argc, argv);
   if (!a.ok) {
     std::fputs(kUsage, stderr);

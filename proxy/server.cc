@@ -1,7 +1,9 @@
 #include "proxy/server.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -97,6 +99,18 @@ int Server::start() {
                  "access log: cannot open " + b.accessLog.path + ": " + std::strerror(errno));
       return 1;
     }
+  }
+  if (b.runAs && geteuid() == 0) {
+    // Listeners, admin and log are open: the rest runs as the user iptables exempts.
+    if (setgroups(0, nullptr) != 0 || setgid(b.runAs->gid) != 0 || setuid(b.runAs->uid) != 0) {
+      TETHER_LOG(kError, "runAs: cannot become uid " + std::to_string(b.runAs->uid) + " gid " +
+                             std::to_string(b.runAs->gid) + ": " + std::strerror(errno));
+      return 1;
+    }
+    // setuid() cleared the dumpable flag: keep core dumps (and LeakSanitizer) working.
+    prctl(PR_SET_DUMPABLE, 1);
+    TETHER_LOG(kInfo, "running as uid " + std::to_string(b.runAs->uid) + " gid " +
+                          std::to_string(b.runAs->gid));
   }
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(

@@ -2,10 +2,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "config/bootstrap.h"
+#include "config/rules.h"
 #include "proxy/reason.h"
 
 namespace tether::proxy {
@@ -25,7 +27,11 @@ struct StreamInfo {
   std::string lane;                  // canary lane ("" for the baseline)
   std::string caller;                // the authenticated caller ("" when none)
   std::string peerIdentity;          // a verified client certificate's URI SAN (mTLS)
-  std::string_view auth;             // how authentication went ("" when no rule applied)
+  /// Where an iptables-redirected connection was going (originalDestination listeners);
+  /// shared by the connection's streams.
+  std::shared_ptr<const config::EndpointConfig> originalDestination;
+  bool denyUnknownDestinations = false;  // the listener's unknownDestinations: deny
+  std::string_view auth;                 // how authentication went ("" when no rule applied)
   MonoClock::time_point start = MonoClock::now();
   int status = 0;
   Reason reason = Reason::kNone;

@@ -3,6 +3,8 @@
 #include <linux/netfilter_ipv4.h>
 #include <sys/socket.h>
 
+#include <cstring>
+
 namespace tether::proxy {
 
 TcpProxy::TcpProxy(Worker& worker, TcpConnection& downstream, TcpProxy** ownerSlot)
@@ -81,17 +83,39 @@ void TcpProxy::onClosed() {
 }
 
 bool originalDestination(uv_tcp_t* tcp, sockaddr_storage& local, sockaddr_storage& original) {
+  // IP6T_SO_ORIGINAL_DST (linux/netfilter_ipv6/ip6_tables.h, which clashes with the libc
+  // headers) has the IPv4 option's number.
+  constexpr int kIp6OriginalDst = SO_ORIGINAL_DST;
   uv_os_fd_t fd;
   local = sockaddr_storage{};
+  original = sockaddr_storage{};
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) != 0) return false;
   socklen_t len = sizeof(local);
   getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
   len = sizeof(original);
-  if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &original, &len) != 0) return false;
+  bool v6 = local.ss_family == AF_INET6;
+  if (getsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? kIp6OriginalDst : SO_ORIGINAL_DST, &original,
+                 &len) != 0) {
+    return false;
+  }
   // Without a NAT entry the "original" destination is the listener itself.
-  return sockaddrPort(original) != sockaddrPort(local) ||
-         reinterpret_cast<sockaddr_in&>(original).sin_addr.s_addr !=
-             reinterpret_cast<sockaddr_in&>(local).sin_addr.s_addr;
+  if (sockaddrPort(original) != sockaddrPort(local)) return true;
+  if (v6) {
+    return memcmp(&reinterpret_cast<sockaddr_in6&>(original).sin6_addr,
+                  &reinterpret_cast<sockaddr_in6&>(local).sin6_addr, sizeof(in6_addr)) != 0;
+  }
+  return reinterpret_cast<sockaddr_in&>(original).sin_addr.s_addr !=
+         reinterpret_cast<sockaddr_in&>(local).sin_addr.s_addr;
+}
+
+config::Address fromSockaddr(const sockaddr_storage& addr) {
+  char ip[INET6_ADDRSTRLEN] = {0};
+  if (addr.ss_family == AF_INET) {
+    uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&addr), ip, sizeof(ip));
+  } else if (addr.ss_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&addr), ip, sizeof(ip));
+  }
+  return config::Address{ip, sockaddrPort(addr)};
 }
 
 uint16_t sockaddrPort(const sockaddr_storage& addr) {

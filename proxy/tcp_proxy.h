@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "config/address.h"
 #include "config/duration.h"
 #include "proxy/connection.h"
 #include "proxy/worker.h"
@@ -55,6 +56,8 @@ class TcpProxy : public TcpConnection::Handler, public Deletable {
 /// The socket's local address, and in `original` the SO_ORIGINAL_DST of a connection that
 /// iptables redirected to us. Returns whether `original` is set (a real redirect).
 bool originalDestination(uv_tcp_t* tcp, sockaddr_storage& local, sockaddr_storage& original);
+/// `addr` as a config address (numeric host).
+config::Address fromSockaddr(const sockaddr_storage& addr);
 /// The port of `addr` (IPv4 or IPv6).
 uint16_t sockaddrPort(const sockaddr_storage& addr);
 

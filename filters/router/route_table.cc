@@ -201,15 +201,34 @@ RouteTable::RouteTable(std::shared_ptr<const config::Config> config, FirstSeen f
       }
     }
   }
-  localBackend_.service = config::kLocalAppService;
-  localRule_.backends.push_back(localBackend_);
-  localRule_.totalWeight = 1;
-  localRoute_.name = "inbound";
-  inbound_.route = &localRoute_;
-  inbound_.rule = &localRule_;
-  inbound_.backends.push_back(compileBackend(localRule_.backends[0], firstSeen, nullptr));
+  compileImplicit(inbound_, "inbound", config::kLocalAppService, firstSeen);
+  passthroughService_.name = "passthrough";
+  compileImplicit(passthrough_, "passthrough", passthroughService_.name, firstSeen);
+  passthrough_.compiled.backends[0].service = &passthroughService_;
+  bool intercepting = false;
+  for (const auto& l : config_->bootstrap.listeners) intercepting |= l.originalDestination;
+  if (intercepting) {
+    for (const auto& [name, service] : config_->services) {
+      if (name == config::kLocalAppService) continue;
+      auto r = std::make_unique<ImplicitRoute>();
+      compileImplicit(*r, "original_destination", name, firstSeen);
+      for (const auto& e : service.endpoints) byAddress_.emplace(e.addressText, &r->compiled);
+      for (const auto& a : service.addresses) byAddress_.emplace(a.toString(), &r->compiled);
+      byService_.push_back(std::move(r));
+    }
+  }
   for (const auto& l : config_->trafficLabels) knownLanes_.insert(l.label);
-  inbound_.totalWeight = 1;
+}
+
+void RouteTable::compileImplicit(ImplicitRoute& r, const std::string& name,
+                                 const std::string& service, const FirstSeen& firstSeen) {
+  r.route.name = name;
+  r.rule.backends.push_back(config::BackendConfig{service, {}, 1});
+  r.rule.totalWeight = 1;
+  r.compiled.route = &r.route;
+  r.compiled.rule = &r.rule;
+  r.compiled.totalWeight = 1;
+  r.compiled.backends.push_back(compileBackend(r.rule.backends[0], firstSeen, nullptr));
 }
 
 const CompiledRule* RouteTable::matchRoutes(const std::vector<const CompiledRoute*>& routes,
@@ -222,7 +241,8 @@ const CompiledRule* RouteTable::matchRoutes(const std::vector<const CompiledRout
   return nullptr;
 }
 
-const CompiledRule* RouteTable::matchOutbound(const proxy::RequestHead& request) const {
+const CompiledRule* RouteTable::matchOutbound(
+    const proxy::RequestHead& request, const config::EndpointConfig* originalDestination) const {
   const std::string& authority = request.authority;
   auto it = byHost_.find(authority);
   if (it == byHost_.end()) {
@@ -234,6 +254,10 @@ const CompiledRule* RouteTable::matchOutbound(const proxy::RequestHead& request)
   }
   if (it != byHost_.end()) {
     if (const CompiledRule* r = matchRoutes(it->second, request)) return r;
+  }
+  if (originalDestination && !byAddress_.empty()) {
+    auto s = byAddress_.find(originalDestination->addressText);
+    if (s != byAddress_.end()) return s->second;
   }
   return matchRoutes(wildcard_, request);
 }

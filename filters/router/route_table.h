@@ -59,10 +59,17 @@ class RouteTable {
   RouteTable(const RouteTable&) = delete;
   RouteTable& operator=(const RouteTable&) = delete;
 
-  /// The first rule matching an outbound request, or nullptr (no_route).
-  const CompiledRule* matchOutbound(const proxy::RequestHead& request) const;
+  /// The first rule matching an outbound request, or nullptr (no_route): routes naming its
+  /// host first, then (for an intercepted connection) the service `originalDestination`
+  /// belongs to, then routes for any host ("*").
+  const CompiledRule* matchOutbound(
+      const proxy::RequestHead& request,
+      const config::EndpointConfig* originalDestination = nullptr) const;
+  /// The rule for requests to an unknown original destination: no endpoints of its own
+  /// (the router sends them where the connection was going).
+  const CompiledRule* passthrough() const { return &passthrough_.compiled; }
   /// The rule for inbound requests: everything goes to the local app.
-  const CompiledRule* inbound() const { return &inbound_; }
+  const CompiledRule* inbound() const { return &inbound_.compiled; }
 
   /// Chooses a backend by weight; `random` is any uniformly random number.
   static const CompiledBackend* pickBackend(const CompiledRule& rule, uint64_t random);
@@ -90,6 +97,15 @@ class RouteTable {
     const config::RouteConfig* route;
     std::vector<CompiledRule> rules;
   };
+  /// A route Tether makes itself: one rule, one backend, no match conditions.
+  struct ImplicitRoute {
+    config::RouteConfig route;
+    config::RouteRule rule;
+    CompiledRule compiled;
+  };
+  /// Fills `r` to send everything to `service` under route name `name`.
+  void compileImplicit(ImplicitRoute& r, const std::string& name, const std::string& service,
+                       const FirstSeen& firstSeen);
   const CompiledRule* matchRoutes(const std::vector<const CompiledRoute*>& routes,
                                   const proxy::RequestHead& request) const;
   /// `lane`: compile only the endpoints on that lane (nullptr: the baseline, with lanes).
@@ -103,10 +119,12 @@ class RouteTable {
   std::vector<CompiledRoute> routes_;
   std::unordered_map<std::string, std::vector<const CompiledRoute*>> byHost_;
   std::vector<const CompiledRoute*> wildcard_;
-  config::BackendConfig localBackend_;
-  config::RouteRule localRule_;
-  config::RouteConfig localRoute_;
-  CompiledRule inbound_;
+  ImplicitRoute inbound_;
+  ImplicitRoute passthrough_;
+  config::ServiceConfig passthroughService_;
+  /// Services by endpoint and virtual address ("ip:port"), for intercepted connections.
+  std::vector<std::unique_ptr<ImplicitRoute>> byService_;
+  std::unordered_map<std::string, const CompiledRule*> byAddress_;
 };
 
 /// The value of cookie `name` in a Cookie header.

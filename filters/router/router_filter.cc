@@ -52,14 +52,36 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
     callbacks_->sendLocalReply(504, "deadline exceeded\n", Reason::kDeadlineExceeded);
     return FilterStatus::kStopIteration;
   }
-  rule_ = info.direction == config::Direction::kInbound ? table_->inbound()
-                                                        : table_->matchOutbound(head);
+  proxy::Worker& worker = callbacks_->worker();
+  const config::EndpointConfig* original = info.originalDestination.get();
+  if (info.direction == config::Direction::kInbound) {
+    rule_ = table_->inbound();
+    // An intercepted inbound connection goes to the app port the client asked for.
+    const config::Address& app = worker.bootstrap().localApp.address;
+    if (original && original->address.port != app.port) {
+      auto e = std::make_shared<config::EndpointConfig>();
+      e->address = config::Address{app.host, original->address.port};
+      e->addressText = e->address.toString();
+      direct_ = std::move(e);
+    }
+  } else {
+    rule_ = table_->matchOutbound(head, original);
+    if (!rule_ && original) {
+      if (info.denyUnknownDestinations) {
+        callbacks_->sendLocalReply(502, "no route to " + original->addressText + "\n",
+                                   Reason::kNoRoute);
+        return FilterStatus::kStopIteration;
+      }
+      // Not a known service: on to wherever the app was connecting, like a plain socket.
+      rule_ = table_->passthrough();
+      direct_ = info.originalDestination;
+    }
+  }
   if (!rule_) {
     callbacks_->sendLocalReply(404, "no route\n", Reason::kNoRoute);
     return FilterStatus::kStopIteration;
   }
   info.route = rule_->route->name;  // views into the pinned snapshot
-  proxy::Worker& worker = callbacks_->worker();
   backend_ = RouteTable::pickBackend(*rule_, worker.random());
   if (backend_) info.service = backend_->backend->service;
   if (backend_ && !info.lane.empty() && info.direction == config::Direction::kOutbound) {
@@ -598,6 +620,10 @@ bool hashKeyValue(const config::HashKey& key, const proxy::RequestHead& head,
 
 const config::EndpointConfig* RouterFilter::pickEndpoint(const proxy::RequestHead& head,
                                                          proxy::Worker& worker) {
+  if (direct_) {
+    endpointHealth_ = nullptr;
+    return direct_.get();
+  }
   proxy::Deletable* state = worker.filterState(backend_->stateKey);
   if (!state) state = &worker.setFilterState(backend_->stateKey, std::make_unique<WorkerLbState>());
   PickContext ctx;

@@ -115,6 +115,9 @@ class RouterFilter : public proxy::Filter,
   uint64_t hashedBytes_ = 0;
   bool awaitingBody_ = false;  // the upstream waits until the signed body is complete
   const CompiledRule* rule_ = nullptr;
+  /// The endpoint when the connection decided it (passthrough, an intercepted inbound
+  /// port) rather than the load balancer.
+  std::shared_ptr<const config::EndpointConfig> direct_;
   const CompiledBackend* backend_ = nullptr;
   const config::EndpointConfig* endpoint_ = nullptr;
   proxy::RequestHead* request_ = nullptr;  // owned by the stream, stable for its life

@@ -305,3 +305,30 @@ TEST_CASE("HmacAuth errors name the field", "[config]") {
             "rules.yaml:7:10: spec.keyId: no key with id \"other\" in keys",
             "rules.yaml:6:14: spec.clockSkew: must be at least 1s"});
 }
+
+TEST_CASE("interception settings: unknownDestinations, runAs, Service addresses", "[config]") {
+  LoadResult ok = loadRules(
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: { name: s }\n"
+      "spec: { addresses: [ \"10.96.0.7:80\" ], endpoints: [ { address: 10.1.0.5:8080 } ] }\n",
+      "runAs: { uid: 1337 }\nlisteners:\n"
+      "  - { name: o, address: 127.0.0.1:15001, originalDestination: true,"
+      " unknownDestinations: deny }\n");
+  REQUIRE(ok.config);
+  CHECK(ok.config->bootstrap.runAs->uid == 1337);
+  CHECK(ok.config->bootstrap.runAs->gid == 1337);  // the uid's number unless given
+  CHECK(ok.config->bootstrap.listeners[0].unknownDestinations == ListenerConfig::Unknown::kDeny);
+  REQUIRE(ok.config->services.at("s").addresses.size() == 1);
+  CHECK(ok.config->services.at("s").addresses[0].toString() == "10.96.0.7:80");
+
+  LoadResult bad = loadRules(
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: { name: s }\n"
+      "spec: { addresses: [ vip ] }\n",
+      "runAs: { gid: 5 }\nlisteners:\n"
+      "  - { name: o, address: 127.0.0.1:15001, unknownDestinations: drop }\n");
+  CHECK(messages(bad) ==
+        std::vector<std::string>{
+            "boot.yaml:1:8: runAs.uid: is required",
+            "boot.yaml:3:63: listeners[0].unknownDestinations: invalid value \"drop\" (expected "
+            "passthrough | deny)",
+            "rules.yaml:4:20: spec.addresses: invalid address \"vip\" (expected ip:port)"});
+}

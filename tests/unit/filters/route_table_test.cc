@@ -128,3 +128,48 @@ TEST_CASE("inbound traffic goes to the local app", "[router]") {
   CHECK(r->backends[0].service->name == config::kLocalAppService);
   CHECK(r->backends[0].endpoints[0]->address.toString() == "127.0.0.1:8080");
 }
+
+TEST_CASE("an intercepted request routes by host, then by its original destination's service",
+          "[router]") {
+  auto config = tether::test::loadRules(
+      kRules +
+          "---\napiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: { name: vip }\n"
+          "spec: { addresses: [ \"10.96.0.7:80\" ], endpoints: [ { address: 127.0.0.1:9200 } ] }\n",
+      "listeners: [ { name: out, address: 127.0.0.1:15001, originalDestination: true } ]\n");
+  RouteTable table(config);
+  auto dest = [](const std::string& address) {
+    config::EndpointConfig e;
+    e.address = *config::parseAddress(address);
+    e.addressText = e.address.toString();
+    return e;
+  };
+  config::EndpointConfig fallbackEndpoint = dest("127.0.0.1:9100");
+  // A route naming the host wins.
+  CHECK(ruleIndex(table.matchOutbound(req("ratings", "/"), &fallbackEndpoint)) == 5);
+  // Else the service owning the address the app dialed, before routes for any host.
+  const filters::CompiledRule* r = table.matchOutbound(req("other", "/any/x"), &fallbackEndpoint);
+  REQUIRE(r);
+  CHECK(r->route->name == "original_destination");
+  CHECK(r->backends[0].service->name == "fallback");
+  // A Service's virtual address (a ClusterIP) counts as its own.
+  config::EndpointConfig vip = dest("10.96.0.7:80");
+  r = table.matchOutbound(req("10.96.0.7", "/"), &vip);
+  REQUIRE(r);
+  CHECK(r->backends[0].service->name == "vip");
+  CHECK(r->backends[0].endpoints[0]->address.port == 9200);
+  // Unknown: the "*" routes, then nothing (the router passes it through or denies it).
+  config::EndpointConfig unknown = dest("192.0.2.1:80");
+  CHECK(table.matchOutbound(req("other", "/any/x"), &unknown)->route->name == "catch-all");
+  CHECK(table.matchOutbound(req("other", "/x"), &unknown) == nullptr);
+  CHECK(table.passthrough()->backends[0].service->name == "passthrough");
+  CHECK(table.passthrough()->backends[0].endpoints.empty());
+}
+
+TEST_CASE("without an intercepting listener the original destination is not consulted",
+          "[router]") {
+  RouteTable table(tether::test::loadRules(kRules));
+  config::EndpointConfig e;
+  e.address = *config::parseAddress("127.0.0.1:9100");
+  e.addressText = e.address.toString();
+  CHECK(table.matchOutbound(req("other", "/x"), &e) == nullptr);
+}
