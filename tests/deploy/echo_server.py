@@ -2,6 +2,7 @@
 with one line naming the port it was reached on and the Host and Via headers it got, so the
 test can tell where a request landed and whether Tether carried it."""
 import http.server
+import socket
 import sys
 import threading
 
@@ -28,7 +29,12 @@ def handler_for(port):
 servers = []
 for spec in sys.argv[1:]:
     host, port = spec.rsplit(":", 1)
-    s = http.server.ThreadingHTTPServer((host, int(port)), handler_for(int(port)))
+    host = host.strip("[]")
+
+    class Server(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    s = Server((host, int(port)), handler_for(int(port)))
     servers.append(s)
     threading.Thread(target=s.serve_forever, daemon=True).start()
 print("ready", flush=True)

@@ -1,9 +1,9 @@
 #!/bin/bash
 # Transparent interception, end to end, in two network namespaces this test makes itself:
 #
-#   app ns (10.231.$N.1): Tether (dropping to uid 1337), tether-iptables applied, curl as the
+#   app ns (10.231.$N.1, fd77:$N::1): Tether (dropping to uid 1337), tether-iptables applied, curl as the
 #                         unmodified app client, app servers on 127.0.0.1:8080 and :9090
-#   srv ns (10.231.$N.2): servers on :8000 (Service "backend"), :8001 (unknown to Tether)
+#   srv ns (10.231.$N.2, fd77:$N::2): servers on :8000 (Service "backend"), :8001 (unknown to Tether)
 #
 # Usage: interception_test.sh TETHER_BINARY. Exits 77 (skipped) only when the kernel
 # refuses network namespaces.
@@ -16,6 +16,8 @@ APP=tth-app-$$
 SRV=tth-srv-$$
 APP_IP=10.231.$N.1
 SRV_IP=10.231.$N.2
+APP_IP6=fd77:$N::1
+SRV_IP6=fd77:$N::2
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 FAILED=0
@@ -63,6 +65,8 @@ ip link set "a$$" netns "$APP"
 ip link set "s$$" netns "$SRV"
 in_app ip addr add "$APP_IP/24" dev "a$$"
 in_srv ip addr add "$SRV_IP/24" dev "s$$"
+in_app ip addr add "$APP_IP6/64" dev "a$$" nodad
+in_srv ip addr add "$SRV_IP6/64" dev "s$$" nodad
 for ns in "$APP" "$SRV"; do
   ip netns exec "$ns" ip link set lo up
 done
@@ -80,6 +84,7 @@ wait_line() {  # wait_line FILE TEXT: until FILE holds TEXT (5 s)
 }
 
 ip netns exec "$SRV" /usr/bin/python3 "$SRC/tests/deploy/echo_server.py" "$SRV_IP:8000" "$SRV_IP:8001" \
+  "[$SRV_IP6]:8000" \
   >"$WORK/srv.log" 2>&1 &
 PIDS="$PIDS $!"
 # The app listens on loopback only: from outside, it is reachable only through Tether.
@@ -100,13 +105,16 @@ listeners:
   - { name: outbound, address: 127.0.0.1:15001, direction: outbound, originalDestination: true,
       unknownDestinations: $1 }
   - { name: inbound, address: 0.0.0.0:15006, direction: inbound, originalDestination: true }
+  - { name: outbound6, address: "[::1]:15001", direction: outbound, originalDestination: true,
+      unknownDestinations: $1 }
+  - { name: inbound6, address: "[::]:15006", direction: inbound, originalDestination: true }
 localApp: { address: 127.0.0.1:8080 }
 rules:
   inline:
     - apiVersion: tether.dev/v1alpha1
       kind: Service
       metadata: { name: backend }
-      spec: { endpoints: [ { address: "$SRV_IP:8000" } ] }
+      spec: { endpoints: [ { address: "$SRV_IP:8000" }, { address: "[$SRV_IP6]:8000" } ] }
     - apiVersion: tether.dev/v1alpha1
       kind: Route
       metadata: { name: named }
@@ -136,16 +144,21 @@ metric() {  # metric NAME LABEL_FRAGMENT: the sum of NAME's samples whose labels
 }
 
 nat_rules() { in_app iptables-save -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
+nat_rules6() { in_app ip6tables-save -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
 
 write_config passthrough
 start_tether
 check "tether dropped to uid 1337" equals "$(ps -o uid= -p "$TETHER_PID" | tr -d ' ')" 1337
 
 BEFORE=$(nat_rules)
-check "tether-iptables applies" in_app "$SCRIPT" --proxy-uid 1337
+BEFORE6=$(nat_rules6)
+check "tether-iptables applies" in_app "$SCRIPT" --proxy-uid 1337 --ipv6
 FIRST=$(nat_rules)
-check "tether-iptables run twice leaves the same rules" in_app "$SCRIPT" --proxy-uid 1337
+FIRST6=$(nat_rules6)
+check "  (IPv6 rules installed)" contains "$FIRST6" "TETHER_OUTPUT -p tcp -j TETHER_REDIRECT"
+check "tether-iptables run twice leaves the same rules" in_app "$SCRIPT" --proxy-uid 1337 --ipv6
 check "  (compared)" equals "$(nat_rules)" "$FIRST"
+check "  (IPv6 compared)" equals "$(nat_rules6)" "$FIRST6"
 
 # Outbound: an unmodified client dials the server's address; Tether carries it.
 OUT=$(in_app curl -s --max-time 5 "http://$SRV_IP:8000/x")
@@ -171,15 +184,24 @@ OUT=$(in_srv curl -s --max-time 5 "http://$APP_IP:8080/")
 check "inbound to port 8080 reaches the app's 8080" contains "$OUT" "port=8080"
 check "  (counted inbound)" at_least "$(metric tether_requests_total 'direction="inbound"')" 2
 
+# IPv6: the same through ip6tables and IP6T_SO_ORIGINAL_DST.
+OUT=$(in_app curl -s --max-time 5 -g "http://[$SRV_IP6]:8000/v6")
+check "IPv6 outbound is captured and routed to the Service" contains "$OUT" "port=8000"
+check "  (via tether)" contains "$OUT" "via=1.1 tether"
+OUT=$(in_srv curl -s --max-time 5 -g "http://[$APP_IP6]:9090/")
+check "IPv6 inbound is captured and delivered to the app's port 9090" contains "$OUT" "port=9090"
+check "  (via tether)" contains "$OUT" "via=1.1 tether"
+
 # No loop: Tether's own upstream connections were exempted by owner, and it accepted
-# exactly the five connections the clients made.
+# exactly the seven connections the clients made.
 UID_HITS=$(in_app iptables -t nat -L TETHER_OUTPUT -v -n -x | awk '/owner UID match 1337/ { print $1 }')
 check "tether's own connections matched the uid exemption" at_least "$UID_HITS" 3
-check "tether accepted exactly the clients' 5 connections (no redirect loop)" equals \
-  "$(metric tether_downstream_connections_total '')" 5
+check "tether accepted exactly the clients' 7 connections (no redirect loop)" equals \
+  "$(metric tether_downstream_connections_total '')" 7
 
-check "tether-iptables --cleanup" in_app "$SCRIPT" --cleanup
+check "tether-iptables --cleanup" in_app "$SCRIPT" --cleanup --ipv6
 check "cleanup restores the nat table" equals "$(nat_rules)" "$BEFORE"
+check "cleanup restores the IPv6 nat table" equals "$(nat_rules6)" "$BEFORE6"
 OUT=$(in_app curl -s --max-time 5 "http://$SRV_IP:8001/")
 check "after cleanup the client goes direct" contains "$OUT" "via="
 check "  (not via tether)" equals "$(echo "$OUT" | grep -c tether)" 0
