@@ -118,6 +118,7 @@ struct LocalApp {
 
 struct RulesSource {
   std::vector<std::string> files;  // globs
+  bool watch = true;               // reload when the files change (else SIGHUP / POST /reload)
   std::optional<Address> controlPlane;
 };
 

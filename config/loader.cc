@@ -381,6 +381,7 @@ void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
   {
     MapReader rr(sink, r.get("rules"), "rules");
     rr.readStringList("files", b.rules.files);
+    rr.readBool("watch", b.rules.watch);
     MapReader cp(sink, rr.get("controlPlane"), rr.child("controlPlane"));
     Address a;
     if (cp.get("address").IsDefined() && cp.readAddress("address", a)) b.rules.controlPlane = a;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "control/config_source.h"
+#include "control/file_watcher.h"
 #include "control/inject.h"
 #include "filters/chain.h"
 #include "proxy/hmac.h"
@@ -98,6 +99,9 @@ int run(const Args& a) {
   }
   tether::proxy::Server server(r.config, tether::filters::buildSnapshot,
                                [source] { return source.load(); });
+  std::vector<std::string> watched = a.files;
+  if (!a.config.empty()) watched.insert(watched.begin(), a.config);
+  server.addPlugin(std::make_unique<tether::control::RulesWatch>(std::move(watched)));
   return server.run();
 }
 

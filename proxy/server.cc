@@ -173,6 +173,9 @@ int Server::start() {
   TETHER_LOG(kInfo, "tether started: " + std::to_string(n) + " worker(s), config " +
                         config_->hash.substr(0, 12) + ", " +
                         std::to_string(config_->documents.size()) + " rule document(s)");
+  for (auto& p : plugins_) p->start(*this);
+  for (auto& p : plugins_) p->onApplied(*baseConfig_);
+  notifyReady();
   return 0;
 }
 
@@ -208,7 +211,15 @@ void Server::checkReadiness() {
       TETHER_LOG(kInfo, std::string("local app ") + (ok ? "ready" : "not ready"));
     }
     localAppReady_ = ok;
+    notifyReady();
   });
+}
+
+void Server::notifyReady() {
+  bool now = ready();
+  if (now == lastReady_) return;
+  lastReady_ = now;
+  for (auto& p : plugins_) p->onReadyChanged(now);
 }
 
 void Server::collectStats(std::function<void(WorkerStats)> done) {
@@ -355,33 +366,50 @@ std::string Server::rulesJson() const {
     j.key("errors").beginArray();
     for (const auto& e : lastRejection_) j.value(e.format());
     j.endArray();
+    // The same, by source (a file, or a control-plane document): which were refused, why.
+    std::map<std::string, std::vector<std::string>> byFile;
+    for (const auto& e : lastRejection_) byFile[e.file].push_back(e.format());
+    j.key("sources").beginArray();
+    for (const auto& [file, reasons] : byFile) {
+      j.beginObject();
+      j.key("source").value(file);
+      j.key("status").value("rejected");
+      j.key("reasons").beginArray();
+      for (const auto& r : reasons) j.value(r);
+      j.endArray();
+      j.endObject();
+    }
+    j.endArray();
     j.endObject();
   }
+  for (const auto& p : plugins_) p->describe(j);
   j.endObject();
   return j.str() + "\n";
 }
 
-void Server::reload(const std::string& trigger) {
-  if (draining_) return;
-  config::LoadResult r = loader_();
-  if (!r.config) {
-    control_.reloads["rejected"]++;
-    lastRejection_ = r.errors;
-    lastRejectionTrigger_ = trigger;
-    for (const auto& e : r.errors) TETHER_LOG(kError, "reload rejected: " + e.format());
-    return;
+ReloadOutcome Server::reload(const std::string& trigger) {
+  ReloadOutcome out;
+  out.version = version_;
+  if (draining_) {
+    out.result = ReloadOutcome::Result::kUnchanged;
+    return out;
   }
-  if (config::ConfigErrors errors = prepareFiles(*r.config, false); !errors.empty()) {
+  config::LoadResult r = loader_();
+  config::ConfigErrors errors = std::move(r.errors);
+  if (r.config) errors = prepareFiles(*r.config, false);
+  if (!errors.empty()) {
     control_.reloads["rejected"]++;
     lastRejection_ = errors;
     lastRejectionTrigger_ = trigger;
     for (const auto& e : errors) TETHER_LOG(kError, "reload rejected: " + e.format());
-    return;
+    out.errors = std::move(errors);
+    return out;
   }
   if (r.config->hash == baseConfig_->hash) {
     control_.reloads["unchanged"]++;
     TETHER_LOG(kInfo, "reload (" + trigger + "): configuration unchanged");
-    return;
+    out.result = ReloadOutcome::Result::kUnchanged;
+    return out;
   }
   if (r.config->bootstrap.listeners.size() != config_->bootstrap.listeners.size()) {
     TETHER_LOG(kWarn, "reload: listener changes need a restart; keeping the current listeners");
@@ -392,6 +420,27 @@ void Server::reload(const std::string& trigger) {
   publish(discovered_.apply(baseConfig_));
   control_.reloads["applied"]++;
   TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
+  for (auto& p : plugins_) p->onApplied(*baseConfig_);
+  out.result = ReloadOutcome::Result::kApplied;
+  out.version = version_;
+  return out;
+}
+
+void Server::setControlEndpoints(
+    std::map<std::string, std::vector<config::EndpointConfig>> endpoints) {
+  bool changed = false;
+  for (const auto& name : controlServices_) {
+    if (!endpoints.count(name)) changed |= discovered_.erase(name);
+  }
+  controlServices_.clear();
+  for (auto& [name, list] : endpoints) {
+    controlServices_.insert(name);
+    changed |= discovered_.set(name, std::move(list));
+  }
+  if (changed && !draining_) {
+    publish(discovered_.apply(baseConfig_));
+    TETHER_LOG(kInfo, "control plane endpoints: now serving version " + std::to_string(version_));
+  }
 }
 
 config::ConfigErrors Server::prepareFiles(const config::Config& config, bool listeners) {
@@ -480,8 +529,9 @@ void Server::handleAdmin(const AdminRequest& req, AdminRespond respond) {
     respond(AdminResponse{200, "text/plain; charset=utf-8", "exiting\n"});
     beginShutdown(true);
   } else if (post && p == "/reload") {
-    reload("POST /reload");
-    respond(AdminResponse{lastRejection_.empty() ? 200 : 400, "application/json", rulesJson()});
+    ReloadOutcome o = reload("POST /reload");
+    respond(AdminResponse{o.result == ReloadOutcome::Result::kRejected ? 400 : 200,
+                          "application/json", rulesJson()});
   } else if (p == "/" || p == "/help") {
     respond(AdminResponse{200, "text/plain; charset=utf-8",
                           "GET  /ready /live /metrics /clusters /config_dump /rules\n"
@@ -497,7 +547,11 @@ void Server::beginShutdown(bool exitAfter) {
     if (exiting_ && workersDraining_) pollDrain();
     return;
   }
+  // Withdraw from the control plane's registry before anything else, so that callers stop
+  // sending here while this sidecar still serves them.
+  for (auto& p : plugins_) p->onShutdown();
   draining_ = true;
+  notifyReady();
   drainStarted_ = MonoClock::now();
   drainDeadline_ = drainStarted_ + config_->bootstrap.drainTimeout;
   if (readinessTimer_) readinessTimer_->stop();
@@ -545,6 +599,7 @@ void Server::finish() {
   drainTimer_.reset();
   readinessTimer_.reset();
   tlsReloadTimer_.reset();
+  for (auto& p : plugins_) p->stop();
   healthChecker_.reset();
   dns_.reset();
   for (auto& w : workers_) {

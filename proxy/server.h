@@ -3,7 +3,9 @@
 #include <uv.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,35 @@ namespace tether::proxy {
 /// Re-reads the configuration sources (for SIGHUP and POST /reload).
 using ConfigLoader = std::function<config::LoadResult()>;
 
+class JsonWriter;
+class Server;
+
+/// How a reload went.
+struct ReloadOutcome {
+  enum class Result { kApplied, kUnchanged, kRejected } result = Result::kRejected;
+  config::ConfigErrors errors;  // when rejected
+  uint64_t version = 0;         // the version served afterwards
+};
+
+/// A configuration source that lives on the control loop beside the server: the file
+/// watcher, the control-plane client (control/). Every call comes on the control loop.
+class ControlPlugin {
+ public:
+  virtual ~ControlPlugin() = default;
+  /// The server is up (listeners bound, workers started).
+  virtual void start(Server& server) = 0;
+  /// A reload was applied (new rule globs to watch, say).
+  virtual void onApplied(const config::Config& config) {}
+  /// /ready changed (the local app became ready, or the drain began).
+  virtual void onReadyChanged(bool ready) {}
+  /// SIGTERM or POST /drain: first thing, before /ready turns 503.
+  virtual void onShutdown() {}
+  /// Extra fields for GET /rules (one or more key/value pairs of the open object).
+  virtual void describe(JsonWriter& j) const {}
+  /// The loop is winding down: close every handle.
+  virtual void stop() {}
+};
+
 /// The control loop of `tether run`: starts the workers, serves the admin API, handles
 /// signals, readiness, reloads and the drain on shutdown. Lives on the main thread.
 class Server {
@@ -31,18 +62,32 @@ class Server {
          ConfigLoader loader);
   ~Server();
 
+  /// Adds a configuration source; before run().
+  void addPlugin(std::unique_ptr<ControlPlugin> plugin) { plugins_.push_back(std::move(plugin)); }
   /// Runs until shutdown; returns the process exit code.
   int run();
+
+  // For plugins (control loop only).
+  uv_loop_t* loop() { return &loop_; }
+  /// Re-reads every source; applies the result when it is valid and different.
+  ReloadOutcome reload(const std::string& trigger);
+  /// Replaces the endpoints learned from the control plane (EDS-like): each service named
+  /// serves exactly these; services no longer named go back to their rule documents.
+  void setControlEndpoints(std::map<std::string, std::vector<config::EndpointConfig>> endpoints);
+  const config::Config& config() const { return *config_; }
+  bool isReady() const { return ready(); }
+  ControlStats& controlStats() { return control_; }
 
  private:
   int start();
   void handleAdmin(const AdminRequest& req, AdminRespond respond);
   void collectStats(std::function<void(WorkerStats)> done);
   void collectClusters(AdminRespond respond);
-  void reload(const std::string& trigger);
   /// Builds a snapshot of `config` under the next version and hands it to every worker.
   void publish(std::shared_ptr<const config::Config> config);
   void checkReadiness();
+  /// Tells the plugins when ready() changed.
+  void notifyReady();
   void beginShutdown(bool exitAfter);
   void drainWorkers();
   void pollDrain();
@@ -87,6 +132,9 @@ class Server {
   bool workersDraining_ = false;
   bool aborting_ = false;
   int accessLogFd_ = -1;
+  std::vector<std::unique_ptr<ControlPlugin>> plugins_;
+  std::set<std::string> controlServices_;  // services whose endpoints the control plane set
+  bool lastReady_ = false;                 // what plugins were last told
 };
 
 }  // namespace tether::proxy
