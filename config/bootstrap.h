@@ -20,6 +20,10 @@ struct Node {
   std::string name;     // default: hostname
   std::string service;  // the local app's service name
   Labels labels;
+  /// Where other sidecars reach this instance (registered with the control plane once the
+  /// local app is ready). Default: the first inbound listener's address, unless it is a
+  /// wildcard (0.0.0.0, ::), in which case nothing is registered.
+  std::optional<Address> address;
 };
 
 /// TLS termination on a listener: certificate chain and key (PEM files, re-read when they
@@ -116,10 +120,16 @@ struct LocalApp {
   std::optional<std::string> readinessPath;  // /ready waits for it when set
 };
 
+struct ControlPlaneConfig {
+  Address address;
+  Duration initialBackoff = std::chrono::milliseconds(250);  // doubled per failed attempt ...
+  Duration maxBackoff = std::chrono::seconds(30);            // ... up to this, with jitter
+};
+
 struct RulesSource {
   std::vector<std::string> files;  // globs
   bool watch = true;               // reload when the files change (else SIGHUP / POST /reload)
-  std::optional<Address> controlPlane;
+  std::optional<ControlPlaneConfig> controlPlane;
 };
 
 struct AccessLog {

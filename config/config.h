@@ -44,8 +44,10 @@ struct LoadResult {
 
 /// Loads a bootstrap file and the rule sources it names (globs under rules.files are
 /// expanded here), plus `extraRuleFiles`. Collects every error, not just the first.
+/// `extraSources` (control-plane documents) are loaded after the files.
 LoadResult loadFromFiles(const std::string& bootstrapPath,
-                         const std::vector<std::string>& extraRuleFiles);
+                         const std::vector<std::string>& extraRuleFiles,
+                         const std::vector<Source>& extraSources = {});
 
 /// Loads the embedded default bootstrap (DESIGN.md §3).
 LoadResult loadEmbeddedDefault();

@@ -330,6 +330,8 @@ void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
     n.readString("name", b.node.name);
     n.readString("service", b.node.service);
     n.readStringMap("labels", b.node.labels);
+    Address a;
+    if (n.get("address").IsDefined() && n.readAddress("address", a)) b.node.address = a;
   }
   if (r.get("runAs").IsDefined()) {
     MapReader u(sink, r.get("runAs"), "runAs");
@@ -382,9 +384,15 @@ void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
     MapReader rr(sink, r.get("rules"), "rules");
     rr.readStringList("files", b.rules.files);
     rr.readBool("watch", b.rules.watch);
-    MapReader cp(sink, rr.get("controlPlane"), rr.child("controlPlane"));
-    Address a;
-    if (cp.get("address").IsDefined() && cp.readAddress("address", a)) b.rules.controlPlane = a;
+    if (rr.get("controlPlane").IsDefined()) {
+      MapReader cp(sink, rr.get("controlPlane"), rr.child("controlPlane"));
+      ControlPlaneConfig c;
+      cp.required("address");
+      cp.readAddress("address", c.address);
+      cp.readDuration("initialBackoff", c.initialBackoff);
+      cp.readDuration("maxBackoff", c.maxBackoff);
+      b.rules.controlPlane = c;
+    }
     YAML::Node inl = rr.get("inline");
     if (inl.IsDefined() && !inl.IsNull()) {
       if (!inl.IsSequence()) {
@@ -491,7 +499,8 @@ LoadResult loadFromSources(const Source& bootstrapSource, const std::vector<Sour
 }
 
 LoadResult loadFromFiles(const std::string& bootstrapPath,
-                         const std::vector<std::string>& extraRuleFiles) {
+                         const std::vector<std::string>& extraRuleFiles,
+                         const std::vector<Source>& extraSources) {
   Source bootstrap{bootstrapPath, {}};
   if (!readFile(bootstrapPath, bootstrap.content)) {
     LoadResult r;
@@ -508,6 +517,7 @@ LoadResult loadFromFiles(const std::string& bootstrapPath,
     }
     rules.push_back(std::move(s));
   }
+  rules.insert(rules.end(), extraSources.begin(), extraSources.end());
   LoadResult r = loadFromSources(bootstrap, rules, true);
   if (!readErrors.empty()) {
     r.errors.insert(r.errors.begin(), readErrors.begin(), readErrors.end());

@@ -725,6 +725,15 @@ void readRuleDocument(ErrorSink& sink, const YAML::Node& doc, RuleSet& rules) {
     m.readString("namespace", ns);
   }
   if (!r.get("metadata").IsDefined()) r.required("metadata");
+  if (r.get("selector").IsDefined()) {
+    // Which sidecars the reference control plane serves this document to; checked here,
+    // used only there (control-plane.md).
+    MapReader sel(sink, r.get("selector"), "selector");
+    std::string service;
+    Labels labels;
+    sel.readString("service", service);
+    sel.readStringMap("labels", labels);
+  }
   YAML::Node specNode = r.get("spec");
   if (!specNode.IsDefined()) {
     r.required("spec");

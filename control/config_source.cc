@@ -3,8 +3,11 @@
 namespace tether::control {
 
 config::LoadResult ConfigSource::load() const {
-  if (bootstrapPath_.empty()) return config::loadEmbeddedDefault();
-  return config::loadFromFiles(bootstrapPath_, extraRuleFiles_);
+  if (bootstrapPath_.empty()) {
+    return config::loadFromSources(
+        config::Source{"<embedded default>", config::embeddedDefaultYaml()}, controlPlane_, true);
+  }
+  return config::loadFromFiles(bootstrapPath_, extraRuleFiles_, controlPlane_);
 }
 
 std::string ConfigSource::describe() const {

@@ -19,9 +19,16 @@ class ConfigSource {
   config::LoadResult load() const;
   std::string describe() const;
 
+  /// The rule documents the control plane sent last (and that load() includes).
+  void setControlPlaneDocuments(std::vector<config::Source> documents) {
+    controlPlane_ = std::move(documents);
+  }
+  const std::vector<config::Source>& controlPlaneDocuments() const { return controlPlane_; }
+
  private:
   std::string bootstrapPath_;
   std::vector<std::string> extraRuleFiles_;
+  std::vector<config::Source> controlPlane_;
 };
 
 }  // namespace tether::control

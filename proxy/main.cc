@@ -7,8 +7,11 @@
 #include <vector>
 
 #include "control/config_source.h"
+#include "control/control_client.h"
+#include "control/control_plane.h"
 #include "control/file_watcher.h"
 #include "control/inject.h"
+#include "control/status.h"
 #include "filters/chain.h"
 #include "proxy/hmac.h"
 #include "proxy/log.h"
@@ -35,6 +38,14 @@ constexpr const char* kUsage =
     "      print the Kubernetes YAML with the Tether sidecar added to every pod template\n"
     "      (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod, List);\n"
     "      injecting twice changes nothing\n"
+    "  tether control-plane --rules DIR [--listen ADDR] [--admin ADDR]\n"
+    "                       [--instance-grace DURATION]\n"
+    "      the reference control plane: serves the rule documents in DIR (watched) to\n"
+    "      every connected sidecar and keeps the registry of instances\n"
+    "      (defaults: --listen 127.0.0.1:15010 --admin 127.0.0.1:15011 --instance-grace 10s)\n"
+    "  tether status [--control-plane ADMIN_ADDR] [--json]\n"
+    "      every sidecar connected to the control plane: acked version, sync state, last\n"
+    "      NACK and its reasons (default 127.0.0.1:15011, the control plane's admin port)\n"
     "  tether version\n";
 
 struct Args {
@@ -89,19 +100,23 @@ int run(const Args& a) {
   if (a.logLevel == "debug") tether::proxy::setLogLevel(LogLevel::kDebug);
   if (a.logLevel == "warn") tether::proxy::setLogLevel(LogLevel::kWarn);
   if (a.logLevel == "error") tether::proxy::setLogLevel(LogLevel::kError);
-  tether::control::ConfigSource source(a.config, a.files);
-  tether::config::LoadResult r = source.load();
+  auto source = std::make_shared<tether::control::ConfigSource>(a.config, a.files);
+  tether::config::LoadResult r = source->load();
   if (!r.config) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.format().c_str());
     std::fprintf(stderr, "tether: %zu configuration error(s) in %s\n", r.errors.size(),
-                 source.describe().c_str());
+                 source->describe().c_str());
     return 1;
   }
+  bool controlPlane = r.config->bootstrap.rules.controlPlane.has_value();
   tether::proxy::Server server(r.config, tether::filters::buildSnapshot,
-                               [source] { return source.load(); });
+                               [source] { return source->load(); });
   std::vector<std::string> watched = a.files;
   if (!a.config.empty()) watched.insert(watched.begin(), a.config);
   server.addPlugin(std::make_unique<tether::control::RulesWatch>(std::move(watched)));
+  if (controlPlane) {
+    server.addPlugin(std::make_unique<tether::control::ControlPlaneClient>(source));
+  }
   return server.run();
 }
 
@@ -179,6 +194,69 @@ int inject(int argc, char** argv) {
   std::fprintf(stderr, "tether inject: %d pod template(s) injected, %d left as they were\n",
                injected, unchanged);
   return 0;
+}
+
+int controlPlane(int argc, char** argv) {
+  tether::control::ControlPlaneOptions o;
+  bool ok = true;
+  for (int i = 2; i < argc && ok; ++i) {
+    std::string arg = argv[i];
+    std::string value = i + 1 < argc ? argv[i + 1] : "";
+    if (i + 1 >= argc) {
+      ok = false;
+      break;
+    }
+    ++i;
+    if (arg == "--rules") {
+      o.rulesDir = value;
+    } else if (arg == "--listen" || arg == "--admin") {
+      auto a = tether::config::parseAddress(value);
+      if (!a) {
+        std::fprintf(stderr, "tether control-plane: %s: not an ip:port: %s\n", arg.c_str(),
+                     value.c_str());
+        return 2;
+      }
+      (arg == "--listen" ? o.listen : o.admin) = *a;
+    } else if (arg == "--instance-grace") {
+      auto d = tether::config::parseDuration(value);
+      if (!d) {
+        std::fprintf(stderr, "tether control-plane: --instance-grace: not a duration: %s\n",
+                     value.c_str());
+        return 2;
+      }
+      o.instanceGrace = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok || o.rulesDir.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  tether::control::ControlPlaneServer server(o);
+  return server.run();
+}
+
+int status(int argc, char** argv) {
+  tether::config::Address admin{"127.0.0.1", 15011};
+  bool json = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--control-plane" && i + 1 < argc) {
+      auto a = tether::config::parseAddress(argv[++i]);
+      if (!a) {
+        std::fprintf(stderr, "tether status: not an ip:port: %s\n", argv[i]);
+        return 2;
+      }
+      admin = *a;
+    } else if (arg == "--json") {
+      json = true;
+    } else {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+  }
+  return tether::control::printStatus(admin, json);
 }
 
 int sign(int argc, char** argv) {
@@ -293,6 +371,8 @@ int sign(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "sign") == 0) return sign(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "inject") == 0) return inject(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "control-plane") == 0) return controlPlane(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "status") == 0) return status(argc, argv);
   Args a = parse(argc, argv);
   if (!a.ok) {
     std::fputs(kUsage, stderr);

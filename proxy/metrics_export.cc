@@ -218,6 +218,21 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   one("tether_config_version", "Version of the snapshot being served.", MetricType::Gauge,
       static_cast<double>(control.configVersion));
   one("tether_ready", "1 when /ready answers 200.", MetricType::Gauge, control.ready ? 1 : 0);
+  if (control.controlPlaneConfigured) {
+    one("tether_control_plane_connected",
+        "1 while the stream to the control plane is up (the last good rules serve meanwhile).",
+        MetricType::Gauge, control.controlPlaneConnected ? 1 : 0);
+    auto updates =
+        family("tether_control_plane_updates_total",
+               "Control-plane pushes answered, by result (ack, nack).", MetricType::Counter);
+    for (const char* result : {"ack", "nack"}) {
+      auto it = control.controlPlaneUpdates.find(result);
+      updates.metric.push_back(
+          counter(it == control.controlPlaneUpdates.end() ? 0.0 : static_cast<double>(it->second),
+                  {{"result", result}}));
+    }
+    families.push_back(std::move(updates));
+  }
   one("tether_draining", "1 while draining.", MetricType::Gauge, control.draining ? 1 : 0);
   one("tether_workers", "Worker threads.", MetricType::Gauge, control.workers);
 

@@ -15,6 +15,9 @@ struct ControlStats {
   bool ready = false;
   bool draining = false;
   uint32_t workers = 0;
+  bool controlPlaneConfigured = false;
+  bool controlPlaneConnected = false;
+  std::map<std::string, uint64_t> controlPlaneUpdates;  // ack | nack -> count
 };
 
 /// Folds the merged worker counters and the control numbers into prometheus-cpp metric

@@ -74,6 +74,7 @@ int Server::start() {
     }
     TETHER_LOG(kInfo, "listener " + lc.name + " (" + config::toString(lc.direction) + ") on " +
                           addr.toString());
+    boundListeners_[lc.name] = addr;
   }
 
   admin_ = std::make_unique<AdminServer>(
@@ -194,6 +195,11 @@ int Server::run() {
   if (uv_loop_close(&loop_) != 0) TETHER_LOG(kDebug, "control loop not empty at exit");
   TETHER_LOG(kInfo, "tether stopped");
   return 0;
+}
+
+config::Address Server::listenerAddress(const std::string& name) const {
+  auto it = boundListeners_.find(name);
+  return it == boundListeners_.end() ? config::Address{} : it->second;
 }
 
 bool Server::ready() const { return localAppReady_ && !draining_; }

@@ -75,6 +75,8 @@ class Server {
   /// serves exactly these; services no longer named go back to their rule documents.
   void setControlEndpoints(std::map<std::string, std::vector<config::EndpointConfig>> endpoints);
   const config::Config& config() const { return *config_; }
+  /// A listener's bound address (its port resolved when the config said 0).
+  config::Address listenerAddress(const std::string& name) const;
   bool isReady() const { return ready(); }
   ControlStats& controlStats() { return control_; }
 
@@ -133,6 +135,7 @@ class Server {
   bool aborting_ = false;
   int accessLogFd_ = -1;
   std::vector<std::unique_ptr<ControlPlugin>> plugins_;
+  std::map<std::string, config::Address> boundListeners_;
   std::set<std::string> controlServices_;  // services whose endpoints the control plane set
   bool lastReady_ = false;                 // what plugins were last told
 };

@@ -32,7 +32,7 @@ TEST_CASE("the DESIGN.md bootstrap and Service/Route examples load verbatim", "[
   CHECK(c.bootstrap.listeners[0].originalDestination);
   CHECK(c.bootstrap.listeners[1].direction == Direction::kInbound);
   CHECK(c.bootstrap.localApp.readinessPath == std::string("/healthz"));
-  CHECK(c.bootstrap.rules.controlPlane->port == 15010);
+  CHECK(c.bootstrap.rules.controlPlane->address.port == 15010);
   CHECK(c.bootstrap.drainTimeout == std::chrono::seconds(20));
   const ServiceConfig* s = c.findService("ratings");
   REQUIRE(s);

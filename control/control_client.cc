@@ -1,0 +1,252 @@
+#include "control/control_client.h"
+
+#include <map>
+#include <random>
+
+#include "proxy/log.h"
+
+namespace tether::control {
+
+namespace {
+
+int64_t epochSeconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+void writeLabels(proxy::JsonWriter& j, const config::Labels& labels) {
+  j.beginObject();
+  for (const auto& [k, v] : labels) j.key(k).value(v);
+  j.endObject();
+}
+
+bool isWildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
+
+}  // namespace
+
+ControlPlaneClient::ControlPlaneClient(std::shared_ptr<ConfigSource> source)
+    : source_(std::move(source)) {}
+
+ControlPlaneClient::~ControlPlaneClient() = default;
+
+void ControlPlaneClient::start(proxy::Server& server) {
+  server_ = &server;
+  config_ = *server.config().bootstrap.rules.controlPlane;
+  server.controlStats().controlPlaneConfigured = true;
+  retry_ = std::make_unique<proxy::Timer>(server.loop(), [this] { connect(); });
+  since_ = std::chrono::system_clock::now();
+  connect();
+}
+
+void ControlPlaneClient::stop() {
+  stopped_ = true;
+  retry_.reset();
+  if (channel_) channel_->close("stopping");  // onClosed frees it
+}
+
+void ControlPlaneClient::connect() {
+  if (stopped_ || channel_) return;
+  channel_ = std::make_unique<Channel>(server_->loop(), Channel::Role::kClient, *this);
+  channel_->connect(config_.address);
+}
+
+void ControlPlaneClient::scheduleReconnect() {
+  if (stopped_) return;
+  // Exponential backoff with full jitter: a restarted control plane is not stampeded.
+  backoff_ =
+      backoff_.count() == 0
+          ? std::chrono::duration_cast<std::chrono::milliseconds>(config_.initialBackoff)
+          : std::min(backoff_ * 2,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(config_.maxBackoff));
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  auto wait = std::chrono::milliseconds(
+      backoff_.count() / 2 +
+      static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff_.count() / 2 + 1)));
+  retry_->start(wait);
+}
+
+std::string ControlPlaneClient::instanceAddress() const {
+  const config::Bootstrap& b = server_->config().bootstrap;
+  if (b.node.address) return b.node.address->toString();
+  for (const auto& l : b.listeners) {
+    if (l.direction != config::Direction::kInbound) continue;
+    config::Address a = server_->listenerAddress(l.name);
+    return isWildcard(a.host) ? std::string() : a.toString();
+  }
+  return "";
+}
+
+void ControlPlaneClient::onOpen(Channel& channel) {
+  connected_ = true;
+  ++connects_;
+  backoff_ = std::chrono::milliseconds(0);
+  since_ = std::chrono::system_clock::now();
+  server_->controlStats().controlPlaneConnected = true;
+  TETHER_LOG(kInfo, "control plane " + config_.address.toString() + ": connected" +
+                        (ackedVersion_.empty() ? "" : ", resuming from version " + ackedVersion_));
+  const config::Node& node = server_->config().bootstrap.node;
+  proxy::JsonWriter j;
+  j.beginObject();
+  j.key("type").value("hello");
+  j.key("node").beginObject();
+  j.key("name").value(node.name);
+  j.key("service").value(node.service);
+  j.key("labels");
+  writeLabels(j, node.labels);
+  j.key("address").value(instanceAddress());
+  j.endObject();
+  j.key("version").value(ackedVersion_);
+  j.endObject();
+  channel.send(j.str());
+  if (wantRegistered_) sendRegistration();
+}
+
+void ControlPlaneClient::sendRegistration() {
+  if (!channel_ || !channel_->isOpen()) return;  // sent again on the next hello
+  const config::Node& node = server_->config().bootstrap.node;
+  std::string address = instanceAddress();
+  proxy::JsonWriter j;
+  j.beginObject();
+  if (wantRegistered_ && !address.empty() && !node.service.empty()) {
+    j.key("type").value("register");
+    j.key("instance").beginObject();
+    j.key("service").value(node.service);
+    j.key("address").value(address);
+    j.key("labels");
+    writeLabels(j, node.labels);
+    j.endObject();
+  } else {
+    j.key("type").value("withdraw");
+  }
+  j.endObject();
+  channel_->send(j.str());
+}
+
+void ControlPlaneClient::onReadyChanged(bool ready) {
+  if (shuttingDown_) return;
+  if (ready == wantRegistered_) return;
+  wantRegistered_ = ready;
+  TETHER_LOG(kInfo, std::string("control plane: ") + (ready ? "registering" : "withdrawing") +
+                        " the local instance");
+  sendRegistration();
+}
+
+void ControlPlaneClient::onShutdown() {
+  shuttingDown_ = true;
+  if (!wantRegistered_) return;
+  wantRegistered_ = false;
+  TETHER_LOG(kInfo, "control plane: withdrawing the local instance before draining");
+  sendRegistration();
+}
+
+void ControlPlaneClient::onMessage(Channel&, const proxy::JsonValue& message) {
+  if (message["type"].str() == "snapshot") applySnapshot(message);
+}
+
+void ControlPlaneClient::applySnapshot(const proxy::JsonValue& m) {
+  const std::string& version = m["version"].str();
+  std::vector<config::Source> docs;
+  for (const auto& d : m["documents"].items()) {
+    docs.push_back(config::Source{d["name"].str(), d["yaml"].str()});
+  }
+  std::vector<config::Source> previous = source_->controlPlaneDocuments();
+  source_->setControlPlaneDocuments(docs);
+  proxy::ReloadOutcome outcome = server_->reload("control plane version " + version);
+  proxy::JsonWriter j;
+  j.beginObject();
+  if (outcome.result == proxy::ReloadOutcome::Result::kRejected) {
+    source_->setControlPlaneDocuments(std::move(previous));
+    lastNack_ = Nack{version, {}};
+    for (const auto& e : outcome.errors) {
+      bool fromPush = false;
+      for (const auto& d : docs) fromPush |= d.name == e.file;
+      // An error in a local file fails the push too; it is named as such.
+      lastNack_.reasons.emplace_back(fromPush ? e.file : "local:" + e.file, e.format());
+    }
+    server_->controlStats().controlPlaneUpdates["nack"]++;
+    TETHER_LOG(kWarn, "control plane version " + version + " rejected (NACK), keeping version " +
+                          (ackedVersion_.empty() ? "none" : ackedVersion_));
+    j.key("type").value("nack");
+    j.key("version").value(version);
+    j.key("running").value(ackedVersion_);
+    j.key("errors").beginArray();
+    for (const auto& [doc, reason] : lastNack_.reasons) {
+      j.beginObject();
+      j.key("document").value(doc);
+      j.key("reason").value(reason);
+      j.endObject();
+    }
+    j.endArray();
+  } else {
+    ackedVersion_ = version;
+    std::map<std::string, std::vector<config::EndpointConfig>> endpoints;
+    for (const auto& [service, list] : m["endpoints"].members()) {
+      auto& out = endpoints[service];
+      for (const auto& e : list.items()) {
+        auto address = config::parseAddress(e["address"].str());
+        if (!address) continue;
+        config::EndpointConfig ep;
+        ep.address = *address;
+        ep.addressText = address->toString();
+        double w = e["weight"].number(1);
+        ep.weight = w >= 1 && w <= 1e6 ? static_cast<uint32_t>(w) : 1;
+        for (const auto& [k, v] : e["labels"].members()) ep.labels[k] = v.str();
+        out.push_back(std::move(ep));
+      }
+    }
+    server_->setControlEndpoints(std::move(endpoints));
+    server_->controlStats().controlPlaneUpdates["ack"]++;
+    j.key("type").value("ack");
+    j.key("version").value(version);
+  }
+  j.endObject();
+  if (channel_) channel_->send(j.str());
+}
+
+void ControlPlaneClient::onClosed(Channel&, const std::string& why) {
+  bool was = connected_;
+  connected_ = false;
+  lastError_ = why;  // a copy: `why` lives in the channel
+  channel_.reset();  // it called us as its last act
+  if (server_) server_->controlStats().controlPlaneConnected = false;
+  if (stopped_) return;
+  if (was) {
+    since_ = std::chrono::system_clock::now();
+    TETHER_LOG(kWarn, "control plane " + config_.address.toString() + ": disconnected (" +
+                          lastError_ + "); serving version " +
+                          (ackedVersion_.empty() ? "none" : ackedVersion_) + " meanwhile");
+  }
+  scheduleReconnect();
+}
+
+void ControlPlaneClient::describe(proxy::JsonWriter& j) const {
+  j.key("controlPlane").beginObject();
+  j.key("address").value(config_.address.toString());
+  j.key("connected").value(connected_);
+  j.key(connected_ ? "connectedSince" : "disconnectedSince")
+      .value(static_cast<int64_t>(epochSeconds(since_)));
+  j.key("ackedVersion").value(ackedVersion_);
+  j.key("connects").value(static_cast<int64_t>(connects_));
+  if (!connected_) j.key("lastError").value(lastError_);
+  j.key("documents").beginArray();
+  for (const auto& d : source_->controlPlaneDocuments()) j.value(d.name);
+  j.endArray();
+  j.key("lastNack");
+  if (lastNack_.version.empty()) {
+    j.null();
+  } else {
+    j.beginObject();
+    j.key("version").value(lastNack_.version);
+    j.key("errors").beginArray();
+    for (const auto& [doc, reason] : lastNack_.reasons) {
+      j.beginObject();
+      j.key("document").value(doc);
+      j.key("reason").value(reason);
+      j.endObject();
+    }
+    j.endArray();
+    j.endObject();
+  }
+  j.endObject();
+}
+
+}  // namespace tether::control

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "control/channel.h"
+#include "control/config_source.h"
+#include "proxy/server.h"
+#include "proxy/timer.h"
+
+namespace tether::control {
+
+/// The sidecar's end of the control-plane API (docs/control-plane.md): one stream to
+/// rules.controlPlane.address, opened with the node identity; each pushed snapshot is
+/// loaded with the local rules and answered with ACK or NACK (per-document reasons, the
+/// old rules kept). Reconnects with exponential backoff and jitter, resuming from the
+/// last acked version; while away, the last good rules serve and /ready is unaffected.
+/// Registers the local instance once the app is ready and withdraws it first thing on
+/// shutdown.
+class ControlPlaneClient : public proxy::ControlPlugin, public Channel::Handler {
+ public:
+  explicit ControlPlaneClient(std::shared_ptr<ConfigSource> source);
+  ~ControlPlaneClient() override;
+
+  // ControlPlugin
+  void start(proxy::Server& server) override;
+  void onReadyChanged(bool ready) override;
+  void onShutdown() override;
+  void describe(proxy::JsonWriter& j) const override;
+  void stop() override;
+
+  // Channel::Handler
+  void onOpen(Channel& channel) override;
+  void onMessage(Channel& channel, const proxy::JsonValue& message) override;
+  void onClosed(Channel& channel, const std::string& why) override;
+
+ private:
+  void connect();
+  void scheduleReconnect();
+  void applySnapshot(const proxy::JsonValue& message);
+  void sendRegistration();
+  /// Where other sidecars reach this instance; empty when it cannot be registered.
+  std::string instanceAddress() const;
+
+  std::shared_ptr<ConfigSource> source_;
+  proxy::Server* server_ = nullptr;
+  config::ControlPlaneConfig config_;
+  std::unique_ptr<Channel> channel_;
+  std::unique_ptr<proxy::Timer> retry_;
+  std::chrono::milliseconds backoff_{0};
+  std::string ackedVersion_;
+  bool connected_ = false;
+  std::chrono::system_clock::time_point since_{};  // connected or disconnected since
+  std::string lastError_;                          // why the last connection ended
+  uint64_t connects_ = 0;
+  struct Nack {
+    std::string version;
+    std::vector<std::pair<std::string, std::string>> reasons;  // document, reason
+  } lastNack_;
+  bool wantRegistered_ = false;  // the local app is ready and we are not shutting down
+  bool shuttingDown_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace tether::control
