@@ -70,6 +70,11 @@ ControlPlaneServer::~ControlPlaneServer() { uv_loop_close(&loop_); }
 
 int ControlPlaneServer::run() {
   signal(SIGPIPE, SIG_IGN);
+  // Versions start at the clock (milliseconds): a restarted control plane never reuses a
+  // version an older one gave out, so a resuming sidecar is never told stale news is new.
+  version_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
   loadRules();
   sockaddr_storage ss{};
   const config::Address& l = options_.listen;

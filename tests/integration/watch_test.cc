@@ -173,9 +173,11 @@ TEST_CASE(
   REQUIRE(t.started());
   std::string url = "http://127.0.0.1:" + std::to_string(t.port("outbound")) + "/x";
   std::string wrkOut, h2Out;
-  std::thread wrk([&] { runCommand("wrk -t1 -c8 -d20s -H 'Host: up' " + url, &wrkOut, true); });
-  std::thread h2(
-      [&] { runCommand("h2load -c4 -m4 -D 20 -H ':authority: up' " + url, &h2Out, true); });
+  std::thread wrk(
+      [&] { runCommand("timeout 40 wrk -t1 -c8 -d20s -H 'Host: up' " + url, &wrkOut, true); });
+  std::thread h2([&] {
+    runCommand("timeout 40 h2load -c4 -m4 -D 20 -H ':authority: up' " + url, &h2Out, true);
+  });
   // Every 100 ms: the same content (a no-op), or a change to a route nobody is calling.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   int i = 0;
