@@ -41,6 +41,7 @@ bench: deps build
 	perf/bench_rules.sh $(BUILD)/tether
 	perf/bench_h2.sh $(BUILD)/tether
 	perf/bench_auth.sh $(BUILD)/tether
+	perf/bench_control.sh $(BUILD)/tether
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

@@ -5,6 +5,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstring>
@@ -70,6 +71,12 @@ ControlPlaneServer::~ControlPlaneServer() { uv_loop_close(&loop_); }
 
 int ControlPlaneServer::run() {
   signal(SIGPIPE, SIG_IGN);
+  // One descriptor per connected sidecar: thousands of them.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   // Versions start at the clock (milliseconds): a restarted control plane never reuses a
   // version an older one gave out, so a resuming sidecar is never told stale news is new.
   version_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
