@@ -253,7 +253,9 @@ void Channel::received(const char* data, size_t len) {
   }
   if (closing_) return;
   in_.append(data + start, len - start);
-  if (in_.size() > kMaxMessageBytes) close("message too large");
+  if (in_.size() > (role_ == Role::kClient ? kMaxSnapshotBytes : kMaxSidecarMessageBytes)) {
+    close("message too large");
+  }
 }
 
 int Channel::onStreamClose(nghttp2_session*, int32_t stream, uint32_t error, void* user) {

@@ -33,8 +33,10 @@ class Channel {
   };
 
   static constexpr const char* kPath = "/tether.v1/stream";
-  /// A message longer than this (a whole snapshot) closes the channel.
-  static constexpr size_t kMaxMessageBytes = 64 << 20;
+  /// A message longer than this closes the channel: a whole snapshot for a client, a
+  /// sidecar's message (hello, ACK, NACK, registration) for the server.
+  static constexpr size_t kMaxSnapshotBytes = 64 << 20;
+  static constexpr size_t kMaxSidecarMessageBytes = 1 << 20;
 
   Channel(uv_loop_t* loop, Role role, Handler& handler);
   ~Channel();

@@ -20,6 +20,8 @@ namespace tether::control {
 
 namespace {
 
+constexpr size_t kMaxQueuedBytes = 32 << 20;
+
 int64_t epochNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -247,6 +249,12 @@ const std::string& ControlPlaneServer::snapshotFor(const Sidecar& s) {
 }
 
 void ControlPlaneServer::push(Sidecar& s) {
+  // A sidecar that stopped reading would make its queue grow with every push: drop it (it
+  // reconnects, and then gets only the newest version).
+  if (s.channel->pendingBytes() > kMaxQueuedBytes) {
+    s.channel->close("not reading: " + std::to_string(s.channel->pendingBytes()) + " bytes queued");
+    return;
+  }
   s.sentVersion = version_;
   ++pushes_;
   s.channel->send(snapshotFor(s));
@@ -333,6 +341,9 @@ void ControlPlaneServer::onClosed(Channel& channel, const std::string& why) {
   std::unique_ptr<Sidecar> s = std::move(it->second);
   sidecars_.erase(it);
   answered(*s);
+  if (!s->hello && !stopping_) {
+    TETHER_LOG(kInfo, "control plane: a connection closed before its hello (" + why + ")");
+  }
   if (s->hello && !stopping_) {
     TETHER_LOG(kInfo, "control plane: sidecar " + s->name + " disconnected (" + why + ")");
     auto inst = instances_.find(s->name);

@@ -261,3 +261,24 @@ TEST_CASE("registered instances become endpoints for other sidecars, and leave b
   CHECK(s2->logs().find("withdrawing the local instance before draining") != std::string::npos);
   CHECK(waitUntil([&] { return cp.sidecars().find("backend-2") == std::string::npos; }, 3000));
 }
+
+TEST_CASE("the control plane shrugs off what is not its protocol", "[control]") {
+  ControlPlane cp("cp-garbage");
+  cp.write("rules.yaml", doc("Service", "s", "{}"));
+  cp.start();
+  // Not HTTP/2 at all.
+  RawClient raw(cp.port);
+  REQUIRE(raw.connected());
+  raw.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(raw.waitClosed(3000));
+  // HTTP/2, but not JSON; and a line far over the size a sidecar may send.
+  std::string bad = writeFile("cp-bad.ndjson", "this is not json\n");
+  std::string big = writeFile("cp-big.ndjson", std::string(2 << 20, 'x'));
+  std::string url = "http://127.0.0.1:" + std::to_string(cp.port) + "/tether.v1/stream";
+  runCommand("timeout 5 nghttp -d " + bad + " " + url);
+  runCommand("timeout 5 nghttp -d " + big + " " + url);
+  CHECK(!cp.process->waitFor("malformed message", 3000).empty());
+  CHECK(!cp.process->waitFor("message too large", 3000).empty());
+  CHECK(adminGet(cp.adminPort, "/live").status == 200);
+  CHECK(cp.sidecars().find("\"sidecars\":[]") != std::string::npos);
+}
