@@ -102,6 +102,24 @@ ChildProcess::~ChildProcess() {
   waitpid(pid_, nullptr, 0);
 }
 
+int ChildProcess::terminate(int timeoutMs) {
+  if (pid_ <= 0) return -1;
+  ::kill(-pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(-pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  return -1;
+}
+
 std::string ChildProcess::waitFor(const std::string& pattern, int timeoutMs) {
   std::regex re(pattern);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);

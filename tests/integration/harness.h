@@ -66,6 +66,9 @@ class ChildProcess {
   /// group (or the whole match), "" on timeout.
   std::string waitFor(const std::string& pattern, int timeoutMs = 10000);
   std::string output() const;
+  /// SIGTERM to the group, then waits up to `timeoutMs`: the exit code, or -1 (then
+  /// SIGKILL).
+  int terminate(int timeoutMs = 5000);
 
  private:
   pid_t pid_ = -1;
