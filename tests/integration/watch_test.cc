@@ -217,3 +217,41 @@ TEST_CASE(
   // Pools of the unchanged service survived: no churn of upstream connections either.
   CHECK(metricValue(metrics, "tether_upstream_connections_total") <= 24);
 }
+
+TEST_CASE("rate-limit and breaker state survive a reload that does not change their rules",
+          "[reload][watch]") {
+  FakeUpstream up;
+  std::string dir = tempDir() + "/watch-state";
+  runCommand("rm -rf " + dir + " && mkdir -p " + dir);
+  auto limits = [&](const std::string& limit) {
+    return "---\napiVersion: tether.dev/v1alpha1\nkind: RateLimit\nmetadata: { name: rl }\n"
+           "spec: { target: { route: r }, limit: " +
+           limit +
+           ", per: 1m }\n---\napiVersion: tether.dev/v1alpha1\nkind: CircuitBreaker\n"
+           "metadata: { name: cb }\nspec: { target: { route: bad }, strategy: error_count, "
+           "threshold: 3, window: 1m, minRequests: 3, openDuration: 1m }\n";
+  };
+  std::string routes =
+      "---\napiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: { name: bad }\n"
+      "spec: { hosts: [ bad ], rules: [ { backends: [ { service: up } ] } ] }\n";
+  writeAtomically(dir + "/limits.yaml", limits("5"));
+  writeAtomically(dir + "/routes.yaml", rulesFor(up.port(), "alpha") + routes);
+  TetherProcess t(basicBootstrap(up.port(), "rules: { files: [ \"" + dir + "/*.yaml\" ] }\n"));
+  REQUIRE(t.started());
+  uint16_t port = t.port("outbound");
+  for (int i = 0; i < 3; ++i) CHECK(httpRequest(port, "GET", "/", "alpha").status == 200);
+  for (int i = 0; i < 3; ++i) CHECK(httpRequest(port, "GET", "/status/500", "bad").status == 500);
+  CHECK(httpRequest(port, "GET", "/", "bad").status == 503);  // open
+
+  // An unrelated change: 2 of the 5 requests are left, and the breaker stays open.
+  writeAtomically(dir + "/routes.yaml", rulesFor(up.port(), "alpha, beta") + routes);
+  REQUIRE(waitUntil([&] { return httpRequest(port, "GET", "/", "beta").status != 404; }, 3000));
+  // (that probe was the 4th request of the limit)
+  CHECK(httpRequest(port, "GET", "/", "alpha").status == 200);
+  CHECK(httpRequest(port, "GET", "/", "alpha").status == 429);
+  CHECK(httpRequest(port, "GET", "/", "bad").status == 503);
+
+  // A changed limit starts fresh.
+  writeAtomically(dir + "/limits.yaml", limits("6"));
+  REQUIRE(waitUntil([&] { return httpRequest(port, "GET", "/", "alpha").status == 200; }, 3000));
+}
