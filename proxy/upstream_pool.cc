@@ -463,6 +463,22 @@ Http2Pool* UpstreamPools::getHttp2(const config::Address& address, std::string_v
   return find(http2_, address, key, tls, alpn);
 }
 
+size_t UpstreamPools::prune() {
+  size_t gone = 0;
+  auto sweep = [&gone](auto& map, auto emptyPool) {
+    for (auto it = map.begin(); it != map.end();) {
+      auto& variants = it->second;
+      size_t before = variants.size();
+      std::erase_if(variants, [&](const auto& v) { return emptyPool(*v.pool); });
+      gone += before - variants.size();
+      it = variants.empty() ? map.erase(it) : std::next(it);
+    }
+  };
+  sweep(pools_, [](const UpstreamPool& p) { return p.connectionCount() == 0 && p.queued() == 0; });
+  sweep(http2_, [](const Http2Pool& p) { return p.connectionCount() == 0; });
+  return gone;
+}
+
 std::optional<bool> UpstreamPools::negotiatedHttp2(std::string_view key) const {
   auto it = negotiated_.find(key);
   if (it == negotiated_.end()) return std::nullopt;

@@ -265,6 +265,10 @@ class UpstreamPools {
   std::optional<bool> negotiatedHttp2(std::string_view key) const;
   void setNegotiatedHttp2(std::string_view key, bool h2);
   void closeAll();
+  /// Forgets the pools that hold no connection and no waiting request (an endpoint gone
+  /// from the config, a passthrough destination seen once), so that the set of addresses
+  /// ever contacted does not grow memory for good. Returns how many went.
+  size_t prune();
   /// Requests in flight to the endpoint `key` on this worker (every protocol and TLS kind).
   uint32_t active(std::string_view key) const;
   /// Connections (open, idle) to each endpoint on this worker.

@@ -132,6 +132,8 @@ void Worker::onSweep() {
   // Collect first: a timeout closes connections, which edits connections_.
   sweepScratch_.assign(connections_.begin(), connections_.end());
   for (auto* c : sweepScratch_) c->onSweep(now);
+  // Every 10 s: pools left with nothing in them go.
+  if (++sweeps_ % 100 == 0) pools_->prune();
 }
 
 void Worker::abortStreams() {

@@ -160,6 +160,7 @@ class Worker {
   std::unordered_set<DownstreamConnection*> connections_;
   std::vector<DownstreamConnection*> sweepScratch_;
   std::unique_ptr<Timer> sweep_;
+  uint64_t sweeps_ = 0;
   std::atomic<size_t> activeConnections_{0};
   std::thread thread_;
   uint64_t rng_;
