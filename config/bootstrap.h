@@ -124,6 +124,9 @@ struct ControlPlaneConfig {
   Address address;
   Duration initialBackoff = std::chrono::milliseconds(250);  // doubled per failed attempt ...
   Duration maxBackoff = std::chrono::seconds(30);            // ... up to this, with jitter
+  /// Where the last acked snapshot is kept, so that a restart while the control plane is
+  /// away still has its rules ("": not kept).
+  std::string cacheFile;
 };
 
 struct RulesSource {

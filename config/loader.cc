@@ -391,6 +391,7 @@ void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
       cp.readAddress("address", c.address);
       cp.readDuration("initialBackoff", c.initialBackoff);
       cp.readDuration("maxBackoff", c.maxBackoff);
+      cp.readString("cacheFile", c.cacheFile);
       b.rules.controlPlane = c;
     }
     YAML::Node inl = rr.get("inline");

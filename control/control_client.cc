@@ -1,7 +1,10 @@
 #include "control/control_client.h"
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 
 #include "proxy/log.h"
 
@@ -23,8 +26,9 @@ bool isWildcard(const std::string& host) { return host == "0.0.0.0" || host == "
 
 }  // namespace
 
-ControlPlaneClient::ControlPlaneClient(std::shared_ptr<ConfigSource> source)
-    : source_(std::move(source)) {}
+ControlPlaneClient::ControlPlaneClient(std::shared_ptr<ConfigSource> source,
+                                       std::optional<PushedSnapshot> restored)
+    : source_(std::move(source)), restored_(std::move(restored)) {}
 
 ControlPlaneClient::~ControlPlaneClient() = default;
 
@@ -34,6 +38,15 @@ void ControlPlaneClient::start(proxy::Server& server) {
   server.controlStats().controlPlaneConfigured = true;
   retry_ = std::make_unique<proxy::Timer>(server.loop(), [this] { connect(); });
   since_ = std::chrono::system_clock::now();
+  if (restored_) {
+    // Serving the cached snapshot already (main loaded its documents): its version is the
+    // one to resume from, its endpoints apply now.
+    ackedVersion_ = restored_->version;
+    TETHER_LOG(kInfo, "control plane: serving version " + ackedVersion_ + " from the cache " +
+                          config_.cacheFile + " until connected");
+    server.setControlEndpoints(std::move(restored_->endpoints));
+    restored_.reset();
+  }
   connect();
 }
 
@@ -142,12 +155,93 @@ void ControlPlaneClient::onMessage(Channel&, const proxy::JsonValue& message) {
   if (message["type"].str() == "snapshot") applySnapshot(message);
 }
 
-void ControlPlaneClient::applySnapshot(const proxy::JsonValue& m) {
-  const std::string& version = m["version"].str();
-  std::vector<config::Source> docs;
+PushedSnapshot PushedSnapshot::parse(const proxy::JsonValue& m) {
+  PushedSnapshot s;
+  s.version = m["version"].str();
   for (const auto& d : m["documents"].items()) {
-    docs.push_back(config::Source{d["name"].str(), d["yaml"].str()});
+    s.documents.push_back(config::Source{d["name"].str(), d["yaml"].str()});
   }
+  for (const auto& [service, list] : m["endpoints"].members()) {
+    auto& out = s.endpoints[service];
+    for (const auto& e : list.items()) {
+      auto address = config::parseAddress(e["address"].str());
+      if (!address) continue;
+      config::EndpointConfig ep;
+      ep.address = *address;
+      ep.addressText = address->toString();
+      double w = e["weight"].number(1);
+      ep.weight = w >= 1 && w <= 1e6 ? static_cast<uint32_t>(w) : 1;
+      for (const auto& [k, v] : e["labels"].members()) ep.labels[k] = v.str();
+      out.push_back(std::move(ep));
+    }
+  }
+  return s;
+}
+
+std::string PushedSnapshot::serialize() const {
+  proxy::JsonWriter j;
+  j.beginObject();
+  j.key("type").value("snapshot");
+  j.key("version").value(version);
+  j.key("documents").beginArray();
+  for (const auto& d : documents) {
+    j.beginObject();
+    j.key("name").value(d.name);
+    j.key("yaml").value(d.content);
+    j.endObject();
+  }
+  j.endArray();
+  j.key("endpoints").beginObject();
+  for (const auto& [service, list] : endpoints) {
+    j.key(service).beginArray();
+    for (const auto& e : list) {
+      j.beginObject();
+      j.key("address").value(e.addressText);
+      j.key("weight").value(static_cast<int64_t>(e.weight));
+      j.key("labels");
+      writeLabels(j, e.labels);
+      j.endObject();
+    }
+    j.endArray();
+  }
+  j.endObject();
+  j.endObject();
+  return j.str() + "\n";
+}
+
+std::optional<PushedSnapshot> PushedSnapshot::readCache(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto m = proxy::JsonValue::parse(text.str());
+  if (!m || (*m)["type"].str() != "snapshot" || (*m)["version"].str().empty()) {
+    TETHER_LOG(kWarn, "control plane cache " + path + ": not a snapshot, ignored");
+    return std::nullopt;
+  }
+  return parse(*m);
+}
+
+void PushedSnapshot::writeCache(const std::string& path) const {
+  // A temporary file renamed over the old one: a crash never leaves half a cache.
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << serialize();
+    if (!out.flush()) {
+      TETHER_LOG(kWarn, "control plane cache " + path + ": cannot write " + tmp);
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    TETHER_LOG(kWarn, "control plane cache " + path + ": cannot rename " + tmp);
+  }
+}
+
+void ControlPlaneClient::applySnapshot(const proxy::JsonValue& m) {
+  PushedSnapshot pushed = PushedSnapshot::parse(m);
+  const std::string& version = pushed.version;
+  const std::vector<config::Source>& docs = pushed.documents;
   std::vector<config::Source> previous = source_->controlPlaneDocuments();
   source_->setControlPlaneDocuments(docs);
   proxy::ReloadOutcome outcome = server_->reload("control plane version " + version);
@@ -178,21 +272,8 @@ void ControlPlaneClient::applySnapshot(const proxy::JsonValue& m) {
     j.endArray();
   } else {
     ackedVersion_ = version;
-    std::map<std::string, std::vector<config::EndpointConfig>> endpoints;
-    for (const auto& [service, list] : m["endpoints"].members()) {
-      auto& out = endpoints[service];
-      for (const auto& e : list.items()) {
-        auto address = config::parseAddress(e["address"].str());
-        if (!address) continue;
-        config::EndpointConfig ep;
-        ep.address = *address;
-        ep.addressText = address->toString();
-        double w = e["weight"].number(1);
-        ep.weight = w >= 1 && w <= 1e6 ? static_cast<uint32_t>(w) : 1;
-        for (const auto& [k, v] : e["labels"].members()) ep.labels[k] = v.str();
-        out.push_back(std::move(ep));
-      }
-    }
+    if (!config_.cacheFile.empty()) pushed.writeCache(config_.cacheFile);
+    auto endpoints = std::move(pushed.endpoints);
     server_->setControlEndpoints(std::move(endpoints));
     server_->controlStats().controlPlaneUpdates["ack"]++;
     j.key("type").value("ack");

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +15,21 @@
 
 namespace tether::control {
 
+/// A control-plane snapshot as pushed: its version, documents and endpoints. Also the
+/// format of rules.controlPlane.cacheFile (the last acked snapshot).
+struct PushedSnapshot {
+  std::string version;
+  std::vector<config::Source> documents;
+  std::map<std::string, std::vector<config::EndpointConfig>> endpoints;
+
+  static PushedSnapshot parse(const proxy::JsonValue& message);
+  std::string serialize() const;
+  /// The cached snapshot, or nullopt (no file, or not a snapshot: logged).
+  static std::optional<PushedSnapshot> readCache(const std::string& path);
+  /// Writes the cache atomically (a temporary file renamed over it).
+  void writeCache(const std::string& path) const;
+};
+
 /// The sidecar's end of the control-plane API (docs/control-plane.md): one stream to
 /// rules.controlPlane.address, opened with the node identity; each pushed snapshot is
 /// loaded with the local rules and answered with ACK or NACK (per-document reasons, the
@@ -22,7 +39,10 @@ namespace tether::control {
 /// shutdown.
 class ControlPlaneClient : public proxy::ControlPlugin, public Channel::Handler {
  public:
-  explicit ControlPlaneClient(std::shared_ptr<ConfigSource> source);
+  /// `restored`: the cached snapshot whose documents `source` already holds (main loaded
+  /// them before the first configuration was built).
+  explicit ControlPlaneClient(std::shared_ptr<ConfigSource> source,
+                              std::optional<PushedSnapshot> restored = std::nullopt);
   ~ControlPlaneClient() override;
 
   // ControlPlugin
@@ -46,6 +66,7 @@ class ControlPlaneClient : public proxy::ControlPlugin, public Channel::Handler 
   std::string instanceAddress() const;
 
   std::shared_ptr<ConfigSource> source_;
+  std::optional<PushedSnapshot> restored_;
   proxy::Server* server_ = nullptr;
   config::ControlPlaneConfig config_;
   std::unique_ptr<Channel> channel_;

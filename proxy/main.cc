@@ -109,13 +109,35 @@ int run(const Args& a) {
     return 1;
   }
   bool controlPlane = r.config->bootstrap.rules.controlPlane.has_value();
+  // The last snapshot the control plane got an ACK for, when the bootstrap keeps one: the
+  // first configuration includes it, so a restart while the control plane is away serves
+  // the same rules as before.
+  std::optional<tether::control::PushedSnapshot> restored;
+  if (controlPlane && !r.config->bootstrap.rules.controlPlane->cacheFile.empty()) {
+    const std::string& file = r.config->bootstrap.rules.controlPlane->cacheFile;
+    restored = tether::control::PushedSnapshot::readCache(file);
+    if (restored) {
+      source->setControlPlaneDocuments(restored->documents);
+      tether::config::LoadResult withCache = source->load();
+      if (withCache.config) {
+        r = std::move(withCache);
+      } else {
+        for (const auto& e : withCache.errors) {
+          std::fprintf(stderr, "control plane cache %s: %s\n", file.c_str(), e.format().c_str());
+        }
+        source->setControlPlaneDocuments({});
+        restored.reset();
+      }
+    }
+  }
   tether::proxy::Server server(r.config, tether::filters::buildSnapshot,
                                [source] { return source->load(); });
   std::vector<std::string> watched = a.files;
   if (!a.config.empty()) watched.insert(watched.begin(), a.config);
   server.addPlugin(std::make_unique<tether::control::RulesWatch>(std::move(watched)));
   if (controlPlane) {
-    server.addPlugin(std::make_unique<tether::control::ControlPlaneClient>(source));
+    server.addPlugin(
+        std::make_unique<tether::control::ControlPlaneClient>(source, std::move(restored)));
   }
   return server.run();
 }

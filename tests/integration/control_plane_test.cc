@@ -294,3 +294,43 @@ TEST_CASE("the control plane shrugs off what is not its protocol", "[control]") 
   CHECK(adminGet(cp.adminPort, "/live").status == 200);
   CHECK(cp.sidecars().find("\"sidecars\":[]") != std::string::npos);
 }
+
+TEST_CASE("a sidecar restarted while the control plane is away serves its cached snapshot",
+          "[control]") {
+  FakeUpstream one, app;
+  ControlPlane cp("cp-cache");
+  cp.write("rules.yaml",
+           service("one", one.port()) +
+               doc("Route", "r",
+                   "{ hosts: [ cached ], rules: [ { backends: [ { service: one } ] } ] }"));
+  cp.start();
+  std::string cache = tempDir() + "/cp-cache-snapshot.json";
+  ::unlink(cache.c_str());
+  std::string bootstrap = basicBootstrap(
+      app.port(),
+      "node: { name: sidecar-c, service: c }\nrules: { controlPlane: { address: "
+      "127.0.0.1:" +
+          std::to_string(cp.port) +
+          ", initialBackoff: 100ms, maxBackoff: 500ms, cacheFile: " + cache + " } }\n");
+  auto first = std::make_unique<TetherProcess>(bootstrap);
+  REQUIRE(first->started());
+  REQUIRE(waitUntil([&] { return statusOf(*first, "cached") == 200; }, 5000));
+  REQUIRE(waitUntil([&] { return runCommand("test -s " + cache) == 0; }, 2000));
+
+  cp.process.reset();  // the control plane is gone ...
+  first.reset();       // ... and the sidecar restarts meanwhile
+  TetherProcess second(bootstrap);
+  REQUIRE(second.started());
+  CHECK(statusOf(second, "cached") == 200);  // at once, from the cache
+  std::string rules = adminGet(second.adminPort(), "/rules").body;
+  CHECK(rules.find("\"connected\":false") != std::string::npos);
+  CHECK(rules.find("\"documents\":[\"rules.yaml#1\",\"rules.yaml#2\"]") != std::string::npos);
+  CHECK(second.logs().find("from the cache") != std::string::npos);
+
+  // A corrupt cache is ignored (logged), not fatal.
+  std::ofstream(cache) << "{ not json";
+  TetherProcess third(bootstrap);
+  REQUIRE(third.started());
+  CHECK(statusOf(third, "cached") == 404);
+  CHECK(third.logs().find("not a snapshot, ignored") != std::string::npos);
+}
