@@ -112,8 +112,11 @@ void Channel::onRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (nread == 0 || closing_) return;
+  inRecv_ = true;
   ssize_t rc =
       nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(buf->base), nread);
+  inRecv_ = false;
+  if (closing_) return;
   if (rc < 0) {
     close(std::string("http2: ") + nghttp2_strerror(static_cast<int>(rc)));
     return;
@@ -131,7 +134,9 @@ void Channel::send(std::string json) {
   out_ += '\n';
   if (session_ && streamId_ > 0) {
     nghttp2_session_resume_data(session_, streamId_);
-    flush();
+    // nghttp2 must not serialize from inside its own callbacks (a message answered while
+    // one is being received): onRead flushes once mem_recv returns.
+    if (!inRecv_) flush();
   }
 }
 

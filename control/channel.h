@@ -89,6 +89,7 @@ class Channel {
   bool open_ = false;
   bool closing_ = false;
   bool tcpInitialized_ = false;
+  bool inRecv_ = false;  // inside nghttp2_session_mem_recv (its callbacks)
 };
 
 }  // namespace tether::control
