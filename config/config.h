@@ -60,6 +60,9 @@ LoadResult loadFromSources(const Source& bootstrap, const std::vector<Source>& r
 /// The embedded default bootstrap YAML.
 const char* embeddedDefaultYaml();
 
+/// The files matching a glob pattern, sorted (none when nothing matches).
+std::vector<std::string> expandGlob(const std::string& pattern);
+
 /// Hex SHA-256 of `data`.
 std::string sha256Hex(const std::string& data);
 

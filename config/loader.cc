@@ -447,6 +447,8 @@ bool readFile(const std::string& path, std::string& out) {
   return true;
 }
 
+}  // namespace
+
 std::vector<std::string> expandGlob(const std::string& pattern) {
   std::vector<std::string> out;
   glob_t g{};
@@ -457,8 +459,6 @@ std::vector<std::string> expandGlob(const std::string& pattern) {
   std::sort(out.begin(), out.end());
   return out;
 }
-
-}  // namespace
 
 LoadResult loadFromSources(const Source& bootstrapSource, const std::vector<Source>& ruleSources,
                            bool expandRuleFiles) {

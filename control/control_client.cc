@@ -6,6 +6,7 @@
 #include <random>
 #include <sstream>
 
+#include "control/protocol.h"
 #include "proxy/log.h"
 
 namespace tether::control {
@@ -14,12 +15,6 @@ namespace {
 
 int64_t epochSeconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
-void writeLabels(proxy::JsonWriter& j, const config::Labels& labels) {
-  j.beginObject();
-  for (const auto& [k, v] : labels) j.key(k).value(v);
-  j.endObject();
 }
 
 bool isWildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
@@ -262,14 +257,8 @@ void ControlPlaneClient::applySnapshot(const proxy::JsonValue& m) {
     j.key("type").value("nack");
     j.key("version").value(version);
     j.key("running").value(ackedVersion_);
-    j.key("errors").beginArray();
-    for (const auto& [doc, reason] : lastNack_.reasons) {
-      j.beginObject();
-      j.key("document").value(doc);
-      j.key("reason").value(reason);
-      j.endObject();
-    }
-    j.endArray();
+    j.key("errors");
+    writeReasons(j, lastNack_.reasons);
   } else {
     ackedVersion_ = version;
     if (!config_.cacheFile.empty()) pushed.writeCache(config_.cacheFile);
@@ -317,14 +306,8 @@ void ControlPlaneClient::describe(proxy::JsonWriter& j) const {
   } else {
     j.beginObject();
     j.key("version").value(lastNack_.version);
-    j.key("errors").beginArray();
-    for (const auto& [doc, reason] : lastNack_.reasons) {
-      j.beginObject();
-      j.key("document").value(doc);
-      j.key("reason").value(reason);
-      j.endObject();
-    }
-    j.endArray();
+    j.key("errors");
+    writeReasons(j, lastNack_.reasons);
     j.endObject();
   }
   j.endObject();

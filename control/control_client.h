@@ -10,6 +10,7 @@
 
 #include "control/channel.h"
 #include "control/config_source.h"
+#include "control/protocol.h"
 #include "proxy/server.h"
 #include "proxy/timer.h"
 
@@ -79,7 +80,7 @@ class ControlPlaneClient : public proxy::ControlPlugin, public Channel::Handler 
   uint64_t connects_ = 0;
   struct Nack {
     std::string version;
-    std::vector<std::pair<std::string, std::string>> reasons;  // document, reason
+    NackReasons reasons;
   } lastNack_;
   bool wantRegistered_ = false;  // the local app is ready and we are not shutting down
   bool shuttingDown_ = false;

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "config/config.h"
+#include "control/protocol.h"
 #include "proxy/json.h"
 #include "proxy/log.h"
 
@@ -35,12 +36,6 @@ long rssKiB() {
     if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
   }
   return 0;
-}
-
-void writeLabels(proxy::JsonWriter& j, const config::Labels& labels) {
-  j.beginObject();
-  for (const auto& [k, v] : labels) j.key(k).value(v);
-  j.endObject();
 }
 
 /// The rule files of `dir`: *.yaml and *.yml, sorted, hidden ones (editors' temporaries,
@@ -421,14 +416,8 @@ std::string ControlPlaneServer::sidecarsJson() const {
     } else {
       j.beginObject();
       j.key("version").value(std::to_string(s->nackVersion));
-      j.key("errors").beginArray();
-      for (const auto& [doc, reason] : s->nackReasons) {
-        j.beginObject();
-        j.key("document").value(doc);
-        j.key("reason").value(reason);
-        j.endObject();
-      }
-      j.endArray();
+      j.key("errors");
+      writeReasons(j, s->nackReasons);
       j.endObject();
     }
     j.endObject();

@@ -13,6 +13,7 @@
 #include "config/documents.h"
 #include "control/channel.h"
 #include "control/file_watcher.h"
+#include "control/protocol.h"
 #include "proxy/admin.h"
 #include "proxy/timer.h"
 
@@ -64,7 +65,7 @@ class ControlPlaneServer : public Channel::Handler {
     uint64_t ackedVersion = 0;
     uint64_t nackVersion = 0;
     bool awaited = false;  // counted in the fan-out of the newest version
-    std::vector<std::pair<std::string, std::string>> nackReasons;  // document, reason
+    NackReasons nackReasons;
   };
 
   void loadRules();

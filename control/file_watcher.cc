@@ -1,8 +1,5 @@
 #include "control/file_watcher.h"
 
-#include <glob.h>
-
-#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -24,21 +21,6 @@ std::string dirOf(const std::string& pattern) {
 }
 
 bool hasGlob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
-
-std::vector<std::string> expand(const std::string& pattern) {
-  std::vector<std::string> out;
-  if (!hasGlob(pattern)) {
-    out.push_back(pattern);
-    return out;
-  }
-  glob_t g{};
-  if (glob(pattern.c_str(), 0, nullptr, &g) == 0) {
-    for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
-  }
-  globfree(&g);
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 template <typename Handle>
 void closeAndDelete(Handle* h) {
@@ -113,7 +95,7 @@ void FileWatcher::rebase() { baseline_ = fingerprint(); }
 std::string FileWatcher::fingerprint() const {
   std::string all;
   for (const auto& pattern : patterns_) {
-    for (const auto& path : expand(pattern)) {
+    for (const auto& path : config::expandGlob(pattern)) {
       std::ifstream in(path, std::ios::binary);
       std::ostringstream content;
       if (in) content << in.rdbuf();
