@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/bootstrap.h"
@@ -64,6 +65,6 @@ const char* embeddedDefaultYaml();
 std::vector<std::string> expandGlob(const std::string& pattern);
 
 /// Hex SHA-256 of `data`.
-std::string sha256Hex(const std::string& data);
+std::string sha256Hex(std::string_view data);
 
 }  // namespace tether::config

@@ -1,5 +1,9 @@
 #include <glob.h>
-#include <openssl/evp.h>
+// SHA256_Init and co. are deprecated in OpenSSL 3 but still supported.
+#ifndef OPENSSL_SUPPRESS_DEPRECATED
+#define OPENSSL_SUPPRESS_DEPRECATED
+#endif
+#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,14 +23,18 @@ const ServiceConfig* Config::findService(const std::string& name) const {
   return it == services.end() ? nullptr : &it->second;
 }
 
-std::string sha256Hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+std::string sha256Hex(std::string_view data) {
+  // The low-level API: EVP would initialize OpenSSL's providers and configuration, which a
+  // Tether without TLS never needs (3 MB of libcrypto paged in at start).
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  SHA256_Update(&c, data.data(), data.size());
+  SHA256_Final(digest, &c);
   static const char* kHex = "0123456789abcdef";
   std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
+  out.reserve(2 * sizeof(digest));
+  for (unsigned i = 0; i < sizeof(digest); ++i) {
     out += kHex[digest[i] >> 4];
     out += kHex[digest[i] & 15];
   }

@@ -8,12 +8,14 @@
 #          verified by the callee and mapped to the caller, an allow rule); keep-alive
 #          connections, so this is mostly the cost of encrypting the bytes
 # Target: hmac >= 0.9x plain; mtls / plain is reported. Both Tethers of a pair share the
-# proxy CPU. Never CI.
+# proxy CPU. Besides requests/s, the CPU time both sidecars of a pair spent per request
+# (user + system, from /proc) is printed: on a shared VM it moves less than the throughput.
+# Never CI.
 #
-# usage: perf/bench_auth.sh [path/to/tether]   env: ROUNDS (3), DURATION (5s), CONNS (32)
+# usage: perf/bench_auth.sh [path/to/tether]   env: ROUNDS (5), DURATION (5s), CONNS (32)
 set -euo pipefail
 TETHER=$(readlink -f "${1:-build/tether}")
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-32}
 DIR=$(mktemp -d /tmp/tether-bench-XXXXXX)
@@ -63,7 +65,7 @@ caller() {
   fi
 }
 
-declare -A OUT
+declare -A OUT TPIDS
 for mode in plain hmac mtls; do
   in=$(free_port); out=$(free_port)
   callee "$mode-callee" "$in" "$(free_port)" "$mode"
@@ -71,21 +73,40 @@ for mode in plain hmac mtls; do
   $PROXY_CPU "$TETHER" run -c "$DIR/$mode-callee.yaml" --log-level warn 2>"$DIR/$mode-callee.log" & PIDS+=($!)
   $PROXY_CPU "$TETHER" run -c "$DIR/$mode-caller.yaml" --log-level warn 2>"$DIR/$mode-caller.log" & PIDS+=($!)
   OUT[$mode]=$out
+  TPIDS[$mode]="${PIDS[-2]} ${PIDS[-1]}"
 done
 for mode in plain hmac mtls; do wait_up "${OUT[$mode]}"; done
 
-declare -A RPS P99
+# cpu_ticks PID...: user + system clock ticks the processes used so far.
+cpu_ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
+SECONDS_PER_RUN=$(awk -v d="$DURATION" 'BEGIN { sub(/s$/, "", d); print d }')
+HZ=$(getconf CLK_TCK)
+
+declare -A RPS P99 CPU
 for r in $(seq 1 "$ROUNDS"); do
   for mode in plain hmac mtls; do
+    # shellcheck disable=SC2086
+    before=$(cpu_ticks ${TPIDS[$mode]})
     read -r rps p99 <<<"$(run_wrk "${OUT[$mode]}")"
-    RPS[$mode]="${RPS[$mode]:-} $rps"; P99[$mode]="${P99[$mode]:-} $p99"
+    # shellcheck disable=SC2086
+    after=$(cpu_ticks ${TPIDS[$mode]})
+    us=$(awk -v t=$((after - before)) -v hz="$HZ" -v r="$rps" -v s="$SECONDS_PER_RUN" \
+      'BEGIN { printf "%.2f", t / hz * 1e6 / (r * s) }')
+    RPS[$mode]="${RPS[$mode]:-} $rps"; P99[$mode]="${P99[$mode]:-} $p99"; CPU[$mode]="${CPU[$mode]:-} $us"
   done
 done
 echo
 echo "wrk -t1 -c$CONNS -d$DURATION through two Tether hops, $ROUNDS rounds in alternation, median; both Tethers on CPU $LAST"
-printf '%-32s %12s %10s\n' config "requests/s" "p99 ms"
-printf '%-32s %12.0f %10.3f\n' "plain (no authentication)" "$(median "${RPS[plain]}")" "$(median "${P99[plain]}")"
-printf '%-32s %12.0f %10.3f\n' "hmac (sign + verify)" "$(median "${RPS[hmac]}")" "$(median "${P99[hmac]}")"
-printf '%-32s %12.0f %10.3f\n' "mtls (between the sidecars)" "$(median "${RPS[mtls]}")" "$(median "${P99[mtls]}")"
+printf '%-32s %12s %10s %16s   %s\n' config "requests/s" "p99 ms" "CPU us/request" "requests/s by round"
+for mode in plain hmac mtls; do
+  case $mode in
+    plain) label="plain (no authentication)" ;;
+    hmac) label="hmac (sign + verify)" ;;
+    mtls) label="mtls (between the sidecars)" ;;
+  esac
+  printf '%-32s %12.0f %10.3f %16.2f  %s\n' "$label" "$(median "${RPS[$mode]}")" \
+    "$(median "${P99[$mode]}")" "$(median "${CPU[$mode]}")" "${RPS[$mode]}"
+done
 echo "hmac / plain: $(awk -v a="$(median "${RPS[hmac]}")" -v b="$(median "${RPS[plain]}")" 'BEGIN{printf "%.3f", a/b}')x (target >= 0.9)"
+echo "CPU per request, hmac / plain: $(awk -v a="$(median "${CPU[hmac]}")" -v b="$(median "${CPU[plain]}")" 'BEGIN{printf "%.3f", a/b}')x (both sidecars together)"
 echo "mtls / plain: $(awk -v a="$(median "${RPS[mtls]}")" -v b="$(median "${RPS[plain]}")" 'BEGIN{printf "%.3f", a/b}')x (reported)"

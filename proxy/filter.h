@@ -57,7 +57,7 @@ class StreamCallbacks {
 /// One filter instance per stream. Events come in order: request headers, data*,
 /// trailers?; response headers, data*, trailers?; onStreamComplete; onDestroy.
 /// The pass-through defaults let a filter override only what it needs.
-class Filter {
+class Filter : public Pooled {
  public:
   virtual ~Filter() = default;
 

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/pool.h"
+
 namespace tether::proxy {
 
 /// An ordered list of header fields. Names are stored lower-case (HTTP/2 style), values as
@@ -27,12 +29,14 @@ class HeaderMap {
   size_t size() const { return fields_.size(); }
   void clear() { fields_.clear(); }
 
-  std::vector<Field>::const_iterator begin() const { return fields_.begin(); }
-  std::vector<Field>::const_iterator end() const { return fields_.end(); }
-  std::vector<Field>& fields() { return fields_; }
+  using Fields = std::vector<Field, PoolAllocator<Field>>;
+
+  Fields::const_iterator begin() const { return fields_.begin(); }
+  Fields::const_iterator end() const { return fields_.end(); }
+  Fields& fields() { return fields_; }
 
  private:
-  std::vector<Field> fields_;
+  Fields fields_;
 };
 
 /// A request as the filters see it, whatever the codec.

@@ -2,15 +2,18 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <new>
 #include <sstream>
 #include <vector>
 
+#include "config/config.h"
 namespace tether::proxy::hmac {
 
 namespace {
@@ -262,11 +265,7 @@ bool unhex(std::string_view text, uint8_t* out, size_t len) {
   return true;
 }
 
-std::string sha256Hex(std::string_view data) {
-  Sha256 h;
-  h.update(data);
-  return h.finishHex();
-}
+std::string sha256Hex(std::string_view data) { return config::sha256Hex(data); }
 
 HmacKey::HmacKey(std::string_view secret) : secret_(secret) {
   // RFC 2104: a key longer than the block is hashed first; then padded with zeros.
@@ -330,6 +329,14 @@ std::string formatDate(int64_t unixSeconds) {
 }
 
 std::optional<int64_t> parseDate(std::string_view text) {
+  // Every request of a second carries the same date, and timegm() is not cheap.
+  thread_local char lastText[16] = {};
+  thread_local int64_t lastValue = 0;
+  thread_local bool haveLast = false;
+  if (haveLast && text.size() == sizeof(lastText) &&
+      std::memcmp(text.data(), lastText, sizeof(lastText)) == 0) {
+    return lastValue;
+  }
   // Exactly YYYYMMDDTHHMMSSZ.
   if (text.size() != 16 || text[8] != 'T' || text[15] != 'Z') return std::nullopt;
   auto num = [&](size_t pos, size_t len, int& out) {
@@ -353,7 +360,10 @@ std::optional<int64_t> parseDate(std::string_view text) {
   utc.tm_hour = h;
   utc.tm_min = mi;
   utc.tm_sec = s;
-  return static_cast<int64_t>(timegm(&utc));
+  lastValue = static_cast<int64_t>(timegm(&utc));
+  std::memcpy(lastText, text.data(), sizeof(lastText));
+  haveLast = true;
+  return lastValue;
 }
 
 std::string Sha256::finishHex() {
@@ -370,6 +380,7 @@ bool parseAuthorization(std::string_view value, Authorization& out) {
   }
   value.remove_prefix(kScheme.size() + 1);
   bool haveKey = false, haveHeaders = false, haveSignature = false;
+  size_t names = 0;
   while (!value.empty()) {
     size_t comma = value.find(',');
     std::string_view field = trimmed(value.substr(0, comma));
@@ -380,12 +391,16 @@ bool parseAuthorization(std::string_view value, Authorization& out) {
       out.keyId = v;
       haveKey = true;
     } else if (name == "signedHeaders" && !haveHeaders && !v.empty()) {
-      out.signedHeaders.reserve(8);
       while (!v.empty()) {
         size_t semi = v.find(';');
         std::string_view h = v.substr(0, semi);
         if (h.empty()) return false;
-        out.signedHeaders.emplace_back(h);
+        if (names < out.signedHeaders.size()) {
+          out.signedHeaders[names].assign(h);
+        } else {
+          out.signedHeaders.emplace_back(h);
+        }
+        ++names;
         if (semi == std::string_view::npos) break;
         v.remove_prefix(semi + 1);
       }
@@ -399,6 +414,7 @@ bool parseAuthorization(std::string_view value, Authorization& out) {
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
+  out.signedHeaders.resize(names);
   if (!haveKey || !haveHeaders || !haveSignature) return false;
   // Signed header names are lower case, sorted and unique: one canonical spelling.
   for (size_t i = 0; i < out.signedHeaders.size(); ++i) {
@@ -560,8 +576,21 @@ NonceCache::NonceCache(size_t capacity) {
   size_t slots = 1;
   while (slots < perShard * 2) slots <<= 1;
   mask_ = slots - 1;
-  for (Shard& s : shards_) s.slots.assign(slots, Slot{0, 0});
+  mapBytes_ = kShards * slots * sizeof(Slot);
+  // Zero-filled by the kernel: a free slot is all zeroes.
+  map_ = mmap(nullptr, mapBytes_, PROT_READ | PROT_WRITE,
+              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (map_ == MAP_FAILED) throw std::bad_alloc();
+  madvise(map_, mapBytes_, MADV_HUGEPAGE);  // advice only: refused where THP is off
+  for (size_t i = 0; i < kShards; ++i) shards_[i].slots = static_cast<Slot*>(map_) + i * slots;
   RAND_bytes(reinterpret_cast<unsigned char*>(&seed_), sizeof(seed_));
+}
+
+NonceCache::~NonceCache() { munmap(map_, mapBytes_); }
+
+void NonceCache::prefetch(std::string_view nonce) const {
+  uint64_t fp = fingerprintOf(nonce);
+  __builtin_prefetch(&shards_[fp % kShards].slots[(fp >> 4) & mask_], 1);
 }
 
 uint64_t NonceCache::fingerprintOf(std::string_view nonce) const {

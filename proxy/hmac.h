@@ -109,6 +109,7 @@ struct Authorization {
   std::array<uint8_t, 32> signature{};
 };
 /// "TETHER-HMAC-SHA256 keyId=K, signedHeaders=a;b, signature=HEX"; false when malformed.
+/// `out` may be reused from one call to the next: its strings keep their storage.
 bool parseAuthorization(std::string_view value, Authorization& out);
 
 /// The headers that sign a request.
@@ -167,10 +168,18 @@ class SecretStore {
 /// since it must hold every nonce of `clockSkew` seconds of traffic: a nonce is kept as a 64-bit
 /// keyed fingerprint with its expiry, 12 bytes per slot, in open-addressing tables (16 shards, a
 /// mutex each, held for one probe sequence). Expired slots are reused in place; nothing is swept.
+/// The tables are one anonymous mapping (huge pages where the kernel allows): pages cost memory
+/// once a nonce lands on them, and a lookup rarely misses the TLB.
 class NonceCache {
  public:
   explicit NonceCache(size_t capacity);
+  ~NonceCache();
+  NonceCache(const NonceCache&) = delete;
+  NonceCache& operator=(const NonceCache&) = delete;
   enum class Result { kAdded, kReplayed, kFull };
+  /// Starts loading the cache line `nonce` would probe first: a verifier calls it before the
+  /// signature check, so the memory read overlaps the hashing.
+  void prefetch(std::string_view nonce) const;
   /// Remembers `nonce` until `expiresAt` (unix seconds).
   Result add(std::string_view nonce, int64_t expiresAt, int64_t now);
   bool contains(std::string_view nonce, int64_t now) const;
@@ -187,11 +196,13 @@ class NonceCache {
   };
   struct Shard {
     mutable std::mutex mu;
-    std::vector<Slot> slots;
+    Slot* slots = nullptr;
     size_t used = 0;  // slots holding a fingerprint, live or expired
   };
   uint64_t fingerprintOf(std::string_view nonce) const;
   size_t mask_;  // slots per shard - 1
+  void* map_ = nullptr;
+  size_t mapBytes_ = 0;
   uint64_t seed_;
   mutable Shard shards_[kShards];
 };

@@ -1,6 +1,8 @@
 #include "proxy/http1_parser.h"
 
+#include <array>
 #include <cstring>
+#include <string_view>
 
 namespace tether::proxy {
 
@@ -22,22 +24,44 @@ int cbBody(llhttp_t* p, const char* at, size_t len) { return self(p)->onBodyRaw(
 int cbMessageComplete(llhttp_t* p) { return self(p)->onMessageCompleteRaw(); }
 
 // Field values: VCHAR, SP, HTAB and obs-text. Everything else (CR, LF, NUL, other controls,
-// DEL) is refused rather than passed on for a next hop to misread.
-bool isValueChar(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+// DEL) is refused rather than passed on for a next hop to misread. No early exit: the loop
+// vectorizes, and a valid value (the common case) is read to the end anyway.
+bool validValue(std::string_view v) {
+  bool bad = false;
+  for (unsigned char c : v) bad |= (c < 0x20 && c != '\t') | (c == 0x7f);
+  return !bad;
+}
 
 void trimOws(std::string& s) {
   size_t b = 0, e = s.size();
   while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
   while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
-  if (b != 0 || e != s.size()) s = s.substr(b, e - b);
+  if (e != s.size()) s.erase(e);
+  if (b != 0) s.erase(0, b);
+}
+
+// RFC 9110 tchar, mapped to its lower case; 0 for every other byte.
+constexpr std::array<char, 256> kTokenLower = [] {
+  std::array<char, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<char>(c);
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = static_cast<char>(c);
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = static_cast<char>(c - 'A' + 'a');
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = c;
+  return t;
+}();
+
+/// Lower-cases a header name in place; false if it holds a byte that is not a tchar.
+bool lowerToken(std::string& name) {
+  for (char& c : name) {
+    c = kTokenLower[static_cast<unsigned char>(c)];
+    if (c == 0) return false;
+  }
+  return true;
 }
 
 }  // namespace
 
-bool isTokenChar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
+bool isTokenChar(unsigned char c) { return kTokenLower[c] != 0; }
 
 Http1Parser::Http1Parser(Type type, Callbacks& callbacks, Http1Limits limits)
     : type_(type), callbacks_(callbacks), limits_(limits) {
@@ -65,24 +89,40 @@ bool Http1Parser::scanHead(const char* data, size_t len, size_t& headEnd) {
   // with "\rTransfer-Encoding: chunked" would end early and its tail would be parsed as
   // the next request. Every CR and LF of a head must come as a CRLF pair; checking that
   // here, before llhttp sees the bytes, keeps such a request from being forwarded at all.
+  // Line by line with memchr (vectorized in libc): the bytes between the line ends are
+  // never looked at one by one.
   headEnd = len;
-  for (size_t i = 0; i < len; ++i) {
-    char c = data[i];
-    if (pendingCr_) {
-      pendingCr_ = false;
-      if (c != '\n') return false;
-      if (lineEmpty_) {
-        headEnd = i + 1;
-        return true;
-      }
-      lineEmpty_ = true;
-    } else if (c == '\r') {
-      pendingCr_ = true;
-    } else if (c == '\n') {
-      return false;
-    } else {
-      lineEmpty_ = false;
+  size_t i = 0;
+  if (pendingCr_ && len > 0) {  // the last piece ended in CR
+    pendingCr_ = false;
+    if (data[0] != '\n') return false;
+    i = 1;
+    if (lineEmpty_) {
+      headEnd = 1;
+      return true;
     }
+    lineEmpty_ = true;
+  }
+  while (i < len) {
+    const auto* lf = static_cast<const char*>(std::memchr(data + i, '\n', len - i));
+    size_t end = lf ? static_cast<size_t>(lf - data) : len;  // this line's bytes: [i, end)
+    const auto* cr = static_cast<const char*>(std::memchr(data + i, '\r', end - i));
+    if (!lf) {
+      // The line goes on in the next piece; a CR may only be this piece's last byte.
+      if (cr && cr != data + len - 1) return false;
+      if (len - i > (cr ? 1u : 0u)) lineEmpty_ = false;
+      pendingCr_ = cr != nullptr;
+      return true;
+    }
+    // The LF must follow a CR, the line's only one.
+    if (end == i || cr != data + end - 1) return false;
+    if (end - 1 > i) lineEmpty_ = false;
+    if (lineEmpty_) {
+      headEnd = end + 1;
+      return true;
+    }
+    lineEmpty_ = true;
+    i = end + 1;
   }
   return true;
 }
@@ -180,19 +220,14 @@ int Http1Parser::onStatus(const char* at, size_t len) {
 
 int Http1Parser::commitField() {
   if (field_.empty()) return 0;
-  for (unsigned char c : field_) {
-    if (!isTokenChar(c)) {
-      fail(Reason::kBadRequest, "invalid character in header name");
-      return -1;
-    }
+  if (!lowerToken(field_)) {
+    fail(Reason::kBadRequest, "invalid character in header name");
+    return -1;
   }
-  for (unsigned char c : value_) {
-    if (!isValueChar(c)) {
-      fail(Reason::kBadRequest, "invalid character in value of header \"" + field_ + "\"");
-      return -1;
-    }
+  if (!validValue(value_)) {
+    fail(Reason::kBadRequest, "invalid character in value of header \"" + field_ + "\"");
+    return -1;
   }
-  toLowerInPlace(field_);
   trimOws(value_);
   HeaderMap& target = headersDone_ ? trailers_ : message_.headers;
   if (target.size() >= limits_.maxHeaders) {

@@ -19,7 +19,10 @@ bool FrameBudget::take(uint64_t nowMs) {
 
 /// One request stream. Lives from its first HEADERS frame until nghttp2 closes it; its
 /// ActiveStream may end earlier (response done) and is released then.
-class Http2ServerSession::Stream : public Http2OutBody, public ResponseEncoder, public Deletable {
+class Http2ServerSession::Stream : public Http2OutBody,
+                                   public ResponseEncoder,
+                                   public Deletable,
+                                   public Pooled {
  public:
   Stream(Http2ServerSession& session, int32_t id) : session_(session), id_(id) {}
 

@@ -43,9 +43,9 @@ void Http2Session::init(bool server, const config::Http2Settings& s) {
   // Tether ignores stream priorities (RFC 9113 deprecates them).
   nghttp2_option_set_server_fallback_rfc7540_priorities(opt, 0);
   if (server) {
-    nghttp2_session_server_new2(&session_, cb, this, opt);
+    nghttp2_session_server_new3(&session_, cb, this, opt, pool::nghttp2Allocator());
   } else {
-    nghttp2_session_client_new2(&session_, cb, this, opt);
+    nghttp2_session_client_new3(&session_, cb, this, opt, pool::nghttp2Allocator());
   }
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);

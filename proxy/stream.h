@@ -30,7 +30,7 @@ class ResponseEncoder {
 
 /// One request/response exchange and its filter chain. Owned by the downstream codec;
 /// destroyed (deferred) after onStreamComplete.
-class ActiveStream : public StreamCallbacks, public Deletable {
+class ActiveStream : public StreamCallbacks, public Deletable, public Pooled {
  public:
   ActiveStream(Worker& worker, SnapshotPtr snapshot, ResponseEncoder& encoder, StreamInfo info);
   ~ActiveStream() override;
@@ -79,7 +79,7 @@ class ActiveStream : public StreamCallbacks, public Deletable {
   SnapshotPtr snapshot_;
   ResponseEncoder& encoder_;
   StreamInfo info_;
-  std::vector<std::unique_ptr<Filter>> filters_;
+  std::vector<std::unique_ptr<Filter>, PoolAllocator<std::unique_ptr<Filter>>> filters_;
   RequestHead request_;
   ResponseHead response_;
   bool requestEnd_ = false;         // end of stream seen on the request side

@@ -159,10 +159,11 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
     reject("missing", 401, proxy::Reason::kUnauthenticated);
     return false;
   }
-  proxy::hmac::Authorization auth;
+  thread_local proxy::hmac::Authorization auth;  // reused: no allocation per request
   const std::string* date = head.headers.get(proxy::hmac::kDateHeader);
   const std::string* nonce = head.headers.get(proxy::hmac::kNonceHeader);
   const std::string* content = head.headers.get(proxy::hmac::kContentHeader);
+  if (nonce) rule_->nonces->prefetch(*nonce);
   uint8_t digest[32];
   if (!proxy::hmac::parseAuthorization(*authorization, auth) || !date || !nonce || !content ||
       !validNonce(*nonce) ||

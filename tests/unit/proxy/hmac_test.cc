@@ -141,12 +141,23 @@ TEST_CASE("the Authorization header parses strictly", "[hmac]") {
     Authorization out;
     CHECK_FALSE(parseAuthorization(b, out));
   }
+  // Reused (the verifier keeps one per thread): nothing of the last header stays behind.
+  CHECK(parseAuthorization(
+      "TETHER-HMAC-SHA256 keyId=a-longer-key-id, signedHeaders=a;b;c, signature=" + sig, a));
+  CHECK(a.signedHeaders == std::vector<std::string>{"a", "b", "c"});
+  CHECK(parseAuthorization("TETHER-HMAC-SHA256 keyId=k2, signedHeaders=host, signature=" + sig, a));
+  CHECK(a.keyId == "k2");
+  CHECK(a.signedHeaders == std::vector<std::string>{"host"});
 }
 
 TEST_CASE("dates round-trip and malformed ones are refused", "[hmac]") {
   CHECK(formatDate(0) == "19700101T000000Z");
   CHECK(parseDate("20261126T153000Z") == 1'795'707'000);
   CHECK(formatDate(1'795'707'000) == "20261126T153000Z");
+  // The last date parsed is remembered: a different one after it is parsed anew.
+  CHECK(parseDate("20261126T153000Z") == 1'795'707'000);
+  CHECK(parseDate("20261126T153001Z") == 1'795'707'001);
+  CHECK(parseDate("20261126T153000Z") == 1'795'707'000);
   for (const char* bad : {"", "20261126T153000", "2026-11-26T15:30:00Z", "20261326T153000Z",
                           "20261126X153000Z", "2026112aT153000Z"}) {
     INFO(bad);

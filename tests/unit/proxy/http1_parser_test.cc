@@ -1,6 +1,8 @@
 #include "proxy/http1_parser.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <random>
 #include <vector>
 
 using namespace tether::proxy;
@@ -140,4 +142,64 @@ TEST_CASE("responses: close-delimited body ends at finish", "[http1]") {
   CHECK(parser.finish() == Http1Parser::Status::kOk);
   CHECK(rec.completed == 1);
   CHECK(rec.body == "abc");
+}
+
+namespace {
+
+// The head check byte by byte, as RFC 9112 reads: true if a CR or LF that is not part of a
+// CRLF comes before the blank line ending the head.
+bool bareLineEndInHead(const std::string& raw) {
+  bool lineEmpty = false;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '\r') {
+      if (i + 1 == raw.size()) return false;  // undecided: the head is not over
+      if (raw[i + 1] != '\n') return true;
+      if (lineEmpty) return false;
+      lineEmpty = true;
+      ++i;
+    } else if (raw[i] == '\n') {
+      return true;
+    } else {
+      lineEmpty = false;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("bare CR and LF are found in a head however it is split", "[http1]") {
+  std::mt19937 rng(7);
+  const std::string base =
+      "GET /a HTTP/1.1\r\nHost: h\r\nX-Long-Header-Name: a value long enough for a vector\r\n"
+      "Accept: */*\r\n\r\n";
+  for (int round = 0; round < 3000; ++round) {
+    std::string raw = base;
+    int edits = static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      size_t at = rng() % raw.size();
+      static const char* const kInserts[] = {"\r", "\n", "\r\n", "\n\r", "x"};
+      raw.insert(at, kInserts[rng() % 5]);
+    }
+    bool bare = bareLineEndInHead(raw);
+    Recorder rec;
+    Http1Parser parser(Http1Parser::Type::kRequest, rec);
+    size_t off = 0;
+    Http1Parser::Status status = Http1Parser::Status::kOk;
+    while (off < raw.size() && status == Http1Parser::Status::kOk) {
+      size_t n = 1 + rng() % 40;
+      n = std::min(n, raw.size() - off);
+      status = parser.execute(raw.data() + off, n).status;
+      off += n;
+    }
+    INFO(raw);
+    bool reported = parser.errorMessage() == "bare CR or LF in the message head";
+    if (bare) {
+      CHECK(status == Http1Parser::Status::kError);
+      CHECK(rec.heads.empty());
+    } else {
+      // What follows the head is the next message's, and may well be refused.
+      CHECK_FALSE((reported && rec.heads.empty()));
+    }
+  }
 }
