@@ -70,15 +70,16 @@ std::string_view trimmed(std::string_view s) {
 /// A header value as signed: trimmed, each run of spaces and tabs made one space.
 void appendValue(std::string& out, std::string_view v) {
   v = trimmed(v);
-  bool space = false;
-  for (char c : v) {
-    if (c == ' ' || c == '\t') {
-      space = true;
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
+  // Runs between blanks are appended whole (usually the whole value is one).
+  auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  while (!v.empty()) {
+    size_t run = 0;
+    while (run < v.size() && !blank(v[run])) ++run;
+    out.append(v.data(), run);
+    if (run == v.size()) return;
+    out += ' ';
+    while (run < v.size() && blank(v[run])) ++run;  // trimmed: a run follows
+    v.remove_prefix(run);
   }
 }
 
@@ -257,12 +258,14 @@ std::string hex(const uint8_t* data, size_t len) {
 
 bool unhex(std::string_view text, uint8_t* out, size_t len) {
   if (text.size() != len * 2) return false;
+  // No branch per digit: a non-digit is -1, whose bits reach the sign of `bad`.
+  int bad = 0;
   for (size_t i = 0; i < len; ++i) {
     int hi = hexValue(text[2 * i]), lo = hexValue(text[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<uint8_t>(hi * 16 + lo);
+    bad |= hi | lo;
+    out[i] = static_cast<uint8_t>((hi & 15) << 4 | (lo & 15));
   }
-  return true;
+  return bad >= 0;
 }
 
 std::string sha256Hex(std::string_view data) { return config::sha256Hex(data); }

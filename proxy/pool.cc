@@ -96,7 +96,9 @@ void* nghttp2Malloc(size_t size, void*) {
   return static_cast<char*>(raw) + kHeader;
 }
 
-size_t blockSize(void* ptr) { return *reinterpret_cast<size_t*>(static_cast<char*>(ptr) - kHeader); }
+size_t blockSize(void* ptr) {
+  return *reinterpret_cast<size_t*>(static_cast<char*>(ptr) - kHeader);
+}
 
 void nghttp2Free(void* ptr, void*) {
   if (ptr) release(static_cast<char*>(ptr) - kHeader, blockSize(ptr) + kHeader);

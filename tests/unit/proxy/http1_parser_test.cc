@@ -203,3 +203,23 @@ TEST_CASE("bare CR and LF are found in a head however it is split", "[http1]") {
     }
   }
 }
+
+TEST_CASE("every control byte anywhere in a value is refused; tab and obs-text pass", "[http1]") {
+  const std::string value = "a value of twenty-one";  // three 8-byte words, the last one short
+  for (size_t at = 0; at <= value.size(); ++at) {
+    for (int b = 0; b < 256; ++b) {
+      if (b == '\r' || b == '\n') continue;  // line ends: another check
+      std::string v = value;
+      v.insert(at, 1, static_cast<char>(b));
+      auto p = parseRequest("GET / HTTP/1.1\r\nHost: h\r\nX-A: " + v + "\r\n\r\n");
+      bool valid = b == '\t' || (b >= 0x20 && b != 0x7f);
+      INFO("byte " << b << " at " << at);
+      if (valid) {
+        CHECK(p->result.status == Http1Parser::Status::kOk);
+      } else {
+        CHECK(p->result.status == Http1Parser::Status::kError);
+        CHECK(p->rec.heads.empty());
+      }
+    }
+  }
+}
