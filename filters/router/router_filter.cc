@@ -494,11 +494,18 @@ void RouterFilter::afterFaultDelay() {
                                Reason::kFaultInjected);
     return;
   }
-  auto& stats = callbacks_->worker().stats().service(callbacks_->info().service);
+  auto& stats = serviceStats();
   stats.upstreamRequests++;
   stats.activeRequests++;
   countedActive_ = true;
   startUpstream();
+}
+
+proxy::ServiceStats& RouterFilter::serviceStats() {
+  // The service is set once, at routing; the worker's map never drops an entry.
+  if (!serviceStats_)
+    serviceStats_ = &callbacks_->worker().stats().service(callbacks_->info().service);
+  return *serviceStats_;
 }
 
 int64_t RouterFilter::remainingMs() const {
@@ -517,7 +524,7 @@ bool RouterFilter::tryRetry(AttemptFailure failure, int status) {
   if (responseStarted_ || tunnel_ || !canReplay_ || !requestEnd_) return false;
   if (!retryOn_.matches(failure, status)) return false;
   proxy::Worker& worker = callbacks_->worker();
-  auto& stats = worker.stats().service(callbacks_->info().service);
+  auto& stats = serviceStats();
   if (!retryBudgetAllows(static_cast<uint32_t>(stats.activeRequests),
                          static_cast<uint32_t>(stats.activeRetries), policy.budgetPercent)) {
     stats.retryBudgetExhausted++;
@@ -566,7 +573,7 @@ void RouterFilter::startRetry() {
 
 void RouterFilter::onPerTryTimeout() {
   if (responseStarted_) return;
-  callbacks_->worker().stats().service(callbacks_->info().service).upstreamTimeouts++;
+  serviceStats().upstreamTimeouts++;
   recordOutcome(true);
   if (tryRetry(AttemptFailure::kTimeout, 0)) return;
   fail(Reason::kUpstreamTimeout);
@@ -648,7 +655,7 @@ const config::EndpointConfig* RouterFilter::pickEndpoint(const proxy::RequestHea
   bool panic = false;
   int index =
       RouteTable::pickEndpoint(*backend_, static_cast<WorkerLbState*>(state)->lb, ctx, &panic);
-  if (panic) worker.stats().service(callbacks_->info().service).panic++;
+  if (panic) serviceStats().panic++;
   if (index < 0) return nullptr;
   endpointHealth_ = backend_->health[static_cast<size_t>(index)].get();
   return backend_->endpoints[static_cast<size_t>(index)];
@@ -666,7 +673,7 @@ void RouterFilter::recordOutcome(bool failure, int status) {
   const auto& od = backend_->service->outlierDetection;
   if (!od) return;
   if (proxy::recordOutcome(*endpointHealth_, backend_->peers, *od, failure, proxy::steadyNowMs())) {
-    callbacks_->worker().stats().service(callbacks_->info().service).outlierEjections++;
+    serviceStats().outlierEjections++;
   }
 }
 
@@ -718,11 +725,11 @@ void RouterFilter::onLent(proxy::Lent how) {
       fail(Reason::kUpstreamConnectFailure);
       return;
     case proxy::Lent::kOverflow:
-      callbacks_->worker().stats().service(callbacks_->info().service).connectionOverflow++;
+      serviceStats().connectionOverflow++;
       fail(Reason::kOverflow);
       return;
     case proxy::Lent::kQueued:
-      callbacks_->worker().stats().service(callbacks_->info().service).connectionOverflow++;
+      serviceStats().connectionOverflow++;
       break;
     case proxy::Lent::kConnecting:
       break;
@@ -909,7 +916,7 @@ void RouterFilter::onUpstreamFailure(Reason reason, bool reused) {
     countedPending_ = false;
     serviceCounters_->pending.fetch_sub(1, std::memory_order_relaxed);
   }
-  auto& stats = callbacks_->worker().stats().service(callbacks_->info().service);
+  auto& stats = serviceStats();
   // The keep-alive race: a pooled connection the upstream had already closed. Retrying
   // once on a fresh connection is safe when the whole request is still in hand and
   // the method is idempotent. Only bodyless requests qualify: a streamed body is gone.
@@ -944,7 +951,7 @@ void RouterFilter::onUpstreamRefused() {
   if (bodyless_ && !responseStarted_ && refusals_ < kMaxRefusals) {
     ++refusals_;
     requestEndSent_ = false;
-    callbacks_->worker().stats().service(callbacks_->info().service).retries++;
+    serviceStats().retries++;
     startUpstream();
     return;
   }
@@ -971,7 +978,7 @@ void RouterFilter::fail(Reason reason) {
 }
 
 void RouterFilter::onDeadline() {
-  callbacks_->worker().stats().service(callbacks_->info().service).upstreamTimeouts++;
+  serviceStats().upstreamTimeouts++;
   // When the caller's budget was the binding limit, say so: it is not this route's fault.
   fail(deadlineFromCaller_ ? Reason::kDeadlineExceeded : Reason::kUpstreamTimeout);
 }
@@ -1041,7 +1048,7 @@ void RouterFilter::onUpstreamTrailers(proxy::HeaderMap& trailers) {
 
 void RouterFilter::onUpstreamReset() {
   upstream_ = nullptr;
-  callbacks_->worker().stats().service(callbacks_->info().service).upstreamResets++;
+  serviceStats().upstreamResets++;
   fail(Reason::kUpstreamReset);
 }
 
@@ -1093,7 +1100,7 @@ void RouterFilter::onDestroy() {
   backoff_.cancel();
   releaseUpstream();
   if (countedActive_) {
-    auto& stats = callbacks_->worker().stats().service(callbacks_->info().service);
+    auto& stats = serviceStats();
     stats.activeRequests--;
     stats.activeRetries -= retriesInFlight_;
   }

@@ -95,6 +95,8 @@ class RouterFilter : public proxy::Filter,
   /// The configured failsafe answer, when onFailure is failsafe (returns false otherwise).
   bool replyFailsafe();
   int64_t remainingMs() const;
+  /// This stream's service counters in the worker's stats (looked up once).
+  proxy::ServiceStats& serviceStats();
   bool roll(double percent);
   void sendRequestHead();
   /// Outbound HmacAuth: hashes the body as it arrives; false when it is too large to sign
@@ -184,6 +186,7 @@ class RouterFilter : public proxy::Filter,
   bool propagateDeadline_ = false;   // send x-tether-timeout-ms upstream
   int retriesInFlight_ = 0;
   bool countedActive_ = false;
+  proxy::ServiceStats* serviceStats_ = nullptr;
   std::string pending_;  // body bytes that arrived before the upstream was ready
   bool requestEnd_ = false;
   bool bodyless_ = false;
