@@ -30,7 +30,7 @@ struct Lists {
   ~Lists();
 };
 
-// Trivially destructible, so it stays readable after `lists` is gone: blocks released by
+// Trivially destructible, so it stays readable after `tLists` is gone: blocks released by
 // thread-exit or static destructors then go straight to free().
 thread_local bool tListsGone = false;
 thread_local Lists tLists;
