@@ -64,6 +64,10 @@ const char* embeddedDefaultYaml();
 /// The files matching a glob pattern, sorted (none when nothing matches).
 std::vector<std::string> expandGlob(const std::string& pattern);
 
+/// The whole content of the file at `path` into `out`; false (and `out` untouched) when it
+/// cannot be opened.
+bool readFile(const std::string& path, std::string& out);
+
 /// Hex SHA-256 of `data`.
 std::string sha256Hex(std::string_view data);
 

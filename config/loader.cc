@@ -444,8 +444,6 @@ void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
 
 }  // namespace detail
 
-namespace {
-
 bool readFile(const std::string& path, std::string& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
@@ -454,8 +452,6 @@ bool readFile(const std::string& path, std::string& out) {
   out = ss.str();
   return true;
 }
-
-}  // namespace
 
 std::vector<std::string> expandGlob(const std::string& pattern) {
   std::vector<std::string> out;

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 
+#include "config/config.h"
 #include "control/protocol.h"
 #include "proxy/log.h"
 
@@ -205,11 +205,9 @@ std::string PushedSnapshot::serialize() const {
 }
 
 std::optional<PushedSnapshot> PushedSnapshot::readCache(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto m = proxy::JsonValue::parse(text.str());
+  std::string text;
+  if (!config::readFile(path, text)) return std::nullopt;
+  auto m = proxy::JsonValue::parse(text);
   if (!m || (*m)["type"].str() != "snapshot" || (*m)["version"].str().empty()) {
     TETHER_LOG(kWarn, "control plane cache " + path + ": not a snapshot, ignored");
     return std::nullopt;

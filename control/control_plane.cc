@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "config/config.h"
 #include "control/protocol.h"
@@ -167,10 +166,9 @@ void ControlPlaneServer::loadRules() {
   std::vector<config::RuleDocumentText> docs;
   std::string all;
   for (const auto& name : ruleFiles(options_.rulesDir)) {
-    std::ifstream in(options_.rulesDir + "/" + name, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    for (auto& d : config::splitRuleDocuments(name, text.str())) {
+    std::string text;
+    config::readFile(options_.rulesDir + "/" + name, text);  // gone meanwhile: empty
+    for (auto& d : config::splitRuleDocuments(name, text)) {
       all += d.source + '\0' + d.text + '\0';
       docs.push_back(std::move(d));
     }

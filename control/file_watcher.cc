@@ -1,8 +1,5 @@
 #include "control/file_watcher.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "config/config.h"
 
 namespace tether::control {
@@ -96,12 +93,11 @@ std::string FileWatcher::fingerprint() const {
   std::string all;
   for (const auto& pattern : patterns_) {
     for (const auto& path : config::expandGlob(pattern)) {
-      std::ifstream in(path, std::ios::binary);
-      std::ostringstream content;
-      if (in) content << in.rdbuf();
+      std::string content;
+      bool readable = config::readFile(path, content);
       all += path;
-      all += in ? '\1' : '\2';
-      all += config::sha256Hex(content.str());
+      all += readable ? '\1' : '\2';
+      all += config::sha256Hex(content);
       all += '\0';
     }
   }

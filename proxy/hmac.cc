@@ -8,12 +8,11 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <new>
-#include <sstream>
 #include <vector>
 
 #include "config/config.h"
+
 namespace tether::proxy::hmac {
 
 namespace {
@@ -519,14 +518,10 @@ bool SecretStore::read(const std::string& path, std::string& value, int64_t& mti
     error = "cannot read secret file " + path + ": " + std::strerror(errno);
     return false;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  if (!config::readFile(path, value)) {
     error = "cannot read secret file " + path;
     return false;
   }
-  std::ostringstream s;
-  s << in.rdbuf();
-  value = s.str();
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   if (value.empty()) {
     error = "secret file " + path + " is empty";

@@ -81,8 +81,6 @@ bool lowerToken(std::string& name) {
 
 }  // namespace
 
-bool isTokenChar(unsigned char c) { return kTokenLower[c] != 0; }
-
 Http1Parser::Http1Parser(Type type, Callbacks& callbacks, Http1Limits limits)
     : type_(type), callbacks_(callbacks), limits_(limits) {
   llhttp_settings_init(&settings_);

@@ -116,7 +116,4 @@ class Http1Parser {
   std::string errorMessage_;
 };
 
-/// Whether `c` may appear in a header field name (RFC 9110 token).
-bool isTokenChar(unsigned char c);
-
 }  // namespace tether::proxy
