@@ -8,16 +8,16 @@
 
 namespace tether::config {
 
-bool StringMatch::matches(const std::string* candidate) const {
-  if (kind == StringMatchKind::kPresent) return candidate != nullptr;
-  if (candidate == nullptr) return false;
+bool StringMatch::matches(std::optional<std::string_view> candidate) const {
+  if (kind == StringMatchKind::kPresent) return candidate.has_value();
+  if (!candidate) return false;
   switch (kind) {
     case StringMatchKind::kExact:
       return *candidate == value;
     case StringMatchKind::kPrefix:
-      return candidate->compare(0, value.size(), value) == 0;
+      return candidate->substr(0, value.size()) == value;
     case StringMatchKind::kRegex:
-      return std::regex_match(*candidate, *regex);
+      return std::regex_match(candidate->begin(), candidate->end(), *regex);
     case StringMatchKind::kPresent:
       break;
   }

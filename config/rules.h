@@ -6,6 +6,7 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/bootstrap.h"
@@ -88,7 +89,7 @@ struct StringMatch {
   std::string value;
   std::shared_ptr<const std::regex> regex;  // compiled once, for kRegex
 
-  bool matches(const std::string* candidate) const;
+  bool matches(std::optional<std::string_view> candidate) const;
 };
 
 struct RouteMatch {

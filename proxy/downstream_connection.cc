@@ -316,7 +316,7 @@ void DownstreamConnection::onWriteWatermark(bool aboveHigh) {
 bool DownstreamConnection::buildRequestHead(Http1Message& m, RequestHead& head) {
   head.method = std::move(m.method);
   head.versionMinor = m.versionMinor;
-  const std::string* host = nullptr;
+  const HeaderString* host = nullptr;
   int hostCount = 0;
   for (const auto& f : m.headers) {
     if (f.name == "host") {
@@ -353,7 +353,7 @@ bool DownstreamConnection::buildRequestHead(Http1Message& m, RequestHead& head) 
   toLowerInPlace(head.authority);
   if (m.upgrade) {
     head.upgrade = true;
-    if (const std::string* u = m.headers.get("upgrade")) head.upgradeProtocol = *u;
+    if (const HeaderString* u = m.headers.get("upgrade")) head.upgradeProtocol = *u;
   }
   head.headers = std::move(m.headers);
   head.headers.remove("host");
@@ -368,7 +368,7 @@ int DownstreamConnection::onHeadersComplete(Http1Message& m) {
   requestIsHead_ = m.method == "HEAD";
   requestIsConnect_ = m.method == "CONNECT";
   bool expectContinue = false;
-  if (const std::string* e = m.headers.get("expect")) {
+  if (const HeaderString* e = m.headers.get("expect")) {
     expectContinue = equalsIgnoreCase(*e, "100-continue");
     m.headers.remove("expect");
   }

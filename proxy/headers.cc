@@ -4,20 +4,23 @@
 
 namespace tether::proxy {
 
-const std::string* HeaderMap::get(std::string_view name) const {
+const HeaderString* HeaderMap::get(std::string_view name) const {
   for (const auto& f : fields_) {
     if (f.name == name) return &f.value;
   }
   return nullptr;
 }
 
-void HeaderMap::add(std::string name, std::string value) {
-  fields_.push_back(Field{std::move(name), std::move(value)});
+void HeaderMap::add(std::string_view name, std::string_view value) {
+  // Built before it goes in: `value` may view a field of this map, which growing would move.
+  Field f{HeaderString(name), HeaderString(value)};
+  fields_.push_back(std::move(f));
 }
 
-void HeaderMap::set(std::string_view name, std::string value) {
+void HeaderMap::set(std::string_view name, std::string_view value) {
+  Field f{HeaderString(name), HeaderString(value)};
   remove(name);
-  fields_.push_back(Field{std::string(name), std::move(value)});
+  fields_.push_back(std::move(f));
 }
 
 size_t HeaderMap::remove(std::string_view name) {
@@ -56,14 +59,23 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-namespace {
-
-// Fixed hop-by-hop fields (RFC 9110 §7.6.1 and the de-facto Keep-Alive/Proxy-Connection).
-constexpr std::string_view kHopByHop[] = {"connection", "keep-alive",        "proxy-connection",
-                                          "te",         "transfer-encoding", "upgrade",
-                                          "trailer"};
-
-}  // namespace
+bool isHopByHopField(std::string_view name) {
+  // By length first: most fields of a head are none of these and cost one switch.
+  switch (name.size()) {
+    case 2:
+      return name == "te";
+    case 7:
+      return name == "upgrade" || name == "trailer";
+    case 10:
+      return name == "connection" || name == "keep-alive";
+    case 16:
+      return name == "proxy-connection";
+    case 17:
+      return name == "transfer-encoding";
+    default:
+      return false;
+  }
+}
 
 namespace {
 
@@ -86,7 +98,7 @@ bool namedBy(std::string_view list, std::string_view field) {
 }  // namespace
 
 bool isGrpc(const HeaderMap& headers) {
-  const std::string* ct = headers.get("content-type");
+  const HeaderString* ct = headers.get("content-type");
   return ct && ct->compare(0, 16, "application/grpc") == 0;
 }
 
@@ -94,19 +106,20 @@ void stripHopByHop(HeaderMap& headers) {
   // Fields named by Connection are hop-by-hop too. Its values are set aside first (usually
   // "keep-alive" or "close": short enough to need no allocation), since the compaction
   // below overwrites the Connection field itself.
+  // "keep-alive", the usual value, names a field that goes anyway: it is not searched for.
   std::string named;
   for (const auto& f : headers) {
-    if (f.name != "connection") continue;
+    if (std::string_view(f.name) != "connection" || equalsIgnoreCase(f.value, "keep-alive")) {
+      continue;
+    }
     if (!named.empty()) named += ',';
     named += f.value;
   }
   auto& fields = headers.fields();
   fields.erase(std::remove_if(fields.begin(), fields.end(),
                               [&](const HeaderMap::Field& f) {
-                                for (auto h : kHopByHop) {
-                                  if (f.name == h) return true;
-                                }
-                                return !named.empty() && namedBy(named, f.name);
+                                return isHopByHopField(f.name) ||
+                                       (!named.empty() && namedBy(named, f.name));
                               }),
                fields.end());
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -9,20 +10,27 @@
 
 namespace tether::proxy {
 
+/// A header name or value. Kept on the worker's pool: most heads carry values past the
+/// small-string buffer (dates, content types, tags), each of which was a malloc and a free
+/// per request, and with a hundred streams in flight glibc's per-thread cache runs dry.
+using HeaderString = PooledString;
+
 /// An ordered list of header fields. Names are stored lower-case (HTTP/2 style), values as
 /// received minus surrounding whitespace. Small: linear search beats hashing at this size.
 class HeaderMap {
  public:
   struct Field {
-    std::string name;
-    std::string value;
+    HeaderString name;
+    HeaderString value;
   };
 
   /// The first value for `name` (lower-case), or nullptr.
-  const std::string* get(std::string_view name) const;
-  void add(std::string name, std::string value);
+  const HeaderString* get(std::string_view name) const;
+  void add(std::string_view name, std::string_view value);
+  /// Appends an empty field for a parser to fill in place.
+  Field& addEmpty() { return fields_.emplace_back(); }
   /// Replaces every field called `name` with one field.
-  void set(std::string_view name, std::string value);
+  void set(std::string_view name, std::string_view value);
   /// Removes every field called `name`; returns how many were removed.
   size_t remove(std::string_view name);
   bool empty() const { return fields_.empty(); }
@@ -38,6 +46,12 @@ class HeaderMap {
  private:
   Fields fields_;
 };
+
+/// A field's value as a view; nullopt when the field is absent.
+inline std::optional<std::string_view> view(const HeaderString* value) {
+  if (!value) return std::nullopt;
+  return std::string_view(*value);
+}
 
 /// A request as the filters see it, whatever the codec.
 struct RequestHead {
@@ -68,6 +82,9 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
 /// A gRPC message: content-type application/grpc (or application/grpc+proto, ...).
 bool isGrpc(const HeaderMap& headers);
+
+/// Connection, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade, Trailer.
+bool isHopByHopField(std::string_view name);
 
 /// RFC 9110 §7.6.1: removes Connection, the fields it names, and the other hop-by-hop
 /// fields (Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade, Trailer,

@@ -207,7 +207,7 @@ void appendCanonicalRequest(std::string& out, const RequestView& r,
       // Repeated fields are joined with ',' in the order they came.
       bool first = true;
       for (const auto& f : *r.headers) {
-        if (f.name != name) continue;
+        if (std::string_view(f.name) != name) continue;
         if (!first) out += ',';
         appendValue(out, f.value);
         first = false;
@@ -445,9 +445,9 @@ Signature sign(const RequestView& r, std::string_view keyId, const HmacKey& key,
     }
     headers.add(f.name, f.value);
   }
-  headers.add(std::string(kContentHeader), s.contentSha256);
-  headers.add(std::string(kDateHeader), s.date);
-  headers.add(std::string(kNonceHeader), s.nonce);
+  headers.add(kContentHeader, s.contentSha256);
+  headers.add(kDateHeader, s.date);
+  headers.add(kNonceHeader, s.nonce);
   RequestView view = r;
   view.headers = &headers;
   s.authorization = authorization(view, keyId, key, signedHeaderNames(configuredHeaders));
@@ -475,8 +475,8 @@ std::string authorization(const RequestView& r, std::string_view keyId, const Hm
 std::array<uint8_t, 32> expectedSignature(const RequestView& r, std::string_view keyId,
                                           const HmacKey& key,
                                           const std::vector<std::string>& signedHeaders) {
-  const std::string* payload = r.headers->get(kContentHeader);
-  const std::string* date = r.headers->get(kDateHeader);
+  const HeaderString* payload = r.headers->get(kContentHeader);
+  const HeaderString* date = r.headers->get(kDateHeader);
   // One buffer per thread for the canonical request, then the string to sign.
   thread_local std::string canonical;
   canonical.clear();

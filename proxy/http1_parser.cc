@@ -1,6 +1,7 @@
 #include "proxy/http1_parser.h"
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -52,7 +53,7 @@ bool validValue(std::string_view v) {
   return true;
 }
 
-void trimOws(std::string& s) {
+void trimOws(HeaderString& s) {
   size_t b = 0, e = s.size();
   while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
   while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
@@ -71,7 +72,7 @@ constexpr std::array<char, 256> kTokenLower = [] {
 }();
 
 /// Lower-cases a header name in place; false if it holds a byte that is not a tchar.
-bool lowerToken(std::string& name) {
+bool lowerToken(HeaderString& name) {
   for (char& c : name) {
     c = kTokenLower[static_cast<unsigned char>(c)];
     if (c == 0) return false;
@@ -216,8 +217,7 @@ int Http1Parser::onMessageBegin() {
   message_ = Http1Message{};
   message_.headers.fields().reserve(16);  // one allocation for a typical head
   trailers_.clear();
-  field_.clear();
-  value_.clear();
+  inField_ = false;
   inValue_ = false;
   headersDone_ = false;
   inMessage_ = true;
@@ -237,48 +237,61 @@ int Http1Parser::onStatus(const char* at, size_t len) {
 }
 
 int Http1Parser::commitField() {
-  if (field_.empty()) return 0;
-  if (!lowerToken(field_)) {
+  // The field was built in place (the last one of its map); it is checked here, once whole.
+  HeaderMap::Field& f = (headersDone_ ? trailers_ : message_.headers).fields().back();
+  inField_ = false;
+  inValue_ = false;
+  if (f.name.empty() || !lowerToken(f.name)) {
     fail(Reason::kBadRequest, "invalid character in header name");
     return -1;
   }
-  if (!validValue(value_)) {
-    fail(Reason::kBadRequest, "invalid character in value of header \"" + field_ + "\"");
+  if (!validValue(f.value)) {
+    fail(Reason::kBadRequest,
+         "invalid character in value of header \"" + std::string(f.name) + "\"");
     return -1;
   }
-  trimOws(value_);
+  trimOws(f.value);
+  return 0;
+}
+
+HeaderMap::Field* Http1Parser::beginField() {
+  if (inField_ && commitField() != 0) return nullptr;
   HeaderMap& target = headersDone_ ? trailers_ : message_.headers;
   if (target.size() >= limits_.maxHeaders) {
     fail(Reason::kHeadersTooLarge,
          "more than " + std::to_string(limits_.maxHeaders) + " header fields");
-    return -1;
+    return nullptr;
   }
-  target.add(std::move(field_), std::move(value_));
-  field_.clear();
-  value_.clear();
-  inValue_ = false;
-  return 0;
+  inField_ = true;
+  return &target.addEmpty();
 }
 
 int Http1Parser::onHeaderField(const char* at, size_t len) {
   if (!countBytes(len)) return -1;
-  if (inValue_ && commitField() != 0) return -1;
-  field_.append(at, len);
+  HeaderMap::Field* f = !inField_ || inValue_
+                            ? beginField()
+                            : &(headersDone_ ? trailers_ : message_.headers).fields().back();
+  if (!f) return -1;
+  f->name.append(at, len);
   return 0;
 }
 
 int Http1Parser::onHeaderValue(const char* at, size_t len) {
   if (!countBytes(len)) return -1;
+  // A value with no name before it (": x") gets an empty one, which commitField() refuses.
+  HeaderMap::Field* f =
+      inField_ ? &(headersDone_ ? trailers_ : message_.headers).fields().back() : beginField();
+  if (!f) return -1;
   // llhttp folds obs-fold continuation lines into the same value, calling us once per line.
   // A second call is legitimate only when the value was split across two reads: the first
   // part then ended at the end of the previous buffer and this one starts this buffer.
   if (inValue_ && !(at == bufStart_ && valueEndedAtBufferEnd_)) {
-    fail(Reason::kBadRequest, "obsolete line folding in header \"" + field_ + "\"");
+    fail(Reason::kBadRequest, "obsolete line folding in header \"" + std::string(f->name) + "\"");
     return -1;
   }
   valueEndedAtBufferEnd_ = at + len == bufEnd_;
   inValue_ = true;
-  value_.append(at, len);
+  f->value.append(at, len);
   return 0;
 }
 
@@ -306,18 +319,19 @@ int Http1Parser::validateFraming() {
   // RFC 9112 §6.3: exactly one way to find the end of the body, or the request is refused.
   int clCount = 0, teCount = 0;
   for (const auto& f : message_.headers) {
-    if (f.name == "content-length") {
+    std::string_view name = f.name;  // compared by length first, not by memcmp per field
+    if (name == "content-length") {
       ++clCount;
-      const std::string& v = f.value;
-      if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
+      std::string_view v = f.value;
+      if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != v.npos) {
         fail(Reason::kBadRequest, "invalid Content-Length");
         return -1;
       }
-      message_.contentLength = std::stoll(v);
-    } else if (f.name == "transfer-encoding") {
+      std::from_chars(v.data(), v.data() + v.size(), message_.contentLength);
+    } else if (name == "transfer-encoding") {
       ++teCount;
       if (!equalsIgnoreCase(f.value, "chunked")) {
-        fail(Reason::kBadRequest, "unsupported Transfer-Encoding \"" + f.value + "\"");
+        fail(Reason::kBadRequest, "unsupported Transfer-Encoding \"" + std::string(f.value) + "\"");
         return -1;
       }
     }
@@ -343,9 +357,7 @@ int Http1Parser::validateFraming() {
 }
 
 int Http1Parser::onHeadersCompleteRaw() {
-  if (inValue_ || !field_.empty()) {
-    if (commitField() != 0) return -1;
-  }
+  if (inField_ && commitField() != 0) return -1;
   message_.versionMajor = parser_.http_major;
   message_.versionMinor = parser_.http_minor;
   message_.keepAlive = llhttp_should_keep_alive(&parser_) != 0;
@@ -367,9 +379,7 @@ int Http1Parser::onHeadersCompleteRaw() {
 int Http1Parser::onBodyRaw(const char* at, size_t len) { return callbacks_.onBody(at, len); }
 
 int Http1Parser::onMessageCompleteRaw() {
-  if (inValue_ || !field_.empty()) {
-    if (commitField() != 0) return -1;
-  }
+  if (inField_ && commitField() != 0) return -1;
   inMessage_ = false;
   scanningHead_ = true;
   lineEmpty_ = false;

@@ -86,6 +86,8 @@ class Http1Parser {
   int onMessageCompleteRaw();
 
  private:
+  /// Checks the field being built, then appends an empty one to fill (nullptr on error).
+  HeaderMap::Field* beginField();
   int commitField();
   int validateRequestHead();
   int validateFraming();
@@ -99,8 +101,7 @@ class Http1Parser {
   llhttp_t parser_;
   Http1Message message_;
   HeaderMap trailers_;
-  std::string field_;
-  std::string value_;
+  bool inField_ = false;  // a field is being built: the last of its map, not yet checked
   bool inValue_ = false;
   bool headersDone_ = false;
   bool inMessage_ = false;

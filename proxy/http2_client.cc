@@ -260,13 +260,13 @@ int Http2ClientConnection::onHeader(nghttp2_session* session, const nghttp2_fram
   std::string_view n(reinterpret_cast<const char*>(name), namelen);
   std::string_view v(reinterpret_cast<const char*>(value), valuelen);
   if (s->finalHeaders_) {
-    s->trailers_.add(std::string(n), std::string(v));
+    s->trailers_.add(n, v);
   } else if (n == ":status") {
     int status = 0;
     std::from_chars(v.data(), v.data() + v.size(), status);
     s->head_.status = status;
   } else if (n[0] != ':') {
-    s->head_.headers.add(std::string(n), std::string(v));
+    s->head_.headers.add(n, v);
   }
   return 0;
 }

@@ -366,7 +366,7 @@ int Http2ServerSession::onHeader(nghttp2_session* session, const nghttp2_frame* 
     return 0;
   }
   if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
-    s->trailersIn_.add(std::string(n), std::string(v));
+    s->trailersIn_.add(n, v);
     return 0;
   }
   if (!n.empty() && n[0] == ':') {
@@ -389,7 +389,7 @@ int Http2ServerSession::onHeader(nghttp2_session* session, const nghttp2_frame* 
     return 0;
   }
   if (n == "te") return 0;  // hop-by-hop ("trailers", checked by nghttp2); re-added for gRPC
-  s->head_.headers.add(std::string(n), std::string(v));
+  s->head_.headers.add(n, v);
   return 0;
 }
 
@@ -451,13 +451,13 @@ void Http2ServerSession::dispatchHeaders(Stream& s, bool endStream) {
   }
   RequestHead& head = s.head_;
   toLowerInPlace(head.authority);
-  if (!s.cookies_.empty()) head.headers.add("cookie", std::move(s.cookies_));
+  if (!s.cookies_.empty()) head.headers.add("cookie", s.cookies_);
   if (head.method == "CONNECT") {
     head.path = head.authority;
     head.upgrade = true;
   }
   head.versionMinor = 1;
-  if (const std::string* cl = head.headers.get("content-length")) {
+  if (const HeaderString* cl = head.headers.get("content-length")) {
     uint64_t n = 0;
     std::from_chars(cl->data(), cl->data() + cl->size(), n);
     uint64_t max = worker_.bootstrap().http.maxRequestBodyBytes;

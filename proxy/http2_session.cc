@@ -8,8 +8,8 @@
 namespace tether::proxy {
 
 bool isConnectionSpecificField(std::string_view name) {
-  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-         name == "transfer-encoding" || name == "upgrade" || name == "host" || name == "te";
+  // RFC 9113 §8.2.2; Trailer is end-to-end in HTTP/2 and goes through.
+  return (isHopByHopField(name) && name != "trailer") || name == "host";
 }
 
 Http2Session::Http2Session(Worker& worker, TcpConnection& conn)

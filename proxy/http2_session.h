@@ -28,7 +28,7 @@ class Http2OutBody {
   /// reverse): the producer should resume (or pause).
   virtual void onOutWatermark(bool aboveHigh) {}
 
-  std::string buf_;
+  PooledString buf_;  // a small response body costs no malloc
   size_t off_ = 0;
   bool end_ = false;          // no more bytes will be queued
   bool hasTrailers_ = false;  // ... and trailers close the stream

@@ -8,76 +8,50 @@
 
 namespace tether::proxy::pool {
 
+namespace detail {
+
+thread_local constinit Lists tLists = {};
+
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kEnabled = false;
-#else
-constexpr bool kEnabled = true;
-#endif
-
-constexpr size_t kGrain = 16;
-constexpr size_t kClasses = kMaxPooled / kGrain;
-
-struct FreeBlock {
-  FreeBlock* next;
-};
-
-struct Lists {
-  FreeBlock* head[kClasses] = {};
-  size_t freeBytes[kClasses] = {};
-
-  ~Lists();
-};
-
-// Trivially destructible, so it stays readable after `tLists` is gone: blocks released by
-// thread-exit or static destructors then go straight to free().
-thread_local bool tListsGone = false;
-thread_local Lists tLists;
-
-Lists::~Lists() {
-  for (FreeBlock*& h : head) {
-    while (h) std::free(std::exchange(h, h->next));
+/// Empties this thread's lists when it exits and closes them, so blocks released later
+/// (by thread-exit or static destructors) go straight to free().
+struct Reaper {
+  ~Reaper() {
+    tLists.open = false;
+    tLists.closed = true;
+    for (FreeBlock*& h : tLists.head) {
+      while (h) std::free(std::exchange(h, h->next));
+    }
   }
-  tListsGone = true;
-}
-
-size_t classOf(size_t n) { return n == 0 ? 0 : (n - 1) / kGrain; }
+};
 
 }  // namespace
 
-bool enabled() { return kEnabled; }
-
-void* allocate(size_t n) {
-  if (kEnabled && n <= kMaxPooled && !tListsGone) {
-    size_t c = classOf(n);
-    if (FreeBlock* b = tLists.head[c]) {
-      tLists.head[c] = b->next;
-      tLists.freeBytes[c] -= (c + 1) * kGrain;
-      return b;
-    }
-    n = (c + 1) * kGrain;  // a block of the class size, so any list can take it back
-  }
+void* allocateSlow(size_t n) {
+  // A block of the class size, so any thread's list can take it back.
+  if (enabled() && n <= kMaxPooled) n = (classOf(n) + 1) * kGrain;
   void* p = std::malloc(n ? n : 1);
   if (!p) throw std::bad_alloc();
   return p;
 }
 
-void release(void* p, size_t n) noexcept {
+void releaseSlow(void* p, size_t n) noexcept {
   if (!p) return;
-  if (kEnabled && n <= kMaxPooled && !tListsGone) {
-    size_t c = classOf(n);
-    size_t size = (c + 1) * kGrain;
-    if (tLists.freeBytes[c] + size <= kMaxFreeBytesPerClass) {
-      auto* b = static_cast<FreeBlock*>(p);
-      b->next = tLists.head[c];
-      tLists.head[c] = b;
-      tLists.freeBytes[c] += size;
-      return;
-    }
+  if (enabled() && n <= kMaxPooled && !tLists.open && !tLists.closed) {
+    // This thread's first release: the reaper is constructed (and its exit registered),
+    // then the lists open.
+    static thread_local Reaper reaper;
+    tLists.open = true;
+    release(p, n);
+    return;
   }
   std::free(p);
 }
+
+}  // namespace detail
+
+using detail::classOf;
 
 namespace {
 
@@ -129,6 +103,6 @@ nghttp2_mem gNghttp2Mem = {nullptr, nghttp2Malloc, nghttp2Free, nghttp2Calloc, n
 
 }  // namespace
 
-nghttp2_mem* nghttp2Allocator() { return kEnabled ? &gNghttp2Mem : nullptr; }
+nghttp2_mem* nghttp2Allocator() { return enabled() ? &gNghttp2Mem : nullptr; }
 
 }  // namespace tether::proxy::pool

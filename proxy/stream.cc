@@ -20,7 +20,7 @@ ActiveStream::~ActiveStream() = default;
 namespace {
 
 void readGrpcStatus(const HeaderMap& fields, StreamInfo& info) {
-  if (const std::string* s = fields.get("grpc-status")) {
+  if (const HeaderString* s = fields.get("grpc-status")) {
     int v = -1;
     std::from_chars(s->data(), s->data() + s->size(), v);
     info.grpcStatus = v;

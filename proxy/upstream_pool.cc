@@ -235,7 +235,7 @@ int UpstreamConnection::onHeadersComplete(Http1Message& m) {
   head.headers = std::move(m.headers);
   std::string upgrade;
   if (m.status == 101) {
-    if (const std::string* u = head.headers.get("upgrade")) upgrade = *u;
+    if (const HeaderString* u = head.headers.get("upgrade")) upgrade = *u;
   }
   stripHopByHop(head.headers);
   if (!upgrade.empty()) head.headers.add("upgrade", upgrade);

@@ -154,15 +154,15 @@ proxy::FilterStatus HmacVerifyFilter::onRequestHeaders(proxy::RequestHead& head,
 }
 
 bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
-  const std::string* authorization = head.headers.get("authorization");
+  const proxy::HeaderString* authorization = head.headers.get("authorization");
   if (!authorization) {
     reject("missing", 401, proxy::Reason::kUnauthenticated);
     return false;
   }
   thread_local proxy::hmac::Authorization auth;  // reused: no allocation per request
-  const std::string* date = head.headers.get(proxy::hmac::kDateHeader);
-  const std::string* nonce = head.headers.get(proxy::hmac::kNonceHeader);
-  const std::string* content = head.headers.get(proxy::hmac::kContentHeader);
+  const proxy::HeaderString* date = head.headers.get(proxy::hmac::kDateHeader);
+  const proxy::HeaderString* nonce = head.headers.get(proxy::hmac::kNonceHeader);
+  const proxy::HeaderString* content = head.headers.get(proxy::hmac::kContentHeader);
   if (nonce) rule_->nonces->prefetch(*nonce);
   uint8_t digest[32];
   if (!proxy::hmac::parseAuthorization(*authorization, auth) || !date || !nonce || !content ||
@@ -242,7 +242,7 @@ proxy::FilterStatus HmacVerifyFilter::acceptPeer(proxy::RequestHead& head,
 }
 
 bool HmacVerifyFilter::accept(proxy::RequestHead& head) {
-  const std::string* nonce = head.headers.get(proxy::hmac::kNonceHeader);
+  const proxy::HeaderString* nonce = head.headers.get(proxy::hmac::kNonceHeader);
   switch (rule_->nonces->add(*nonce, expiresAt_, unixNow())) {
     case proxy::hmac::NonceCache::Result::kAdded:
       break;

@@ -25,10 +25,10 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 std::string laneOf(const proxy::RequestHead& head) {
-  if (const std::string* v = head.headers.get(kLaneHeader)) {
-    return validLane(*v) ? *v : std::string();
+  if (const proxy::HeaderString* v = head.headers.get(kLaneHeader)) {
+    return validLane(*v) ? std::string(*v) : std::string();
   }
-  const std::string* baggage = head.headers.get("baggage");
+  const proxy::HeaderString* baggage = head.headers.get("baggage");
   if (!baggage) return "";
   // W3C baggage: "key=value;props,key2=value2".
   std::string_view rest = *baggage;
@@ -85,7 +85,7 @@ proxy::FilterStatus LaneFilter::onRequestHeaders(proxy::RequestHead& head, bool)
                                          table_->knownLane(lane) ? lane : "other");
   if (outbound) {
     head.headers.set(kLaneHeader, lane);
-    const std::string* baggage = head.headers.get("baggage");
+    const proxy::HeaderString* baggage = head.headers.get("baggage");
     head.headers.set("baggage", withLaneBaggage(baggage ? *baggage : "", lane));
   }
   info.lane = std::move(lane);

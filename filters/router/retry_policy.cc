@@ -1,6 +1,7 @@
 #include "filters/router/retry_policy.h"
 
 #include <algorithm>
+#include <charconv>
 
 namespace tether::filters {
 
@@ -81,17 +82,20 @@ bool retryBudgetAllows(uint32_t activeRequests, uint32_t activeRetries, uint32_t
   return activeRetries < allowed;
 }
 
-std::optional<int64_t> parseTimeoutMs(const std::string* header) {
+std::optional<int64_t> parseTimeoutMs(std::optional<std::string_view> header) {
   if (!header || header->empty() || header->size() > 12) return std::nullopt;
   if (!std::all_of(header->begin(), header->end(), ::isdigit)) return std::nullopt;
-  return std::stoll(*header);
+  int64_t v = 0;
+  std::from_chars(header->data(), header->data() + header->size(), v);
+  return v;
 }
 
-std::optional<int64_t> parseGrpcTimeoutMs(const std::string* header) {
+std::optional<int64_t> parseGrpcTimeoutMs(std::optional<std::string_view> header) {
   if (!header || header->size() < 2 || header->size() > 9) return std::nullopt;
-  std::string_view digits(header->data(), header->size() - 1);
+  std::string_view digits = header->substr(0, header->size() - 1);
   if (!std::all_of(digits.begin(), digits.end(), ::isdigit)) return std::nullopt;
-  int64_t v = std::stoll(std::string(digits));
+  int64_t v = 0;
+  std::from_chars(digits.data(), digits.data() + digits.size(), v);
   switch (header->back()) {
     case 'H':
       return v * 3'600'000;

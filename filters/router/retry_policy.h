@@ -47,10 +47,10 @@ bool retryBudgetAllows(uint32_t activeRequests, uint32_t activeRetries, uint32_t
 
 /// The caller's remaining budget from `x-tether-timeout-ms` (digits only; nullopt when
 /// absent or malformed).
-std::optional<int64_t> parseTimeoutMs(const std::string* header);
+std::optional<int64_t> parseTimeoutMs(std::optional<std::string_view> header);
 /// A grpc-timeout value ("200m", "5S", 1 to 8 digits and a unit H M S m u n) in whole
 /// milliseconds, rounded up; nullopt when absent or malformed.
-std::optional<int64_t> parseGrpcTimeoutMs(const std::string* header);
+std::optional<int64_t> parseGrpcTimeoutMs(std::optional<std::string_view> header);
 
 /// The default `onFailure`: failover when the rule retries, failfast otherwise.
 config::FailureMode effectiveFailureMode(const config::RouteRule& rule);

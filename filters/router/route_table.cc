@@ -62,16 +62,19 @@ bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request)
     return false;
   }
   for (const auto& [name, sm] : m.headers) {
-    const std::string* v =
-        name == "host" || name == ":authority" ? &request.authority : request.headers.get(name);
-    if (!sm.matches(v)) return false;
+    if (!sm.matches(name == "host" || name == ":authority"
+                        ? std::optional<std::string_view>(request.authority)
+                        : proxy::view(request.headers.get(name)))) {
+      return false;
+    }
   }
   if (!m.cookies.empty()) {
-    const std::string* header = request.headers.get("cookie");
+    const proxy::HeaderString* header = request.headers.get("cookie");
     std::string value;
     for (const auto& [name, sm] : m.cookies) {
       bool present = header && cookieValue(*header, name, value);
-      if (!sm.matches(present ? &value : nullptr)) return false;
+      if (!sm.matches(present ? std::optional<std::string_view>(value) : std::nullopt))
+        return false;
     }
   }
   if (!m.queryParams.empty()) {
@@ -81,7 +84,8 @@ bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request)
     std::string value;
     for (const auto& [name, sm] : m.queryParams) {
       bool present = queryValue(query, name, value);
-      if (!sm.matches(present ? &value : nullptr)) return false;
+      if (!sm.matches(present ? std::optional<std::string_view>(value) : std::nullopt))
+        return false;
     }
   }
   return true;

@@ -39,10 +39,10 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   request_ = &head;
   requestEnd_ = endStream;
   bodyless_ = endStream;
-  const std::string* budgetHeader = head.headers.get(proxy::kTimeoutHeader);
-  std::optional<int64_t> budget = parseTimeoutMs(budgetHeader);
+  const proxy::HeaderString* budgetHeader = head.headers.get(proxy::kTimeoutHeader);
+  std::optional<int64_t> budget = parseTimeoutMs(proxy::view(budgetHeader));
   // A gRPC caller's deadline is a budget too; the tighter of the two binds.
-  if (auto grpc = parseGrpcTimeoutMs(head.headers.get("grpc-timeout"))) {
+  if (auto grpc = parseGrpcTimeoutMs(proxy::view(head.headers.get("grpc-timeout")))) {
     budget = budget ? std::min(*budget, *grpc) : *grpc;
   }
   // Tether writes its own value when it forwards (sendRequestHead); the caller's goes.
@@ -119,15 +119,15 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   const auto& http = worker.bootstrap().http;
   if (http.addXForwardedFor && !info.downstreamAddress.empty()) {
     std::string ip = peerIp(info.downstreamAddress);
-    if (const std::string* xff = head.headers.get("x-forwarded-for")) {
-      head.headers.set("x-forwarded-for", *xff + ", " + ip);
+    if (const proxy::HeaderString* xff = head.headers.get("x-forwarded-for")) {
+      head.headers.set("x-forwarded-for", std::string(*xff) + ", " + ip);
     } else {
       head.headers.add("x-forwarded-for", ip);
     }
   }
   if (http.addVia) {
-    if (const std::string* via = head.headers.get("via")) {
-      head.headers.set("via", *via + ", 1.1 tether");
+    if (const proxy::HeaderString* via = head.headers.get("via")) {
+      head.headers.set("via", std::string(*via) + ", 1.1 tether");
     } else {
       head.headers.add("via", "1.1 tether");
     }
@@ -164,7 +164,8 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
       }
     }
   }
-  if (const std::string* a = head.headers.get(proxy::kAttemptHeader)) retriesAllowed_ = *a == "1";
+  if (const proxy::HeaderString* a = head.headers.get(proxy::kAttemptHeader))
+    retriesAllowed_ = *a == "1";
   head.headers.remove(proxy::kAttemptHeader);
   if (admit(head)) afterAdmission();
   return FilterStatus::kStopIteration;
@@ -368,13 +369,13 @@ std::string_view RouterFilter::limitKey(const config::RateLimitKey& key,
       // The authenticated caller when an HmacAuth rule verified one, else what the request
       // says of itself.
       if (!callbacks_->info().caller.empty()) return callbacks_->info().caller;
-      if (const std::string* v = head.headers.get("x-tether-caller")) return *v;
+      if (const proxy::HeaderString* v = head.headers.get("x-tether-caller")) return *v;
       break;
     case config::RateLimitKey::Kind::kSourceIp:
       scratch = peerIp(callbacks_->info().downstreamAddress);
       return scratch;
     case config::RateLimitKey::Kind::kHeader:
-      if (const std::string* v = head.headers.get(key.header)) return *v;
+      if (const proxy::HeaderString* v = head.headers.get(key.header)) return *v;
       break;
   }
   return {};
@@ -608,7 +609,7 @@ bool hashKeyValue(const config::HashKey& key, const proxy::RequestHead& head,
     case config::HashKey::Kind::kNone:
       return false;
     case config::HashKey::Kind::kHeader: {
-      const std::string* v = head.headers.get(key.name);
+      const proxy::HeaderString* v = head.headers.get(key.name);
       if (v) out = *v;
       return v != nullptr;
     }
@@ -616,7 +617,7 @@ bool hashKeyValue(const config::HashKey& key, const proxy::RequestHead& head,
       out = peerIp(info.downstreamAddress);
       return !out.empty();
     case config::HashKey::Kind::kCookie: {
-      const std::string* cookies = head.headers.get("cookie");
+      const proxy::HeaderString* cookies = head.headers.get("cookie");
       return cookies && cookieValue(*cookies, key.name, out);
     }
   }
@@ -989,14 +990,14 @@ void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) 
   recordOutcome(head.status >= 500, head.status);
   // A remote Tether that rejected the request (rate limit, open breaker) says when to come
   // back (Retry-After): retrying now would only add load where it is already refused.
-  const std::string* remoteReason = head.headers.get("x-tether-reason");
+  const proxy::HeaderString* remoteReason = head.headers.get("x-tether-reason");
   bool remoteRejected =
       remoteReason && (*remoteReason == "rate_limited" || *remoteReason == "circuit_open");
   // A gRPC call that failed before any message answers trailers-only: its grpc-status is in
   // this head, and the attempt can still be replaced.
   int grpcStatus = -1;
   if (endStream && callbacks_->info().grpc && !retryOn_.grpcStatuses.empty()) {
-    if (const std::string* g = head.headers.get("grpc-status")) {
+    if (const proxy::HeaderString* g = head.headers.get("grpc-status")) {
       std::from_chars(g->data(), g->data() + g->size(), grpcStatus);
     }
   }

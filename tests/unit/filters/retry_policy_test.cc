@@ -48,11 +48,11 @@ TEST_CASE("the retry budget bounds retries to a share of traffic, with a floor",
 
 TEST_CASE("deadline headers parse strictly; onFailure defaults follow retry", "[retry]") {
   std::string ok = "250", zero = "0", neg = "-5", junk = "12ms";
-  CHECK(parseTimeoutMs(&ok) == 250);
-  CHECK(parseTimeoutMs(&zero) == 0);
-  CHECK_FALSE(parseTimeoutMs(&neg));
-  CHECK_FALSE(parseTimeoutMs(&junk));
-  CHECK_FALSE(parseTimeoutMs(nullptr));
+  CHECK(parseTimeoutMs(ok) == 250);
+  CHECK(parseTimeoutMs(zero) == 0);
+  CHECK_FALSE(parseTimeoutMs(neg));
+  CHECK_FALSE(parseTimeoutMs(junk));
+  CHECK_FALSE(parseTimeoutMs(std::nullopt));
   config::RouteRule rule;
   CHECK(effectiveFailureMode(rule) == config::FailureMode::kFailfast);
   rule.retry = config::RetryPolicy{};

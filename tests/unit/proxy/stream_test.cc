@@ -93,7 +93,7 @@ struct EchoFilter : Filter {
   std::string body;
   explicit EchoFilter(Log& l) : log(l) {}
   FilterStatus onRequestHeaders(RequestHead& head, bool) override {
-    log.add("echo:headers:" + *head.headers.get("x-gate"));
+    log.add("echo:headers:" + std::string(*head.headers.get("x-gate")));
     return FilterStatus::kStopIteration;
   }
   FilterStatus onRequestData(std::string& d, bool end) override {
