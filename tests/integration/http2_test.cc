@@ -136,8 +136,15 @@ TEST_CASE("HTTP/2 floods close only the abusive connection", "[http2]") {
       CHECK(bad == 0);
       CHECK(t.running());
       std::string metrics = adminGet(t.adminPort(), "/metrics").body;
-      CHECK(metricValue(metrics, "tether_http2_abuse_closed_total",
-                        std::string("kind=\"") + protection + "\"") > 0);
+      auto closedBy = [&](const char* k) {
+        return metricValue(metrics, "tether_http2_abuse_closed_total",
+                           std::string("kind=\"") + k + "\"");
+      };
+      // A PING or SETTINGS flood read in one go can fill nghttp2's queue of unsent ACKs
+      // before the rate budget runs out; either protection is the right answer.
+      bool control = std::string_view(protection) == "control_frame_flood";
+      INFO(metrics);
+      CHECK((closedBy(protection) > 0 || (control && closedBy("outbound_queue_flood") > 0)));
     }
   }
 }
