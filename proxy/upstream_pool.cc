@@ -32,6 +32,7 @@ UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool)
           timer_.start(std::chrono::milliseconds(timeout - idleFor));
         }
       }) {
+  conn_.setFlushOncePerTurn();
   worker_.stats().upstreamConnectionsActive++;
   worker_.stats().upstreamConnectionsTotal++;
 }
