@@ -103,10 +103,9 @@ bool isGrpc(const HeaderMap& headers) {
 }
 
 void stripHopByHop(HeaderMap& headers) {
-  // Fields named by Connection are hop-by-hop too. Its values are set aside first (usually
-  // "keep-alive" or "close": short enough to need no allocation), since the compaction
-  // below overwrites the Connection field itself.
-  // "keep-alive", the usual value, names a field that goes anyway: it is not searched for.
+  // Fields named by Connection are hop-by-hop too. Its values are set aside first, since the
+  // compaction below overwrites the Connection field itself. "keep-alive", the usual value,
+  // names a field that goes anyway, so it is not searched for field by field.
   std::string named;
   for (const auto& f : headers) {
     if (std::string_view(f.name) != "connection" || equalsIgnoreCase(f.value, "keep-alive")) {

@@ -238,7 +238,7 @@ int Http1Parser::onStatus(const char* at, size_t len) {
 
 int Http1Parser::commitField() {
   // The field was built in place (the last one of its map); it is checked here, once whole.
-  HeaderMap::Field& f = (headersDone_ ? trailers_ : message_.headers).fields().back();
+  HeaderMap::Field& f = fieldTarget().fields().back();
   inField_ = false;
   inValue_ = false;
   if (f.name.empty() || !lowerToken(f.name)) {
@@ -256,7 +256,7 @@ int Http1Parser::commitField() {
 
 HeaderMap::Field* Http1Parser::beginField() {
   if (inField_ && commitField() != 0) return nullptr;
-  HeaderMap& target = headersDone_ ? trailers_ : message_.headers;
+  HeaderMap& target = fieldTarget();
   if (target.size() >= limits_.maxHeaders) {
     fail(Reason::kHeadersTooLarge,
          "more than " + std::to_string(limits_.maxHeaders) + " header fields");
@@ -268,9 +268,7 @@ HeaderMap::Field* Http1Parser::beginField() {
 
 int Http1Parser::onHeaderField(const char* at, size_t len) {
   if (!countBytes(len)) return -1;
-  HeaderMap::Field* f = !inField_ || inValue_
-                            ? beginField()
-                            : &(headersDone_ ? trailers_ : message_.headers).fields().back();
+  HeaderMap::Field* f = !inField_ || inValue_ ? beginField() : &fieldTarget().fields().back();
   if (!f) return -1;
   f->name.append(at, len);
   return 0;
@@ -279,8 +277,7 @@ int Http1Parser::onHeaderField(const char* at, size_t len) {
 int Http1Parser::onHeaderValue(const char* at, size_t len) {
   if (!countBytes(len)) return -1;
   // A value with no name before it (": x") gets an empty one, which commitField() refuses.
-  HeaderMap::Field* f =
-      inField_ ? &(headersDone_ ? trailers_ : message_.headers).fields().back() : beginField();
+  HeaderMap::Field* f = inField_ ? &fieldTarget().fields().back() : beginField();
   if (!f) return -1;
   // llhttp folds obs-fold continuation lines into the same value, calling us once per line.
   // A second call is legitimate only when the value was split across two reads: the first

@@ -86,6 +86,8 @@ class Http1Parser {
   int onMessageCompleteRaw();
 
  private:
+  /// Where fields go: the head's map, or the trailers' once the head is done.
+  HeaderMap& fieldTarget() { return headersDone_ ? trailers_ : message_.headers; }
   /// Checks the field being built, then appends an empty one to fill (nullptr on error).
   HeaderMap::Field* beginField();
   int commitField();

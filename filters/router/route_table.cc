@@ -73,8 +73,9 @@ bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request)
     std::string value;
     for (const auto& [name, sm] : m.cookies) {
       bool present = header && cookieValue(*header, name, value);
-      if (!sm.matches(present ? std::optional<std::string_view>(value) : std::nullopt))
+      if (!sm.matches(present ? std::optional<std::string_view>(value) : std::nullopt)) {
         return false;
+      }
     }
   }
   if (!m.queryParams.empty()) {
@@ -84,8 +85,9 @@ bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request)
     std::string value;
     for (const auto& [name, sm] : m.queryParams) {
       bool present = queryValue(query, name, value);
-      if (!sm.matches(present ? std::optional<std::string_view>(value) : std::nullopt))
+      if (!sm.matches(present ? std::optional<std::string_view>(value) : std::nullopt)) {
         return false;
+      }
     }
   }
   return true;

@@ -164,8 +164,9 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
       }
     }
   }
-  if (const proxy::HeaderString* a = head.headers.get(proxy::kAttemptHeader))
+  if (const proxy::HeaderString* a = head.headers.get(proxy::kAttemptHeader)) {
     retriesAllowed_ = *a == "1";
+  }
   head.headers.remove(proxy::kAttemptHeader);
   if (admit(head)) afterAdmission();
   return FilterStatus::kStopIteration;
