@@ -141,6 +141,9 @@ std::vector<Http2ServerSession::Stream*> Http2ServerSession::openStreams() const
 }
 
 void Http2ServerSession::start() {
+  // Responses to a client's streams arrive one upstream read at a time; one more poll before
+  // writing lets the ones already on their way leave in the same write.
+  afterPoll_ = true;
   init(true, settings_);
   idleSince_ = uv_now(worker_.loop());
   send();

@@ -81,7 +81,7 @@ void Http2Session::send() {
   }
   if (!sendScheduled_) {
     sendScheduled_ = true;
-    worker_.scheduleTurnHook(this);
+    worker_.scheduleTurnHook(this, afterPoll_);
   }
 }
 

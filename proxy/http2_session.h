@@ -94,6 +94,7 @@ class Http2Session : public Worker::TurnHook {
   bool writeBlocked_ = false;
   bool closeWanted_ = false;
   bool sendScheduled_ = false;
+  bool afterPoll_ = false;  // send after one more poll (Worker::scheduleTurnHook)
 
  private:
   /// The connection's buffer is above the high watermark: stop serializing for now.

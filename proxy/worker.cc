@@ -189,15 +189,17 @@ void Worker::wakeCheck() {
   }
 }
 
-void Worker::scheduleTurnHook(TurnHook* hook) {
+void Worker::scheduleTurnHook(TurnHook* hook, bool afterPoll) {
   if (stopping_) return;
-  turnHooks_.push_back(hook);
+  (afterPoll ? nextTurnHooks_ : turnHooks_).push_back(hook);
   wakeCheck();
 }
 
 void Worker::cancelTurnHook(TurnHook* hook) {
-  auto it = std::find(turnHooks_.begin(), turnHooks_.end(), hook);
-  if (it != turnHooks_.end()) turnHooks_.erase(it);
+  for (auto* list : {&turnHooks_, &nextTurnHooks_, &dueHooks_}) {
+    auto it = std::find(list->begin(), list->end(), hook);
+    if (it != list->end()) list->erase(it);
+  }
 }
 
 void Worker::deferDelete(std::unique_ptr<Deletable> object) {
@@ -215,6 +217,8 @@ void Worker::endIoCallback() {
 }
 
 void Worker::onCheck() {
+  turnHooks_.insert(turnHooks_.end(), dueHooks_.begin(), dueHooks_.end());
+  dueHooks_.clear();
   // Hooks write (HTTP/2 frames), flushing can schedule more flushes (a write callback's
   // continuation); loop until quiet.
   while (!turnHooks_.empty() || !flushList_.empty() || !turnFlushList_.empty()) {
@@ -234,7 +238,11 @@ void Worker::onCheck() {
     batch.swap(deleteList_);
     batch.clear();
   }
-  if (idleActive_ && flushList_.empty() && turnFlushList_.empty() && turnHooks_.empty()) {
+  // What asked for one more poll runs in the next check phase; the idle handle keeps that
+  // poll from blocking.
+  dueHooks_.swap(nextTurnHooks_);
+  if (idleActive_ && dueHooks_.empty() && flushList_.empty() && turnFlushList_.empty() &&
+      turnHooks_.empty()) {
     idleActive_ = false;
     uv_idle_stop(&idle_);
   }

@@ -114,7 +114,9 @@ class Worker {
     virtual void onTurnEnd() = 0;
   };
   /// Runs hook->onTurnEnd() in this turn's check phase; cancel with cancelTurnHook().
-  void scheduleTurnHook(TurnHook* hook);
+  /// `afterPoll`: in the next turn's check phase instead, after one more poll that does not
+  /// block, so what that poll reads (more responses) leaves in the same batch.
+  void scheduleTurnHook(TurnHook* hook, bool afterPoll = false);
   void cancelTurnHook(TurnHook* hook);
   /// `onceForTurn`: flush in the check phase rather than at the end of the I/O callback.
   void scheduleFlush(class TcpConnection* conn, bool onceForTurn = false);
@@ -156,6 +158,8 @@ class Worker {
   std::vector<TcpConnection*> flushList_;
   std::vector<TcpConnection*> turnFlushList_;
   std::vector<TurnHook*> turnHooks_;
+  std::vector<TurnHook*> nextTurnHooks_;  // afterPoll, scheduled since the last check phase
+  std::vector<TurnHook*> dueHooks_;       // afterPoll, run in the coming check phase
   std::vector<std::unique_ptr<Deletable>> deleteList_;
   std::unordered_set<DownstreamConnection*> connections_;
   std::vector<DownstreamConnection*> sweepScratch_;
