@@ -7,10 +7,10 @@
 # process and its children, from /proc): rounds on this kind of shared VM swing by a third,
 # the CPU per request much less. Never part of CI.
 #
-# usage: perf/bench_h2.sh [path/to/tether]   env: ROUNDS (3), REQUESTS (200000)
+# usage: perf/bench_h2.sh [path/to/tether]   env: ROUNDS (7), REQUESTS (200000)
 set -euo pipefail
 TETHER=$(readlink -f "${1:-build/tether}")
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-7}
 REQUESTS=${REQUESTS:-200000}
 for bin in h2load nginx haproxy nghttpx openssl curl; do
   command -v "$bin" >/dev/null || { echo "missing $bin (run deploy/install-deps.sh)"; exit 1; }

@@ -158,7 +158,30 @@ void Http2ServerSession::fillCallbacks(nghttp2_session_callbacks* cb) {
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, onFrameSend);
 }
 
+const Http2ServerSession::ClientClosed* Http2ServerSession::findClientClosed(uint32_t id) const {
+  for (const ClientClosed& c : clientClosed_) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+void Http2ServerSession::noteClientClosed(uint32_t id, bool reset) {
+  if (id <= maxStreamId_) {  // a stream opened by this frame is not in the list yet
+    for (ClientClosed& c : clientClosed_) {
+      if (c.id == id) {
+        c.reset = c.reset || reset;
+        return;
+      }
+    }
+  }
+  clientClosed_[clientClosedNext_] = {id, reset};
+  clientClosedNext_ = (clientClosedNext_ + 1) % clientClosed_.size();
+}
+
 size_t Http2ServerSession::scanFrames(const char* data, size_t len) {
+  // Streams opened by this batch are still open while nghttp2 reads it (nothing is sent in
+  // between), so a frame after their END_STREAM is for nghttp2 to answer.
+  const uint32_t batchMaxId = maxStreamId_;
   size_t i = 0;
   size_t skip = std::min(prefaceLeft_, len);
   prefaceLeft_ -= skip;
@@ -174,7 +197,7 @@ size_t Http2ServerSession::scanFrames(const char* data, size_t len) {
         uint32_t dep = ((uint32_t{priorityDep_[0]} & 0x7f) << 24) |
                        (uint32_t{priorityDep_[1]} << 16) | (uint32_t{priorityDep_[2]} << 8) |
                        priorityDep_[3];
-        if (dep == priorityStream_) selfDependent_.push_back(dep);
+        if (dep == priorityStream_) streamErrors_.emplace_back(dep, NGHTTP2_PROTOCOL_ERROR);
       }
       payloadLeft_ -= n;
       i += n;
@@ -188,11 +211,38 @@ size_t Http2ServerSession::scanFrames(const char* data, size_t len) {
     payloadLeft_ = (size_t{h[0]} << 16) | (size_t{h[1]} << 8) | h[2];
     uint32_t id =
         ((uint32_t{h[5]} & 0x7f) << 24) | (uint32_t{h[6]} << 16) | (uint32_t{h[7]} << 8) | h[8];
+    uint8_t type = h[3];
     // nghttp2 ignores PRIORITY frames (Tether announces SETTINGS_NO_RFC7540_PRIORITIES),
-    // but a stream depending on itself is still a stream error (RFC 9113 §5.3.1).
-    priorityHave_ = h[3] == NGHTTP2_PRIORITY && payloadLeft_ == 5 && id != 0 ? 0 : 5;
+    // but a stream depending on itself is still a stream error (RFC 9113 §5.3.1), and one
+    // on stream 0 a connection error (§6.3).
+    if (type == NGHTTP2_PRIORITY && id == 0) {
+      scanError_ = NGHTTP2_PROTOCOL_ERROR;
+      return frameStart;
+    }
+    priorityHave_ = type == NGHTTP2_PRIORITY && payloadLeft_ == 5 ? 0 : 5;
     priorityStream_ = id;
-    if (h[3] != NGHTTP2_HEADERS || id == 0 || id % 2 == 0) continue;  // nghttp2 checks those
+    if (id == 0 || id % 2 == 0) continue;  // nghttp2 checks those
+    if (type == NGHTTP2_RST_STREAM) {
+      noteClientClosed(id, true);
+      continue;
+    }
+    if (type != NGHTTP2_HEADERS && type != NGHTTP2_DATA) continue;
+    if (id <= maxStreamId_) {
+      if (const ClientClosed* c = findClientClosed(id)) {
+        if (c->reset) {
+          // nghttp2 closed the stream on the RST_STREAM and will skip this frame (still
+          // decoding a header block); the answer is a stream error.
+          streamErrors_.emplace_back(id, NGHTTP2_STREAM_CLOSED);
+        } else if (id <= batchMaxId &&
+                   !nghttp2_session_find_stream(session_, static_cast<int32_t>(id))) {
+          // Half-closed streams nghttp2 answers itself; this one is closed.
+          scanError_ = NGHTTP2_STREAM_CLOSED;
+          return frameStart;
+        }
+      }
+    }
+    if (h[4] & NGHTTP2_FLAG_END_STREAM) noteClientClosed(id, false);
+    if (type != NGHTTP2_HEADERS) continue;
     if (id > maxStreamId_) {
       uint32_t firstSkipped = maxStreamId_ == 0 ? 1 : maxStreamId_ + 2;
       if (id > firstSkipped) {
@@ -205,6 +255,7 @@ size_t Http2ServerSession::scanFrames(const char* data, size_t len) {
     for (const auto& [lo, hi] : skippedIds_) {
       if (id >= lo && id <= hi) {
         // A stream id that was skipped is closed; opening it now is a connection error.
+        scanError_ = NGHTTP2_PROTOCOL_ERROR;
         return frameStart;
       }
     }
@@ -216,7 +267,7 @@ void Http2ServerSession::onRead(const char* data, size_t len) {
   if (closing_) return;
   size_t valid = scanFrames(data, len);
   ssize_t rv = receive(data, valid);
-  for (uint32_t id : selfDependent_) {
+  for (auto [id, code] : streamErrors_) {
     // The stream may be idle, where nghttp2 will not send RST_STREAM; the frame is written
     // as is (whole frames only go between nghttp2's, so the order stays valid).
     const char rst[13] = {0,
@@ -231,12 +282,12 @@ void Http2ServerSession::onRead(const char* data, size_t len) {
                           0,
                           0,
                           0,
-                          NGHTTP2_PROTOCOL_ERROR};
+                          static_cast<char>(code)};
     conn_.write(std::string_view(rst, sizeof(rst)));
   }
-  selfDependent_.clear();
+  streamErrors_.clear();
   if (rv >= 0 && valid < len) {
-    nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+    nghttp2_session_terminate_session(session_, scanError_);
     closing_ = true;
     closeAfterSend();
     return;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <utility>
@@ -62,8 +63,9 @@ class Http2ServerSession : public Http2Session {
   /// Looks at frame headers before nghttp2 does, for the rules it leaves out: HEADERS on a
   /// lower, never-opened stream id (RFC 9113 §5.1.1: a connection error; nghttp2 ignores
   /// it) and a PRIORITY frame making a stream depend on itself (§5.3.1: a stream error;
-  /// nghttp2 ignores PRIORITY once priorities are off). Returns how many bytes of `data`
-  /// may be processed.
+  /// nghttp2 ignores PRIORITY once priorities are off), PRIORITY on stream 0 (§6.3), and
+  /// DATA or HEADERS on a stream the client already closed (§5.1). Returns how many bytes of
+  /// `data` may be processed; a connection error stops there, with scanError_.
   size_t scanFrames(const char* data, size_t len);
   void dispatchHeaders(Stream& s, bool endStream);
   /// Answers a stream the codec refuses (431, 413) without a filter chain.
@@ -109,7 +111,20 @@ class Http2ServerSession : public Http2Session {
   uint8_t priorityDep_[4];
   size_t priorityHave_ = 5;  // < 4: reading a PRIORITY frame's dependency
   uint32_t priorityStream_ = 0;
-  std::vector<uint32_t> selfDependent_;  // streams to reset (PRIORITY on itself)
+  // Streams the client closed its side of, most recent last (bounded): nghttp2 forgets a
+  // closed stream, so DATA or HEADERS sent on one after the client's END_STREAM or
+  // RST_STREAM would go unanswered (RFC 9113 §5.1 makes both errors).
+  struct ClientClosed {
+    uint32_t id = 0;
+    bool reset = false;  // by RST_STREAM, else by END_STREAM
+  };
+  std::array<ClientClosed, 32> clientClosed_{};
+  size_t clientClosedNext_ = 0;
+  const ClientClosed* findClientClosed(uint32_t id) const;
+  void noteClientClosed(uint32_t id, bool reset);
+  // Stream errors scanFrames() found, sent after nghttp2 took the bytes: (id, error code).
+  std::vector<std::pair<uint32_t, uint32_t>> streamErrors_;
+  uint32_t scanError_ = NGHTTP2_PROTOCOL_ERROR;  // when scanFrames() stops short
   uint64_t idleSince_ = 0;
   uint64_t finalGoawayAt_ = 0;  // drain step two, in loop time; 0 = not draining
   bool goawaySent_ = false;

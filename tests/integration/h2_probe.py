@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Frame-level HTTP/2 checks against a live Tether listener (RFC 9113 conformance and the
-abuse protections). Usage: h2_probe.py PORT SCENARIO [HOST]. Prints one line per check,
+abuse protections). Usage: h2_probe.py [tls:]PORT SCENARIO [HOST]; with "tls:" every
+connection is h2 over TLS (ALPN, the certificate not checked). Prints one line per check,
 "PASS name" or "FAIL name: why", and exits 1 if any check failed.
 
 Frames are built by hand (hyperframe would refuse to build the malformed ones); header
 blocks are HPACK-encoded with the hpack module that python3-h2 depends on."""
 
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -21,7 +23,8 @@ NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR, SETTINGS_TIMEOUT, 
     FRAME_SIZE_ERROR, REFUSED_STREAM, CANCEL, COMPRESSION_ERROR, CONNECT_ERROR, \
     ENHANCE_YOUR_CALM = range(12)
 
-PORT = int(sys.argv[1])
+TLS = sys.argv[1].startswith("tls:")
+PORT = int(sys.argv[1][4:] if TLS else sys.argv[1])
 HOST = sys.argv[3] if len(sys.argv) > 3 else "up"
 failures = 0
 
@@ -47,6 +50,14 @@ def request_headers(path="/echo", method="GET", extra=()):
 class Conn:
     def __init__(self, handshake=True):
         self.s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+        if TLS:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["h2"])
+            self.s = ctx.wrap_socket(self.s, server_hostname="localhost")
+            if self.s.selected_alpn_protocol() != "h2":
+                raise SystemExit("ALPN did not select h2")
         self.buf = b""
         self.closed = False
         self.enc = hpack.Encoder()
@@ -167,6 +178,89 @@ def expect_stream_error(name, payload, sid, codes):
     ok = got in codes or (isinstance(got, tuple) and got[1] in codes)
     check(name, ok, "got %r, expected one of %r" % (got, codes))
     c.close()
+
+
+def get(sid, path="/echo", end_stream=True, enc=None, method="GET"):
+    """A request HEADERS frame for stream `sid`."""
+    return frame(HEADERS, (END_STREAM if end_stream else 0) | END_HEADERS, sid,
+                 block(request_headers(path, method), enc))
+
+
+def first_data(c, sid, timeout=3.0):
+    """The first DATA frame of stream `sid` (None on a reset, GOAWAY or timeout)."""
+    f = c.wait_for(lambda f: f[0] in (DATA, RST_STREAM, GOAWAY) and f[2] in (0, sid), timeout)
+    return f[3] if f is not None and f[0] == DATA else None
+
+
+def stream_states():
+    """§5.1: frames on streams the client already closed. nghttp2 forgets closed streams,
+    so Tether answers these itself."""
+    rst = frame(RST_STREAM, 0, 1, struct.pack(">I", CANCEL))
+    more = frame(CONTINUATION, END_HEADERS, 1, block([("x-more", "1")]))
+    for name, payload, codes in [
+        ("half-closed (remote): CONTINUATION", get(1, "/slow/500") + more,
+         (STREAM_CLOSED, PROTOCOL_ERROR)),
+        ("closed by the client's RST_STREAM: DATA",
+         get(1, "/hang", False, method="POST") + rst + frame(DATA, END_STREAM, 1, b"test"),
+         (STREAM_CLOSED,)),
+        ("closed by the client's RST_STREAM: HEADERS",
+         get(1, "/hang", False, method="POST") + rst + get(1), (STREAM_CLOSED,)),
+        ("closed by the client's RST_STREAM: CONTINUATION",
+         get(1, "/hang", False, method="POST") + rst + more, (STREAM_CLOSED, PROTOCOL_ERROR)),
+    ]:
+        expect_stream_error(name, payload, 1, codes)
+    # After END_STREAM both ways: any DATA or HEADERS is a connection error STREAM_CLOSED.
+    for name, extra, codes in [("DATA", frame(DATA, END_STREAM, 1, b"test"), (STREAM_CLOSED,)),
+                               ("HEADERS", None, (STREAM_CLOSED,)),
+                               ("CONTINUATION", more, (STREAM_CLOSED, PROTOCOL_ERROR))]:
+        c = Conn()
+        c.send(get(1, enc=c.enc))
+        h, _, _ = c.response(1)
+        c.send(extra if extra else get(1, enc=c.enc))
+        got = c.goaway()
+        check("closed: " + name, h is not None and got in codes, (h, got))
+        c.close()
+    # A stream the server ended (its route timed out: 504) while the request was still
+    # coming: the client's late frames are ignored (§5.4.2).
+    c = Conn()
+    c.send(get(1, "/hang", False, c.enc, "POST"))
+    c.response(1)
+    c.send(frame(DATA, 0, 1, b"late") + get(3, "/status/200", enc=c.enc))
+    h, _, _ = c.response(3)
+    check("late DATA on a stream the server closed is ignored",
+          h is not None and h.get(":status") == "200", h)
+    c.close()
+
+
+def flow_control():
+    """§6.5.3, §6.9: the client's windows bound what Tether sends."""
+    for name, prefs in [("SETTINGS_INITIAL_WINDOW_SIZE=1: DATA of 1 octet", [(4, 1)]),
+                        ("the last of several INITIAL_WINDOW_SIZE values wins",
+                         [(4, 100), (4, 1)])]:
+        c = Conn(handshake=False)
+        c.send(PREFACE + settings(*prefs) + get(1, "/bytes/100", enc=c.enc))
+        data = first_data(c, 1)
+        check(name, data is not None and len(data) == 1, data)
+        c.close()
+    c = Conn(handshake=False)
+    c.send(PREFACE + settings((4, 0)) + get(1, "/bytes/100", enc=c.enc))
+    time.sleep(0.3)
+    c.send(settings((4, 1)))
+    data = first_data(c, 1)
+    check("INITIAL_WINDOW_SIZE raised after HEADERS", data is not None and len(data) == 1, data)
+    c.close()
+    c = Conn(handshake=False)
+    c.send(PREFACE + settings((4, 3)) + get(1, "/bytes/100", enc=c.enc))
+    first = first_data(c, 1)
+    c.send(settings((4, 2)) + frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 2)))
+    data = first_data(c, 1, 1.5)  # the window went to -1, then +2: one octet
+    check("a window made negative by SETTINGS", first is not None and len(first) == 3 and
+          data is not None and len(data) == 1, (first, data))
+    c.close()
+    expect_stream_error("stream window past 2^31-1",
+                        get(1, "/hang", False, method="POST") +
+                        frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 2**31 - 1)), 1,
+                        (FLOW_CONTROL_ERROR,))
 
 
 def conformance():
@@ -331,9 +425,23 @@ def conformance():
                                                  (":scheme", "http"), (":path", "/"),
                                                  (":authority", HOST)]),
         ("response pseudo-header in a request", request_headers() + [(":status", "200")]),
+        ("duplicate :method", request_headers() + [(":method", "GET")]),
+        ("missing :scheme", [h for h in request_headers() if h[0] != ":scheme"]),
+        ("empty :method", [(k, "" if k == ":method" else v) for k, v in request_headers()]),
+        ("CONNECT with :path", [(":method", "CONNECT"), (":authority", HOST + ":80"),
+                                (":scheme", "http"), (":path", "/")]),
+        ("empty field name", request_headers(extra=[("", "x")])),
+        ("value with a leading space", request_headers(extra=[("x-a", " x")])),
+        ("value with NUL", request_headers(extra=[("x-a", "a\0b")])),
     ]:
         expect_stream_error(name, frame(HEADERS, END_STREAM | END_HEADERS, 1, block(headers)), 1,
                             (PROTOCOL_ERROR,))
+    expect_stream_error("content-length smaller than the DATA frames",
+                        frame(HEADERS, END_HEADERS, 1,
+                              block(request_headers("/echo", "POST",
+                                                    [("content-length", "2")]))) +
+                        frame(DATA, 0, 1, b"ab") + frame(DATA, END_STREAM, 1, b"c"), 1,
+                        (PROTOCOL_ERROR,))
     expect_stream_error("content-length larger than DATA",
                         frame(HEADERS, END_HEADERS, 1,
                               block(request_headers("/echo", "POST",
@@ -344,6 +452,86 @@ def conformance():
     expect_connection_error("HPACK index out of range",
                             frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\xff\xff\xff\x0f"),
                             COMPRESSION_ERROR)
+    for name, tail in [
+        ("HPACK table size update above SETTINGS_HEADER_TABLE_SIZE", None),
+        ("HPACK table size update at the end of a block", b"\x20"),
+        ("HPACK literal with a name index out of range", b"\x0f\xf0\x0f\x01\x61"),
+        ("HPACK Huffman string with EOS", b"\x00\x85\xf2\xb2\x4a\x84\xff\x84\x49\x50\x9f\xff"),
+        ("HPACK Huffman padding over 7 bits",
+         b"\x00\x85\xf2\xb2\x4a\x87\xff\xff\xff\xfd\x25\x42\x7f"),
+        ("HPACK Huffman padding not of EOS", b"\x00\x85\xf2\xb2\x4a\x82\x9d\xd5"),
+    ]:
+        payload = b"\x3f\xe1\xff\x03" + block(request_headers()) if tail is None else \
+            block(request_headers()) + tail
+        expect_connection_error(name, frame(HEADERS, END_STREAM | END_HEADERS, 1, payload),
+                                COMPRESSION_ERROR)
+
+    # §6.3, §6.4, §6.8, §6.9, §6.10: frames on the wrong stream, of the wrong size, or out
+    # of place.
+    header_part = frame(HEADERS, END_STREAM, 1, block(request_headers())[:3])
+    for name, payload, code in [
+        ("PRIORITY on stream 0", frame(PRIORITY, 0, 0, struct.pack(">IB", 1, 15)),
+         PROTOCOL_ERROR),
+        ("RST_STREAM on stream 0", frame(RST_STREAM, 0, 0, struct.pack(">I", CANCEL)),
+         PROTOCOL_ERROR),
+        ("GOAWAY on a stream", frame(GOAWAY, 0, 1, struct.pack(">II", 0, NO_ERROR)),
+         PROTOCOL_ERROR),
+        ("HEADERS on stream 0", frame(HEADERS, END_STREAM | END_HEADERS, 0,
+                                      block(request_headers())), PROTOCOL_ERROR),
+        ("WINDOW_UPDATE of length 3", frame(WINDOW_UPDATE, 0, 0, b"\0\0\1"), FRAME_SIZE_ERROR),
+        ("CONTINUATION after END_HEADERS", get(1, "/hang", False, method="POST") +
+         frame(CONTINUATION, END_HEADERS, 1, block([("x-a", "1")])), PROTOCOL_ERROR),
+        ("CONTINUATION on stream 0", header_part + frame(CONTINUATION, END_HEADERS, 0, b"\0"),
+         PROTOCOL_ERROR),
+        ("CONTINUATION after DATA", get(1, "/hang", False, method="POST") +
+         frame(DATA, 0, 1, b"x") + frame(CONTINUATION, END_HEADERS, 1, block([("x-a", "1")])),
+         PROTOCOL_ERROR),
+        ("HEADERS for another stream inside a header block", header_part + get(3),
+         PROTOCOL_ERROR),
+        ("PRIORITY inside a header block",
+         header_part + frame(PRIORITY, 0, 1, struct.pack(">IB", 0, 15)), PROTOCOL_ERROR),
+        ("unknown frame inside a header block", header_part + frame(0x20, 0, 1, b"x"),
+         PROTOCOL_ERROR),
+        ("HEADERS with pad length past the payload",
+         frame(HEADERS, END_STREAM | END_HEADERS | PADDED, 1,
+               b"\x40" + block(request_headers())), PROTOCOL_ERROR),
+    ]:
+        expect_connection_error(name, payload, code)
+    c = Conn()
+    b = block(request_headers("/status/200"), c.enc)
+    c.send(frame(HEADERS, END_STREAM, 1, b[:3]) + frame(CONTINUATION, 0, 1, b[3:6]) +
+           frame(CONTINUATION, END_HEADERS, 1, b[6:]))
+    h, _, _ = c.response(1)
+    check("HEADERS with two CONTINUATION frames", h is not None and h.get(":status") == "200", h)
+    c.close()
+    c = Conn()
+    c.send(frame(PING, ACK, 0, b"12345678"))
+    check("a PING ACK is not answered", c.wait_for(lambda f: f[0] == PING, 1.0) is None)
+    c.close()
+    c = Conn()
+    # Undefined flags and the reserved bit of the stream id are ignored (§4.1).
+    c.send(frame(HEADERS, END_STREAM | END_HEADERS | 0xC2, 0x80000001,
+                 block(request_headers("/status/200"), c.enc)))
+    h, _, _ = c.response(1)
+    check("undefined flags and the reserved bit ignored",
+          h is not None and h.get(":status") == "200", h)
+    c.send(get(3, "/hang", False, c.enc, "POST") +
+           frame(RST_STREAM, 0, 3, struct.pack(">I", 0xFF)))
+    check("RST_STREAM with an unknown error code accepted (§7)", c.alive())
+    c.send(frame(GOAWAY, 0, 0, struct.pack(">II", 0, 0xFF)))
+    got = c.goaway(1.0)
+    check("GOAWAY with an unknown error code accepted (§7)", got in (None, NO_ERROR), got)
+    c.close()
+    stream_states()
+    flow_control()
+
+    # §8.1: trailers end the stream and carry no pseudo-header fields.
+    expect_stream_error("trailers without END_STREAM", get(1, "/hang", False, method="POST") +
+                        frame(HEADERS, END_HEADERS, 1, block([("x-t", "1")])), 1,
+                        (PROTOCOL_ERROR,))
+    expect_stream_error("pseudo-header field in trailers", get(1, "/hang", False, method="POST") +
+                        frame(HEADERS, END_HEADERS | END_STREAM, 1, block([(":path", "/")])), 1,
+                        (PROTOCOL_ERROR,))
 
     # Request trailers reach the upstream and the response comes back.
     c = Conn()

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <thread>
@@ -14,10 +15,11 @@ using namespace tether::test;
 
 namespace {
 
-std::string probe(uint16_t port, const std::string& scenario, int* status = nullptr) {
+// `port`: a number, or "tls:" and a number for h2 over TLS.
+std::string probe(const std::string& port, const std::string& scenario, int* status = nullptr) {
   std::string out;
   int rc = runCommand("/usr/bin/python3 " TETHER_SOURCE_DIR "/tests/integration/h2_probe.py " +
-                          std::to_string(port) + " " + scenario,
+                          port + " " + scenario,
                       &out, true);
   if (status) *status = rc;
   return out;
@@ -91,16 +93,30 @@ TEST_CASE("h2 local replies carry their reason; oversized headers get 431", "[ht
   CHECK(up.requestCount() == 0);
 }
 
-TEST_CASE("RFC 9113 frame-level conformance on the h2c listener", "[http2]") {
+TEST_CASE("RFC 9113 frame-level conformance on the h2c and TLS listeners", "[http2]") {
   FakeUpstream up;
-  TetherProcess t(routedBootstrap(up.port()));
+  std::string dir = tempDir();
+  REQUIRE(runCommand("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                     "-nodes -days 1 -subj /CN=localhost -keyout " +
+                     dir + "/h2.key -out " + dir + "/h2.crt 2>&1") == 0);
+  // The same listeners as everywhere, plus h2 over TLS.
+  std::string bootstrap = routedBootstrap(up.port());
+  bootstrap.insert(bootstrap.find("listeners:\n") + 11,
+                   "  - { name: tls, address: 127.0.0.1:0, direction: outbound, tls: { certFile: " +
+                       dir + "/h2.crt, keyFile: " + dir + "/h2.key } }\n");
+  TetherProcess t(bootstrap);
   REQUIRE(t.started());
-  int rc = 0;
-  std::string out = probe(t.port("outbound"), "conformance", &rc);
-  INFO(out);
-  CHECK(rc == 0);
-  CHECK(out.find("FAIL") == std::string::npos);
-  CHECK(out.find("PASS GET answered") != std::string::npos);
+  for (std::string port :
+       {std::to_string(t.port("outbound")), "tls:" + std::to_string(t.port("tls"))}) {
+    int rc = 0;
+    std::string out = probe(port, "conformance", &rc);
+    INFO(port << "\n" << out);
+    CHECK(rc == 0);
+    CHECK(out.find("FAIL") == std::string::npos);
+    CHECK(out.find("PASS GET answered") != std::string::npos);
+    // Every check ran (a crash of the probe would leave fewer lines).
+    CHECK(std::count(out.begin(), out.end(), '\n') >= 98);
+  }
   CHECK(t.running());
 }
 
@@ -127,7 +143,7 @@ TEST_CASE("HTTP/2 floods close only the abusive connection", "[http2]") {
         }
       });
       int rc = 0;
-      std::string out = probe(port, std::string("flood_") + kind, &rc);
+      std::string out = probe(std::to_string(port), std::string("flood_") + kind, &rc);
       stop = true;
       polite.join();
       INFO(out);
