@@ -164,10 +164,15 @@ def check(name, ok, why=""):
 
 
 def expect_connection_error(name, payload, code, handshake=True):
+    """GOAWAY with `code`, then the connection closes (§5.4.1)."""
     c = Conn(handshake)
     c.send(payload)
     got = c.goaway()
-    check(name, got == code, "GOAWAY code %r, expected %d" % (got, code))
+    if got == code:
+        for _ in c.frames(2.0):
+            pass
+    check(name, got == code and c.closed,
+          "GOAWAY code %r, expected %d; closed: %r" % (got, code, c.closed))
     c.close()
 
 
@@ -220,6 +225,19 @@ def stream_states():
         got = c.goaway()
         check("closed: " + name, h is not None and got in codes, (h, got))
         c.close()
+    # Frames a stream may still get: PRIORITY in any state (ignored, §5.3.2), WINDOW_UPDATE
+    # and RST_STREAM when half-closed (remote).
+    prio = frame(PRIORITY, 0, 3, struct.pack(">IB", 0x80000001, 255))
+    c = Conn(handshake=False)
+    c.send(PREFACE + settings((4, 0)) + prio + get(1, "/bytes/100", enc=c.enc) +
+           frame(PRIORITY, 0, 1, struct.pack(">IB", 0, 15)) +
+           frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 1)))
+    data = first_data(c, 1)
+    check("PRIORITY on idle and half-closed streams, WINDOW_UPDATE when half-closed",
+          data is not None and len(data) == 1, data)
+    c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", CANCEL)) + prio)
+    check("RST_STREAM when half-closed, PRIORITY when closed", c.alive())
+    c.close()
     # A stream the server ended (its route timed out: 504) while the request was still
     # coming: the client's late frames are ignored (§5.4.2).
     c = Conn()
