@@ -268,6 +268,13 @@ void Http2ServerSession::onRead(const char* data, size_t len) {
   size_t valid = scanFrames(data, len);
   ssize_t rv = receive(data, valid);
   for (auto [id, code] : streamErrors_) {
+    // Each costs a reset token, as the resets nghttp2 sends do: a client provoking them
+    // without reading cannot grow the write buffer.
+    if (!resetBudget_.take(uv_now(worker_.loop()))) {
+      streamErrors_.clear();
+      closeForAbuse("reset_flood");
+      return;
+    }
     // The stream may be idle, where nghttp2 will not send RST_STREAM; the frame is written
     // as is (whole frames only go between nghttp2's, so the order stays valid).
     const char rst[13] = {0,
