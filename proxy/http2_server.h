@@ -111,7 +111,7 @@ class Http2ServerSession : public Http2Session {
   uint8_t priorityDep_[4];
   size_t priorityHave_ = 5;  // < 4: reading a PRIORITY frame's dependency
   uint32_t priorityStream_ = 0;
-  // Streams the client closed its side of, most recent last (bounded): nghttp2 forgets a
+  // The last 32 streams the client closed its side of (a ring): nghttp2 forgets a
   // closed stream, so DATA or HEADERS sent on one after the client's END_STREAM or
   // RST_STREAM would go unanswered (RFC 9113 §5.1 makes both errors).
   struct ClientClosed {

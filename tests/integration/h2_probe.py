@@ -473,6 +473,7 @@ def conformance():
     for name, tail in [
         ("HPACK table size update above SETTINGS_HEADER_TABLE_SIZE", None),
         ("HPACK table size update at the end of a block", b"\x20"),
+        ("HPACK indexed field with index 0", b"\x80"),
         ("HPACK literal with a name index out of range", b"\x0f\xf0\x0f\x01\x61"),
         ("HPACK Huffman string with EOS", b"\x00\x85\xf2\xb2\x4a\x84\xff\x84\x49\x50\x9f\xff"),
         ("HPACK Huffman padding over 7 bits",
