@@ -289,8 +289,7 @@ def conformance():
           not first[1] & ACK, first)
     check("SETTINGS acknowledged",
           c.wait_for(lambda f: f[0] == SETTINGS and f[1] & ACK) is not None)
-    c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, block(request_headers("/status/200"),
-                                                              c.enc)))
+    c.send(get(1, "/status/200", enc=c.enc))
     h, body, _ = c.response(1)
     check("GET answered", h is not None and h.get(":status") == "200", h)
     c.close()
@@ -355,11 +354,9 @@ def conformance():
                             frame(HEADERS, END_STREAM | END_HEADERS, 2, block(request_headers())),
                             PROTOCOL_ERROR)
     c = Conn()
-    c.send(frame(HEADERS, END_STREAM | END_HEADERS, 5, block(request_headers("/status/200"),
-                                                              c.enc)))
+    c.send(get(5, "/status/200", enc=c.enc))
     c.response(5)
-    c.send(frame(HEADERS, END_STREAM | END_HEADERS, 3, block(request_headers("/status/200"),
-                                                              c.enc)))
+    c.send(get(3, "/status/200", enc=c.enc))
     got = c.goaway()
     check("stream id lower than a previous one", got == PROTOCOL_ERROR, got)
     c.close()
@@ -563,7 +560,7 @@ def conformance():
 
     # §6.8: a client GOAWAY; streams already open still complete.
     c = Conn()
-    c.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, block(request_headers("/slow/200"), c.enc)) +
+    c.send(get(1, "/slow/200", enc=c.enc) +
            frame(GOAWAY, 0, 0, struct.pack(">II", 0, NO_ERROR)))
     h, _, _ = c.response(1)
     check("stream completes after the client's GOAWAY", h is not None and

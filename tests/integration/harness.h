@@ -19,6 +19,10 @@ std::string writeFile(const std::string& name, const std::string& content);
 /// `mergeStderr`).
 int runCommand(const std::string& cmd, std::string* out = nullptr, bool mergeStderr = false);
 
+/// A CA and leaf certificates signed by it, in tempDir()/<dir>: ca.crt, and for each name
+/// N given, N.crt and N.key (CN=N, SANs: N, localhost, 127.0.0.1). Returns the directory.
+std::string makePki(const std::string& dir, const std::vector<std::string>& names);
+
 /// The real `tether` binary, started on a config whose ports are 0; the chosen ports are
 /// read back from its log. Killed (SIGKILL) on destruction if still running.
 class TetherProcess {

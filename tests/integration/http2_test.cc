@@ -95,15 +95,13 @@ TEST_CASE("h2 local replies carry their reason; oversized headers get 431", "[ht
 
 TEST_CASE("RFC 9113 frame-level conformance on the h2c and TLS listeners", "[http2]") {
   FakeUpstream up;
-  std::string dir = tempDir();
-  REQUIRE(runCommand("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                     "-nodes -days 1 -subj /CN=localhost -keyout " +
-                     dir + "/h2.key -out " + dir + "/h2.crt 2>&1") == 0);
+  std::string pki = makePki("h2pki", {"server"});
   // The same listeners as everywhere, plus h2 over TLS.
   std::string bootstrap = routedBootstrap(up.port());
-  bootstrap.insert(bootstrap.find("listeners:\n") + 11,
+  const std::string listeners = "listeners:\n";
+  bootstrap.insert(bootstrap.find(listeners) + listeners.size(),
                    "  - { name: tls, address: 127.0.0.1:0, direction: outbound, tls: { certFile: " +
-                       dir + "/h2.crt, keyFile: " + dir + "/h2.key } }\n");
+                       pki + "/server.crt, keyFile: " + pki + "/server.key } }\n");
   TetherProcess t(bootstrap);
   REQUIRE(t.started());
   for (std::string port :

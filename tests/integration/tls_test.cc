@@ -13,24 +13,6 @@ using namespace tether::test;
 
 namespace {
 
-/// A CA and leaf certificates signed by it, in tempDir()/<dir>: ca.crt, and for each name
-/// N given, N.crt and N.key (CN=N, SANs: N, localhost, 127.0.0.1).
-std::string makePki(const std::string& dir, const std::vector<std::string>& names) {
-  std::string d = tempDir() + "/" + dir;
-  std::string cmd = "set -e; mkdir -p " + d + "; cd " + d +
-                    "; openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt "
-                    "-days 2 -subj /CN=tether-test-ca 2>/dev/null";
-  for (const auto& n : names) {
-    cmd += "; openssl req -newkey rsa:2048 -nodes -keyout " + n + ".key -out " + n +
-           ".csr -subj /CN=" + n + " 2>/dev/null; printf 'subjectAltName=DNS:" + n +
-           ",DNS:localhost,IP:127.0.0.1\\n' > " + n + ".ext; openssl x509 -req -in " + n +
-           ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out " + n + ".crt -extfile " +
-           n + ".ext 2>/dev/null";
-  }
-  REQUIRE(runCommand(cmd) == 0);
-  return d;
-}
-
 std::string tlsBootstrap(uint16_t appPort, const std::string& pki, const std::string& extra = "",
                          bool required = true) {
   return "admin: { address: 127.0.0.1:0 }\nworkers: 1\nlisteners:\n"
