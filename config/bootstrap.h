@@ -80,6 +80,15 @@ struct ListenerConfig {
   DetectConfig detect;
 };
 
+/// How request paths are put into one form before routing and every policy
+/// (proxy/path_normalizer.h; docs/configuration.md, http.pathNormalization).
+struct PathNormalization {
+  enum class EscapedSlashes { kReject, kKeep, kUnescape };
+  bool enabled = true;       // decode unreserved escapes, remove dot segments
+  bool mergeSlashes = true;  // "//" -> "/"
+  EscapedSlashes escapedSlashes = EscapedSlashes::kReject;  // %2F, %5C, raw backslash
+};
+
 /// Downstream HTTP/1.1 limits, with the safe defaults documented in docs/configuration.md.
 struct HttpLimits {
   uint32_t maxRequestHeadersBytes = 60 * 1024;                // over it: 431
@@ -91,6 +100,7 @@ struct HttpLimits {
   uint32_t bufferLowWatermark = 256 * 1024;          // resume it below this
   bool addXForwardedFor = true;                      // append the peer to x-forwarded-for
   bool addVia = true;                                // add "Via: 1.1 tether"
+  PathNormalization pathNormalization;
 };
 
 /// HTTP/2 session settings and abuse limits (both directions; the limits guard downstream

@@ -322,6 +322,16 @@ void readHttpLimits(MapReader& parent, HttpLimits& out) {
   r.readUint("bufferLowWatermark", out.bufferLowWatermark, 0);
   r.readBool("addXForwardedFor", out.addXForwardedFor);
   r.readBool("addVia", out.addVia);
+  if (r.get("pathNormalization").IsDefined()) {
+    MapReader p(r.sink(), r.get("pathNormalization"), r.child("pathNormalization"));
+    p.readBool("enabled", out.pathNormalization.enabled);
+    p.readBool("mergeSlashes", out.pathNormalization.mergeSlashes);
+    int escaped = p.readEnum("escapedSlashes", {"reject", "keep", "unescape"});
+    if (escaped >= 0) {
+      out.pathNormalization.escapedSlashes =
+          static_cast<PathNormalization::EscapedSlashes>(escaped);
+    }
+  }
   if (out.bufferLowWatermark >= out.bufferHighWatermark) {
     r.error("bufferLowWatermark", "must be below bufferHighWatermark");
   }

@@ -17,7 +17,7 @@ bool StringMatch::matches(std::optional<std::string_view> candidate) const {
     case StringMatchKind::kPrefix:
       return candidate->substr(0, value.size()) == value;
     case StringMatchKind::kRegex:
-      return std::regex_match(candidate->begin(), candidate->end(), *regex);
+      return regex->fullMatch(*candidate);
     case StringMatchKind::kPresent:
       break;
   }
@@ -43,14 +43,12 @@ Origin originOf(ErrorSink& sink, const YAML::Node& n) {
   return Origin{sink.file(), m.line + 1, m.column + 1};
 }
 
-std::shared_ptr<const std::regex> compileRegex(ErrorSink& sink, const YAML::Node& at,
-                                               const std::string& path, const std::string& re) {
-  try {
-    return std::make_shared<const std::regex>(re, std::regex::ECMAScript | std::regex::optimize);
-  } catch (const std::regex_error& e) {
-    sink.add(at, path, "invalid regex \"" + re + "\": " + e.what());
-    return nullptr;
-  }
+std::shared_ptr<const Regex> compileRegex(ErrorSink& sink, const YAML::Node& at,
+                                          const std::string& path, const std::string& re) {
+  std::string error;
+  auto compiled = Regex::compile(re, error);
+  if (!compiled) sink.add(at, path, "invalid regex \"" + re + "\" (RE2 syntax): " + error);
+  return compiled;
 }
 
 void readStringMatch(ErrorSink& sink, const YAML::Node& n, const std::string& path,

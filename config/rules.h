@@ -4,12 +4,12 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/bootstrap.h"
+#include "config/regex.h"
 
 namespace tether::config {
 
@@ -87,7 +87,7 @@ enum class StringMatchKind { kExact, kPrefix, kRegex, kPresent };
 struct StringMatch {
   StringMatchKind kind = StringMatchKind::kExact;
   std::string value;
-  std::shared_ptr<const std::regex> regex;  // compiled once, for kRegex
+  std::shared_ptr<const Regex> regex;  // compiled once, for kRegex
 
   bool matches(std::optional<std::string_view> candidate) const;
 };
@@ -96,7 +96,7 @@ struct RouteMatch {
   std::optional<std::string> path;  // exact
   std::optional<std::string> pathPrefix;
   std::optional<std::string> pathRegexText;
-  std::shared_ptr<const std::regex> pathRegex;
+  std::shared_ptr<const Regex> pathRegex;
   std::vector<std::string> methods;                          // empty = any
   std::vector<std::pair<std::string, StringMatch>> headers;  // lower-case names
   std::vector<std::pair<std::string, StringMatch>> queryParams;

@@ -560,7 +560,16 @@ void DownstreamConnection::onDrain() {
     return;
   }
   closeAfterResponse_ = true;
-  if (!stream_ && parser_.idle()) closeNow();
+  if (stream_ || !parser_.idle() || closed_) return;  // the response says connection: close
+  // Idle between requests: the last response promised keep-alive, so the client may be
+  // sending its next request right now. Closing would lose it; instead that request is
+  // answered (with connection: close), and a connection that stays quiet for
+  // kDrainIdleClose is closed by the sweep, as any idle connection is.
+  uint64_t closeAt = uv_now(worker_.loop()) + static_cast<uint64_t>(kDrainIdleClose.count());
+  if (timerKind_ != TimerKind::kIdle || deadline_ > closeAt) {
+    timerKind_ = TimerKind::kIdle;
+    deadline_ = closeAt;
+  }
 }
 
 void DownstreamConnection::abortForShutdown() {

@@ -24,6 +24,10 @@ class DownstreamConnection : public TcpConnection::Handler,
                              public ResponseEncoder,
                              public Deletable {
  public:
+  /// While draining, an HTTP/1.1 connection idle this long is closed (a request that
+  /// arrives before then is answered, with connection: close).
+  static constexpr std::chrono::milliseconds kDrainIdleClose{1000};
+
   DownstreamConnection(Worker& worker, const config::ListenerConfig& listener,
                        std::shared_ptr<std::atomic<uint32_t>> listenerConnections);
   ~DownstreamConnection() override;

@@ -11,6 +11,12 @@ const HeaderString* HeaderMap::get(std::string_view name) const {
   return nullptr;
 }
 
+size_t HeaderMap::count(std::string_view name) const {
+  size_t n = 0;
+  for (const auto& f : fields_) n += f.name == name;
+  return n;
+}
+
 void HeaderMap::add(std::string_view name, std::string_view value) {
   // Built before it goes in: `value` may view a field of this map, which growing would move.
   Field f{HeaderString(name), HeaderString(value)};

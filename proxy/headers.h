@@ -26,6 +26,8 @@ class HeaderMap {
 
   /// The first value for `name` (lower-case), or nullptr.
   const HeaderString* get(std::string_view name) const;
+  /// How many fields are named `name` (lower-case).
+  size_t count(std::string_view name) const;
   void add(std::string_view name, std::string_view value);
   /// Appends an empty field for a parser to fill in place.
   Field& addEmpty() { return fields_.emplace_back(); }

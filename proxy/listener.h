@@ -27,7 +27,9 @@ class Listener {
 
  private:
   Worker& worker_;
-  ListenerSocket socket_;
+  // The worker's own entry, not a copy: connections keep a reference to its config, and
+  // the worker (unlike this listener, which goes when draining begins) outlives them all.
+  const ListenerSocket& socket_;
   uv_tcp_t* handle_;  // freed in its close callback
 };
 

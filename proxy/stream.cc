@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "proxy/path_normalizer.h"
+
 namespace tether::proxy {
 
 ActiveStream::ActiveStream(Worker& worker, SnapshotPtr snapshot, ResponseEncoder& encoder,
@@ -52,6 +54,13 @@ void ActiveStream::decodeHeaders(RequestHead head, bool endStream) {
   requestEnd_ = endStream;
   requestHeadersEnd_ = endStream;
   requestComplete_ = endStream;
+  // One form of the path for routing, every filter and the upstream alike.
+  const char* why = nullptr;
+  if (PathNormalizer(worker_.bootstrap().http.pathNormalization).normalize(request_.path, why) ==
+      PathNormalizer::Result::kRejected) {
+    sendLocalReply(400, std::string(why) + "\n", Reason::kBadRequest, nullptr);
+    return;
+  }
   runRequestHeaders(0);
 }
 

@@ -159,6 +159,15 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
     reject("missing", 401, proxy::Reason::kUnauthenticated);
     return false;
   }
+  // Two credentials are one too many: which one a verifier and the app would each read is
+  // anyone's guess (SigV4 verifiers refuse them too). The same for the signature's headers.
+  for (std::string_view name : {std::string_view("authorization"), proxy::hmac::kDateHeader,
+                                proxy::hmac::kNonceHeader, proxy::hmac::kContentHeader}) {
+    if (head.headers.count(name) > 1) {
+      reject("malformed", 401, proxy::Reason::kUnauthenticated);
+      return false;
+    }
+  }
   thread_local proxy::hmac::Authorization auth;  // reused: no allocation per request
   const proxy::HeaderString* date = head.headers.get(proxy::hmac::kDateHeader);
   const proxy::HeaderString* nonce = head.headers.get(proxy::hmac::kNonceHeader);

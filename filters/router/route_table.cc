@@ -56,7 +56,7 @@ bool ruleMatches(const config::RouteMatch& m, const proxy::RequestHead& request)
   std::string_view path = request.isConnect() ? std::string_view("/") : request.pathOnly();
   if (m.path && path != *m.path) return false;
   if (m.pathPrefix && path.substr(0, m.pathPrefix->size()) != *m.pathPrefix) return false;
-  if (m.pathRegex && !std::regex_match(path.begin(), path.end(), *m.pathRegex)) return false;
+  if (m.pathRegex && !m.pathRegex->fullMatch(path)) return false;
   if (!m.methods.empty() &&
       std::find(m.methods.begin(), m.methods.end(), request.method) == m.methods.end()) {
     return false;

@@ -15,11 +15,6 @@ using namespace tether::test;
 
 namespace {
 
-std::string doc(const std::string& kind, const std::string& name, const std::string& spec) {
-  return "    - apiVersion: tether.dev/v1alpha1\n      kind: " + kind +
-         "\n      metadata: { name: " + name + " }\n      spec: " + spec + "\n";
-}
-
 /// The callee's rule: orders may call /api (not /api/admin) and POST /sha256; billing's
 /// key is known but billing is allowed nothing.
 std::string calleeRules(const std::string& ordersKey, const std::string& billingKey,
@@ -33,6 +28,19 @@ std::string calleeRules(const std::string& ordersKey, const std::string& billing
                  "{ caller: orders, pathPrefix: /sha256, methods: [ POST ] } ], "
                  "deny: [ { pathPrefix: /api/admin } ]" +
                  extra + " }");
+}
+
+/// A caller sidecar routing `ratings` to the callee's inbound port and signing as orders-2026.
+std::string signingCaller(uint16_t appPort, uint16_t calleePort, const std::string& key) {
+  return basicBootstrap(appPort) + "rules:\n  inline:\n" +
+         doc("Service", "ratings",
+             "{ endpoints: [ { address: 127.0.0.1:" + std::to_string(calleePort) + " } ] }") +
+         doc("Route", "ratings",
+             "{ hosts: [ ratings ], rules: [ { backends: [ { service: ratings } ] } ] }") +
+         doc("HmacAuth", "sign",
+             "{ direction: outbound, target: { service: ratings }, keys: [ { id: orders-2026, "
+             "secretFile: " +
+                 key + " } ], signedHeaders: [ content-type ] }");
 }
 
 /// `tether sign ...` as curl arguments.
@@ -65,17 +73,7 @@ TEST_CASE("a caller sidecar signs, the callee sidecar verifies and tells the app
   TetherProcess callee(basicBootstrap(app.port()) + calleeRules(ordersKey, billingKey));
   REQUIRE(callee.started());
   FakeUpstream unused;
-  TetherProcess caller(
-      basicBootstrap(unused.port()) + "rules:\n  inline:\n" +
-      doc("Service", "ratings",
-          "{ endpoints: [ { address: 127.0.0.1:" + std::to_string(callee.port("inbound")) +
-              " } ] }") +
-      doc("Route", "ratings",
-          "{ hosts: [ ratings ], rules: [ { backends: [ { service: ratings } ] } ] }") +
-      doc("HmacAuth", "sign",
-          "{ direction: outbound, target: { service: ratings }, keys: [ { id: orders-2026, "
-          "secretFile: " +
-              ordersKey + " } ], signedHeaders: [ content-type ] }"));
+  TetherProcess caller(signingCaller(unused.port(), callee.port("inbound"), ordersKey));
   REQUIRE(caller.started());
   std::string base = "-H 'Host: ratings' -H 'x-tether-caller: admin' http://127.0.0.1:" +
                      std::to_string(caller.port("outbound"));
@@ -375,4 +373,77 @@ TEST_CASE("the verified caller is the key of a rate limit, whatever the request 
   CHECK(signedCall("alice") == "200");
   CHECK(signedCall("bob") == "200");
   CHECK(signedCall("carol") == "429");
+}
+
+TEST_CASE("path tricks reach neither a denied path nor one outside the allowed prefix",
+          "[auth][path]") {
+  FakeUpstream app;
+  std::string ordersKey = writeFile("orders-path.key", "orders-secret\n");
+  std::string billingKey = writeFile("billing-path.key", "billing-secret\n");
+  TetherProcess callee(basicBootstrap(app.port()) + calleeRules(ordersKey, billingKey));
+  REQUIRE(callee.started());
+  FakeUpstream unused;
+  TetherProcess caller(signingCaller(unused.port(), callee.port("inbound"), ordersKey));
+  REQUIRE(caller.started());
+  // Through the caller's sidecar, which signs what it forwards: each spelling is normalized
+  // once, signed, verified and authorized as the path it spells.
+  const char* outside[] = {"/api/../admin/x", "/api/%2e%2e/admin/x", "/api/%2E%2E/admin/x",
+                           "/api/./../admin/x"};
+  const char* denied[] = {"/api//admin",    "/api/./admin",  "/%61pi/admin",
+                          "/api/%61dmin/x", "//api/admin/x", "/api/x/../admin"};
+  for (const char* target : outside) {
+    INFO(target);
+    CHECK(httpRequest(caller.port("outbound"), "GET", target, "ratings").status == 403);
+  }
+  for (const char* target : denied) {
+    INFO(target);
+    CHECK(httpRequest(caller.port("outbound"), "GET", target, "ratings").status == 403);
+  }
+  // What cannot be normalized safely is refused before anything else sees it.
+  for (const char* target : {"/api/%2fadmin", "/api%5cadmin", "/api/%zz"}) {
+    INFO(target);
+    HttpResponse r = httpRequest(caller.port("outbound"), "GET", target, "ratings");
+    CHECK(r.status == 400);
+    CHECK((r.header("x-tether-reason") && *r.header("x-tether-reason") == "bad_request"));
+  }
+  CHECK(app.requestCount() == 0);
+  // The normalized path is what is forwarded.
+  CHECK(httpRequest(caller.port("outbound"), "GET", "/api/v1/../orders//x", "ratings").status ==
+        200);
+  REQUIRE(app.requestCount() == 1);
+  CHECK(app.lastRequest().target == "/api/orders/x");
+
+  // A client without a sidecar that signs the trick itself gets no further.
+  std::string base =
+      "--path-as-is -H 'Host: ratings' http://127.0.0.1:" + std::to_string(callee.port("inbound"));
+  for (const char* target :
+       {"/api/../admin/x", "/api/%2e%2e/admin/x", "/api//admin", "/api/./admin", "/%61pi/admin"}) {
+    INFO(target);
+    std::string url = "http://ratings" + std::string(target);
+    std::string status = code(signedArgs("--signed-header content-type --key-id orders-2026 "
+                                         "--secret-file " +
+                                         ordersKey + " '" + url + "'") +
+                              " " + base + target);
+    CHECK((status == "403" || status == "401"));
+  }
+  CHECK(app.requestCount() == 1);
+}
+
+TEST_CASE("a request with two authorization headers is refused", "[auth]") {
+  FakeUpstream app;
+  std::string ordersKey = writeFile("orders-dup.key", "orders-secret\n");
+  std::string billingKey = writeFile("billing-dup.key", "billing-secret\n");
+  TetherProcess callee(basicBootstrap(app.port()) + calleeRules(ordersKey, billingKey));
+  REQUIRE(callee.started());
+  std::string url = "http://ratings/api/x";
+  std::string base =
+      "-H 'Host: ratings' http://127.0.0.1:" + std::to_string(callee.port("inbound")) + "/api/x";
+  std::string sign = "--signed-header content-type --key-id orders-2026 --secret-file " + ordersKey;
+  std::string sig = signedArgs(sign + " " + url);
+  CHECK(code(sig + " " + base) == "200");
+  std::string sig2 = signedArgs(sign + " " + url);
+  std::string r = curl("-i " + sig2 + " -H 'Authorization: junk' " + base);
+  CHECK(r.rfind("HTTP/1.1 401", 0) == 0);
+  CHECK(r.find("x-tether-reason: unauthenticated") != std::string::npos);
+  CHECK(app.requestCount() == 1);
 }

@@ -66,15 +66,15 @@ struct ControlPlane {
   }
 };
 
-std::string doc(const std::string& kind, const std::string& name, const std::string& spec,
-                const std::string& selector = "") {
+std::string planeDoc(const std::string& kind, const std::string& name, const std::string& spec,
+                     const std::string& selector = "") {
   return "---\napiVersion: tether.dev/v1alpha1\nkind: " + kind + "\nmetadata: { name: " + name +
          " }\n" + (selector.empty() ? "" : "selector: " + selector + "\n") + "spec: " + spec + "\n";
 }
 
 std::string service(const std::string& name, uint16_t port) {
-  return doc("Service", name,
-             "{ endpoints: [ { address: 127.0.0.1:" + std::to_string(port) + " } ] }");
+  return planeDoc("Service", name,
+                  "{ endpoints: [ { address: 127.0.0.1:" + std::to_string(port) + " } ] }");
 }
 
 int statusOf(const TetherProcess& t, const std::string& host) {
@@ -87,13 +87,13 @@ TEST_CASE("a push reaches two sidecars, which route differently by selector", "[
   FakeUpstream one, two;
   ControlPlane cp("cp-push");
   cp.write("services.yaml", service("one", one.port()) + service("two", two.port()));
-  cp.write(
-      "routes.yaml",
-      doc("Route", "for-a", "{ hosts: [ shared ], rules: [ { backends: [ { service: one } ] } ] }",
-          "{ service: a }") +
-          doc("Route", "for-b",
-              "{ hosts: [ shared ], rules: [ { backends: [ { service: two } ] } ] }",
-              "{ service: b }"));
+  cp.write("routes.yaml",
+           planeDoc("Route", "for-a",
+                    "{ hosts: [ shared ], rules: [ { backends: [ { service: one } ] } ] }",
+                    "{ service: a }") +
+               planeDoc("Route", "for-b",
+                        "{ hosts: [ shared ], rules: [ { backends: [ { service: two } ] } ] }",
+                        "{ service: b }"));
   cp.start();
   FakeUpstream app;
   TetherProcess a(basicBootstrap(app.port(), cp.bootstrap("sidecar-a", "a")));
@@ -110,8 +110,8 @@ TEST_CASE("a push reaches two sidecars, which route differently by selector", "[
 
   // A change reaches both: now a goes to two as well, and a new host appears on both.
   cp.write("routes.yaml",
-           doc("Route", "for-all",
-               "{ hosts: [ shared, added ], rules: [ { backends: [ { service: two } ] } ] }"));
+           planeDoc("Route", "for-all",
+                    "{ hosts: [ shared, added ], rules: [ { backends: [ { service: two } ] } ] }"));
   CHECK(
       waitUntil([&] { return statusOf(a, "added") == 200 && statusOf(b, "added") == 200; }, 3000));
   twoBefore = two.requestCount();
@@ -130,21 +130,21 @@ TEST_CASE("a NACK keeps the running rules and its per-document reasons show in t
           "[control]") {
   FakeUpstream one;
   ControlPlane cp("cp-nack");
-  cp.write(
-      "rules.yaml",
-      service("one", one.port()) +
-          doc("Route", "r", "{ hosts: [ good ], rules: [ { backends: [ { service: one } ] } ] }"));
+  cp.write("rules.yaml",
+           service("one", one.port()) +
+               planeDoc("Route", "r",
+                        "{ hosts: [ good ], rules: [ { backends: [ { service: one } ] } ] }"));
   cp.start();
   FakeUpstream app;
   TetherProcess t(basicBootstrap(app.port(), cp.bootstrap("sidecar-n", "n")));
   REQUIRE(t.started());
   REQUIRE(waitUntil([&] { return statusOf(t, "good") == 200; }, 5000));
 
-  cp.write(
-      "rules.yaml",
-      service("one", one.port()) +
-          doc("Route", "r", "{ hosts: [ next ], rules: [ { backends: [ { service: gone } ] } ] }") +
-          doc("Route", "typo", "{ hosts: [ t ], rulez: [] }"));
+  cp.write("rules.yaml",
+           service("one", one.port()) +
+               planeDoc("Route", "r",
+                        "{ hosts: [ next ], rules: [ { backends: [ { service: gone } ] } ] }") +
+               planeDoc("Route", "typo", "{ hosts: [ t ], rulez: [] }"));
   std::string status;
   REQUIRE(waitUntil(
       [&] {
@@ -166,10 +166,10 @@ TEST_CASE("a NACK keeps the running rules and its per-document reasons show in t
                     "result=\"nack\"") == 1);
 
   // Fixed: the next version is acked.
-  cp.write(
-      "rules.yaml",
-      service("one", one.port()) +
-          doc("Route", "r", "{ hosts: [ next ], rules: [ { backends: [ { service: one } ] } ] }"));
+  cp.write("rules.yaml",
+           service("one", one.port()) +
+               planeDoc("Route", "r",
+                        "{ hosts: [ next ], rules: [ { backends: [ { service: one } ] } ] }"));
   CHECK(waitUntil([&] { return statusOf(t, "next") == 200; }, 3000));
   CHECK(waitUntil([&] { return cp.status().find("SYNCED") != std::string::npos; }, 2000));
 }
@@ -178,10 +178,10 @@ TEST_CASE("with the control plane gone, sidecars keep serving, then reconnect an
           "[control]") {
   FakeUpstream one;
   ControlPlane cp("cp-restart");
-  cp.write(
-      "rules.yaml",
-      service("one", one.port()) +
-          doc("Route", "r", "{ hosts: [ kept ], rules: [ { backends: [ { service: one } ] } ] }"));
+  cp.write("rules.yaml",
+           service("one", one.port()) +
+               planeDoc("Route", "r",
+                        "{ hosts: [ kept ], rules: [ { backends: [ { service: one } ] } ] }"));
   cp.start();
   FakeUpstream app;
   TetherProcess t(basicBootstrap(app.port(), cp.bootstrap("sidecar-r", "r")));
@@ -203,8 +203,8 @@ TEST_CASE("with the control plane gone, sidecars keep serving, then reconnect an
   // Back, with a change made while it was away: the sidecar reconnects and takes it.
   cp.write("rules.yaml",
            service("one", one.port()) +
-               doc("Route", "r",
-                   "{ hosts: [ kept, new ], rules: [ { backends: [ { service: one } ] } ] }"));
+               planeDoc("Route", "r",
+                        "{ hosts: [ kept, new ], rules: [ { backends: [ { service: one } ] } ] }"));
   cp.start();
   CHECK(waitUntil([&] { return statusOf(t, "new") == 200; }, 5000));
   CHECK(statusOf(t, "kept") == 200);
@@ -218,9 +218,10 @@ TEST_CASE("registered instances become endpoints for other sidecars, and leave b
           "[control]") {
   ControlPlane cp("cp-registry");
   // The Service has no static endpoints: registrations fill it.
-  cp.write("rules.yaml",
-           doc("Service", "backend", "{}") +
-               doc("Route", "r",
+  cp.write(
+      "rules.yaml",
+      planeDoc("Service", "backend", "{}") +
+          planeDoc("Route", "r",
                    "{ hosts: [ backend ], rules: [ { backends: [ { service: backend } ] } ] }"));
   cp.start();
   FakeUpstream app1, app2, unused;
@@ -279,7 +280,7 @@ TEST_CASE("registered instances become endpoints for other sidecars, and leave b
 
 TEST_CASE("the control plane shrugs off what is not its protocol", "[control]") {
   ControlPlane cp("cp-garbage");
-  cp.write("rules.yaml", doc("Service", "s", "{}"));
+  cp.write("rules.yaml", planeDoc("Service", "s", "{}"));
   cp.start();
   // Not HTTP/2 at all.
   RawClient raw(cp.port);
@@ -304,8 +305,8 @@ TEST_CASE("a sidecar restarted while the control plane is away serves its cached
   ControlPlane cp("cp-cache");
   cp.write("rules.yaml",
            service("one", one.port()) +
-               doc("Route", "r",
-                   "{ hosts: [ cached ], rules: [ { backends: [ { service: one } ] } ] }"));
+               planeDoc("Route", "r",
+                        "{ hosts: [ cached ], rules: [ { backends: [ { service: one } ] } ] }"));
   cp.start();
   std::string cache = tempDir() + "/cp-cache-snapshot.json";
   ::unlink(cache.c_str());

@@ -20,10 +20,14 @@ struct Case {
   bool hasHost = false;
 };
 
+std::filesystem::path corpusDir() {
+  return std::filesystem::path(TETHER_SOURCE_DIR) / ".." / "shared" / "corpora" /
+         "http-desync-guardian";
+}
+
 std::vector<Case> loadCorpus() {
   std::vector<Case> cases;
-  std::filesystem::path dir = std::filesystem::path(TETHER_SOURCE_DIR) / ".." / "shared" /
-                              "corpora" / "http-desync-guardian";
+  std::filesystem::path dir = corpusDir();
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".yaml") continue;
     YAML::Node docs = YAML::LoadFile(entry.path().string());
@@ -67,6 +71,11 @@ bool isToken(const std::string& s) {
 
 TEST_CASE("the desync corpus: severe cases are refused and never reach the upstream",
           "[http1][desync]") {
+  // The corpus lives beside the clone (../shared), not in it: a user's clone has none.
+  if (skipTest(!std::filesystem::is_directory(corpusDir()),
+               "no desync corpus at " + corpusDir().string())) {
+    return;
+  }
   std::vector<Case> cases = loadCorpus();
   REQUIRE(cases.size() >= 150);
   FakeUpstream up;

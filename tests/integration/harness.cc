@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -466,6 +467,16 @@ std::string curl(const std::string& args) {
   std::string out;
   runCommand("curl -s -S --max-time 20 " + args, &out, true);
   return out;
+}
+
+std::string doc(const std::string& kind, const std::string& name, const std::string& spec) {
+  return "    - apiVersion: tether.dev/v1alpha1\n      kind: " + kind +
+         "\n      metadata: { name: " + name + " }\n      spec: " + spec + "\n";
+}
+
+bool skipTest(bool skip, const std::string& reason) {
+  if (skip) std::cout << "TETHER_SKIP: " << reason << std::endl;
+  return skip;
 }
 
 }  // namespace tether::test

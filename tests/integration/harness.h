@@ -143,6 +143,14 @@ std::string basicBootstrap(uint16_t appPort, const std::string& extra = "", int 
 std::string routedBootstrap(uint16_t upPort, const std::string& extra = "",
                             const std::string& routeExtra = "");
 
+/// One rule document as an item of `rules.inline` (indented for routedBootstrap()'s list).
+std::string doc(const std::string& kind, const std::string& name, const std::string& spec);
+
+/// When `skip` holds, prints "TETHER_SKIP: <reason>" (CTest reports the test skipped on that
+/// line) and returns true: the test returns at once. For tests whose data or peers may be
+/// absent, such as the corpora in ../shared.
+bool skipTest(bool skip, const std::string& reason);
+
 /// Runs curl with `args` (silent, errors shown, 20 s limit); returns stdout and stderr.
 std::string curl(const std::string& args);
 

@@ -10,11 +10,6 @@ using namespace tether::test;
 
 namespace {
 
-std::string doc(const std::string& kind, const std::string& name, const std::string& spec) {
-  return "    - apiVersion: tether.dev/v1alpha1\n      kind: " + kind +
-         "\n      metadata: { name: " + name + " }\n      spec: " + spec + "\n";
-}
-
 std::string ep(const FakeUpstream& u, const std::string& labels = "") {
   return "{ address: 127.0.0.1:" + std::to_string(u.port()) +
          (labels.empty() ? "" : ", labels: " + labels) + " }";

@@ -117,6 +117,39 @@ TEST_CASE("route checks: weights, regexes, duplicate names, missing fields", "[c
   CHECK(m[3] == "rules.yaml:15:1: metadata.name: duplicate Route \"r\"");
 }
 
+TEST_CASE("regexes are RE2: what RE2 cannot run in linear time is refused at its position",
+          "[config]") {
+  std::string head =
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: {name: a}\n"
+      "spec: {endpoints: [{address: 127.0.0.1:1}]}\n---\n"
+      "apiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: {name: r}\n"
+      "spec:\n  hosts: [a]\n  rules:\n";
+  auto routeWith = [&](const std::string& match) {
+    return loadRules(head + "    - match: " + match + "\n      backends: [{service: a}]\n");
+  };
+  // Backreferences and lookaheads need backtracking: RE2 has neither.
+  auto m = messages(routeWith("{pathRegex: \"(a)\\\\1\"}"));
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].rfind("rules.yaml:12:26: spec.rules[0].match.pathRegex: invalid regex", 0) == 0);
+  CHECK(m[0].find("RE2") != std::string::npos);
+  m = messages(routeWith("{headers: {x-a: {regex: \"a(?=b)\"}}}"));
+  REQUIRE(m.size() == 1);
+  INFO(m[0]);
+  CHECK(m[0].rfind("rules.yaml:12:38: spec.rules[0].match.headers.x-a.regex: invalid regex", 0) ==
+        0);
+  // A pattern whose program is too large (a counted repetition unrolls).
+  m = messages(routeWith("{pathRegex: \"(abcdefgh){1000}\"}"));
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].find("program size") != std::string::npos);
+  // What used to take exponential time compiles and matches in linear time.
+  LoadResult ok = routeWith("{pathRegex: \"(a*)*b\"}");
+  REQUIRE(ok.errors.empty());
+  const auto& rx = ok.config->routes.at(0).rules.at(0).match.pathRegex;
+  REQUIRE(rx);
+  CHECK_FALSE(rx->fullMatch(std::string(100000, 'a')));
+  CHECK(rx->fullMatch(std::string(100000, 'a') + "b"));
+}
+
 TEST_CASE("the embedded default is DESIGN.md section 3", "[config]") {
   LoadResult r = loadEmbeddedDefault();
   REQUIRE(r.config);
