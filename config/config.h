@@ -41,6 +41,7 @@ struct Source {
 struct LoadResult {
   std::shared_ptr<const Config> config;  // null when errors is not empty
   ConfigErrors errors;
+  bool unreadable = false;  // a file could not be read (errors say why), not a bad content
 };
 
 /// Loads a bootstrap file and the rule sources it names (globs under rules.files are
@@ -64,9 +65,9 @@ const char* embeddedDefaultYaml();
 /// The files matching a glob pattern, sorted (none when nothing matches).
 std::vector<std::string> expandGlob(const std::string& pattern);
 
-/// The whole content of the file at `path` into `out`; false (and `out` untouched) when it
-/// cannot be opened.
-bool readFile(const std::string& path, std::string& out);
+/// The whole content of the regular file at `path` into `out`; false (and `out` untouched,
+/// `error` set to why) when it cannot be read or is larger than kMaxConfigBytes.
+bool readFile(const std::string& path, std::string& out, std::string* error = nullptr);
 
 /// Hex SHA-256 of `data`.
 std::string sha256Hex(std::string_view data);

@@ -3,15 +3,19 @@
 #ifndef OPENSSL_SUPPRESS_DEPRECATED
 #define OPENSSL_SUPPRESS_DEPRECATED
 #endif
+#include <fcntl.h>
 #include <openssl/sha.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "config/config.h"
 #include "config/loader_internal.h"
+#include "config/yaml_guard.h"
 #include "config/yaml_reader.h"
 
 namespace tether::config {
@@ -454,13 +458,56 @@ void readBootstrap(ErrorSink& sink, const YAML::Node& root, Bootstrap& b,
 
 }  // namespace detail
 
-bool readFile(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
+namespace {
+
+std::string tooLarge(size_t bytes) {
+  return "the configuration is " + std::to_string(bytes) + " bytes; the limit is " +
+         std::to_string(kMaxConfigBytes / (1024 * 1024)) + " MiB";
+}
+
+}  // namespace
+
+bool readFile(const std::string& path, std::string& out, std::string* error) {
+  auto fail = [&](const std::string& why) {
+    if (error) *error = why;
+    return false;
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    int err = errno;
+    ::close(fd);
+    return fail(S_ISDIR(st.st_mode) ? "is a directory" : std::strerror(err));
+  }
+  if (S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) > kMaxConfigBytes) {
+    ::close(fd);
+    return fail(tooLarge(static_cast<size_t>(st.st_size)));
+  }
+  std::string content;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return fail(std::strerror(err));
+    }
+    if (n == 0) break;
+    content.append(buf, static_cast<size_t>(n));
+    if (content.size() > kMaxConfigBytes) {  // grew while read
+      ::close(fd);
+      return fail(tooLarge(content.size()));
+    }
+  }
+  ::close(fd);
+  out = std::move(content);
   return true;
+}
+
+ConfigError unreadable(const std::string& path, const std::string& why) {
+  return ConfigError{path, 0, 0, "", "cannot read file: " + why};
 }
 
 std::vector<std::string> expandGlob(const std::string& pattern) {
@@ -482,13 +529,21 @@ LoadResult loadFromSources(const Source& bootstrapSource, const std::vector<Sour
   {
     detail::ErrorSink sink(bootstrapSource.name, result.errors);
     std::vector<YAML::Node> inlineRules;
-    try {
-      YAML::Node root = YAML::Load(bootstrapSource.content);
-      if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-      detail::readBootstrap(sink, root, cfg->bootstrap, inlineRules);
-      for (const auto& doc : inlineRules) detail::readRuleDocument(sink, doc, rules);
-    } catch (const YAML::Exception& e) {
-      sink.addAt(e.mark.line + 1, e.mark.column + 1, "", e.msg);
+    if (bootstrapSource.content.size() > kMaxConfigBytes) {
+      sink.addAt(0, 0, "", tooLarge(bootstrapSource.content.size()));
+      return result;
+    }
+    // A bootstrap the guard refuses is not loaded; the rule files named on the command line
+    // are still checked, so one run reports everything.
+    if (checkYaml(bootstrapSource.name, bootstrapSource.content, result.errors)) {
+      try {
+        YAML::Node root = YAML::Load(bootstrapSource.content);
+        if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+        detail::readBootstrap(sink, root, cfg->bootstrap, inlineRules);
+        for (const auto& doc : inlineRules) detail::readRuleDocument(sink, doc, rules);
+      } catch (const YAML::Exception& e) {
+        sink.addAt(e.mark.line + 1, e.mark.column + 1, "", e.msg);
+      }
     }
   }
   std::vector<Source> sources = ruleSources;
@@ -496,15 +551,30 @@ LoadResult loadFromSources(const Source& bootstrapSource, const std::vector<Sour
     for (const auto& pattern : cfg->bootstrap.rules.files) {
       for (const auto& file : expandGlob(pattern)) {
         Source s{file, {}};
-        if (!readFile(file, s.content)) {
-          result.errors.push_back(ConfigError{file, 0, 0, "", "cannot read file"});
+        std::string why;
+        if (!readFile(file, s.content, &why)) {
+          result.errors.push_back(unreadable(file, why));
+          result.unreadable = true;
           continue;
         }
         sources.push_back(std::move(s));
       }
     }
   }
-  for (const auto& src : sources) detail::readRuleSource(src, rules, result.errors);
+  size_t total = bootstrapSource.content.size();
+  for (const auto& src : sources) total += src.content.size();
+  if (total > kMaxConfigBytes) {
+    // Refused before parsing: every byte would become nodes, documents and copies.
+    result.errors.push_back(ConfigError{
+        bootstrapSource.name, 0, 0, "",
+        tooLarge(total) + " (bootstrap and " + std::to_string(sources.size()) + " rule sources)"});
+    return result;
+  }
+  for (const auto& src : sources) {
+    if (checkYaml(src.name, src.content, result.errors)) {
+      detail::readRuleSource(src, rules, result.errors);
+    }
+  }
   detail::finishConfig(*cfg, rules, result.errors);
   std::string all = bootstrapSource.content;
   for (const auto& d : cfg->documents) all += d.hash;
@@ -517,17 +587,19 @@ LoadResult loadFromFiles(const std::string& bootstrapPath,
                          const std::vector<std::string>& extraRuleFiles,
                          const std::vector<Source>& extraSources) {
   Source bootstrap{bootstrapPath, {}};
-  if (!readFile(bootstrapPath, bootstrap.content)) {
+  std::string why;
+  if (!readFile(bootstrapPath, bootstrap.content, &why)) {
     LoadResult r;
-    r.errors.push_back(ConfigError{bootstrapPath, 0, 0, "", "cannot read file"});
+    r.errors.push_back(unreadable(bootstrapPath, why));
+    r.unreadable = true;
     return r;
   }
   std::vector<Source> rules;
   ConfigErrors readErrors;
   for (const auto& f : extraRuleFiles) {
     Source s{f, {}};
-    if (!readFile(f, s.content)) {
-      readErrors.push_back(ConfigError{f, 0, 0, "", "cannot read file"});
+    if (!readFile(f, s.content, &why)) {
+      readErrors.push_back(unreadable(f, why));
       continue;
     }
     rules.push_back(std::move(s));
@@ -537,6 +609,7 @@ LoadResult loadFromFiles(const std::string& bootstrapPath,
   if (!readErrors.empty()) {
     r.errors.insert(r.errors.begin(), readErrors.begin(), readErrors.end());
     r.config.reset();
+    r.unreadable = true;
   }
   return r;
 }

@@ -1,5 +1,7 @@
 #include "control/channel.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <vector>
 
@@ -55,12 +57,13 @@ int Channel::connect(const config::Address& address) {
   return 0;
 }
 
-int Channel::accept(uv_stream_t* listener) {
+int Channel::adopt(int fd) {
   uv_tcp_init(loop_, &tcp_);
   tcpInitialized_ = true;
   tcp_.data = this;
-  int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_));
+  int rc = uv_tcp_open(&tcp_, fd);
   if (rc != 0) {
+    ::close(fd);
     close(std::string("accept: ") + uv_strerror(rc));
     return rc;
   }

@@ -17,7 +17,7 @@ namespace tether::control {
 /// serves both ends; docs/control-plane.md specifies the messages.
 ///
 /// Lifetime: the owner creates it, and may delete it only from Handler::onClosed (the
-/// last call it makes) or before connect()/accept().
+/// last call it makes) or before connect()/adopt().
 class Channel {
  public:
   enum class Role { kClient, kServer };
@@ -45,8 +45,8 @@ class Channel {
 
   /// Client: connects and opens the stream. Returns a libuv error code (0: in progress).
   int connect(const config::Address& address);
-  /// Server: takes the next connection of `listener`.
-  int accept(uv_stream_t* listener);
+  /// Server: takes over an accepted socket (closed on failure, as the connection is).
+  int adopt(int fd);
   /// Queues one message (a JSON object without the newline).
   void send(std::string json);
   /// Closes the connection; onClosed follows.

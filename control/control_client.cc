@@ -29,6 +29,7 @@ ControlPlaneClient::~ControlPlaneClient() = default;
 
 void ControlPlaneClient::start(proxy::Server& server) {
   server_ = &server;
+  acceptedDocuments_ = source_->controlPlaneDocuments();
   config_ = *server.config().bootstrap.rules.controlPlane;
   server.controlStats().controlPlaneConfigured = true;
   retry_ = std::make_unique<proxy::Timer>(server.loop(), [this] { connect(); });
@@ -233,15 +234,23 @@ void PushedSnapshot::writeCache(const std::string& path) const {
 
 void ControlPlaneClient::applySnapshot(const proxy::JsonValue& m) {
   PushedSnapshot pushed = PushedSnapshot::parse(m);
+  source_->setControlPlaneDocuments(pushed.documents);
+  uint64_t push = ++pushes_;
+  std::string trigger = "control plane version " + pushed.version;
+  server_->reload(trigger, [this, alive = std::weak_ptr<bool>(alive_), push,
+                            pushed = std::move(pushed)](const proxy::ReloadOutcome& o) mutable {
+    if (!alive.expired()) answerPush(std::move(pushed), push, o);
+  });
+}
+
+void ControlPlaneClient::answerPush(PushedSnapshot pushed, uint64_t push,
+                                    const proxy::ReloadOutcome& outcome) {
   const std::string& version = pushed.version;
   const std::vector<config::Source>& docs = pushed.documents;
-  std::vector<config::Source> previous = source_->controlPlaneDocuments();
-  source_->setControlPlaneDocuments(docs);
-  proxy::ReloadOutcome outcome = server_->reload("control plane version " + version);
   proxy::JsonWriter j;
   j.beginObject();
   if (outcome.result == proxy::ReloadOutcome::Result::kRejected) {
-    source_->setControlPlaneDocuments(std::move(previous));
+    if (push == pushes_) source_->setControlPlaneDocuments(acceptedDocuments_);
     lastNack_ = Nack{version, {}};
     for (const auto& e : outcome.errors) {
       bool fromPush = false;
@@ -259,6 +268,7 @@ void ControlPlaneClient::applySnapshot(const proxy::JsonValue& m) {
     writeReasons(j, lastNack_.reasons);
   } else {
     ackedVersion_ = version;
+    acceptedDocuments_ = docs;
     if (!config_.cacheFile.empty()) pushed.writeCache(config_.cacheFile);
     auto endpoints = std::move(pushed.endpoints);
     server_->setControlEndpoints(std::move(endpoints));

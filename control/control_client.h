@@ -62,6 +62,8 @@ class ControlPlaneClient : public proxy::ControlPlugin, public Channel::Handler 
   void connect();
   void scheduleReconnect();
   void applySnapshot(const proxy::JsonValue& message);
+  /// ACK or NACK for push number `push` once its reload is done.
+  void answerPush(PushedSnapshot pushed, uint64_t push, const proxy::ReloadOutcome& outcome);
   void sendRegistration();
   /// Where other sidecars reach this instance; empty when it cannot be registered.
   std::string instanceAddress() const;
@@ -85,6 +87,11 @@ class ControlPlaneClient : public proxy::ControlPlugin, public Channel::Handler 
   bool wantRegistered_ = false;  // the local app is ready and we are not shutting down
   bool shuttingDown_ = false;
   bool stopped_ = false;
+  // Reloads finish later (off the control loop): a NACK puts back the documents last
+  // accepted, unless a newer push has replaced them meanwhile (its own answer decides).
+  std::vector<config::Source> acceptedDocuments_;
+  uint64_t pushes_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for reload callbacks
 };
 
 }  // namespace tether::control

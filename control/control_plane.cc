@@ -6,6 +6,7 @@
 #include <prometheus/text_serializer.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -79,38 +80,27 @@ int ControlPlaneServer::run() {
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count());
   loadRules();
-  sockaddr_storage ss{};
-  const config::Address& l = options_.listen;
-  if (uv_ip4_addr(l.host.c_str(), l.port, reinterpret_cast<sockaddr_in*>(&ss)) != 0 &&
-      uv_ip6_addr(l.host.c_str(), l.port, reinterpret_cast<sockaddr_in6*>(&ss)) != 0) {
-    TETHER_LOG(kError, "control plane: bad listen address " + l.toString());
+  int fd = proxy::openListeningSocket(options_.listen, 4096, false);
+  if (fd < 0) {
+    TETHER_LOG(kError, "control plane: cannot listen on " + options_.listen.toString() + ": " +
+                           std::strerror(-fd));
     return 1;
   }
-  uv_tcp_init(&loop_, &listener_);
-  listener_.data = this;
-  int rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&ss), 0);
-  if (rc == 0) {
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 4096, [](uv_stream_t* s, int st) {
-      auto* self = static_cast<ControlPlaneServer*>(s->data);
-      if (st != 0 || self->stopping_) return;
-      auto sidecar = std::make_unique<Sidecar>();
-      sidecar->channel = std::make_unique<Channel>(&self->loop_, Channel::Role::kServer, *self);
-      sidecar->connectedSince = epochNow();
-      Channel* c = sidecar->channel.get();
-      self->sidecars_[c] = std::move(sidecar);
-      c->accept(s);  // on failure onClosed removes it
-    });
-  }
-  if (rc != 0) {
-    TETHER_LOG(kError, "control plane: cannot listen on " + l.toString() + ": " + uv_strerror(rc));
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    return 1;
-  }
-  sockaddr_storage bound{};
-  int len = sizeof(bound);
-  uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &len);
-  options_.listen.port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  listener_ = std::make_unique<proxy::Acceptor>(
+      &loop_, fd, "control",
+      [this](int fd) {
+        if (stopping_) {
+          ::close(fd);
+          return;
+        }
+        auto sidecar = std::make_unique<Sidecar>();
+        sidecar->channel = std::make_unique<Channel>(&loop_, Channel::Role::kServer, *this);
+        sidecar->connectedSince = epochNow();
+        Channel* c = sidecar->channel.get();
+        sidecars_[c] = std::move(sidecar);
+        c->adopt(fd);  // on failure onClosed removes it
+      },
+      nullptr);
   admin_ = std::make_unique<proxy::AdminServer>(
       &loop_, [this](const proxy::AdminRequest& r, proxy::AdminRespond respond) {
         handleAdmin(r, std::move(respond));
@@ -151,7 +141,7 @@ void ControlPlaneServer::shutdown() {
   watcher_.reset();
   sweep_.reset();
   if (admin_) admin_->close();
-  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  listener_.reset();
   for (auto* s : signals_) {
     uv_close(reinterpret_cast<uv_handle_t*>(s),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });

@@ -84,7 +84,7 @@ class ControlPlaneServer : public Channel::Handler {
 
   ControlPlaneOptions options_;
   uv_loop_t loop_;
-  uv_tcp_t listener_;
+  std::unique_ptr<proxy::Acceptor> listener_;
   std::unique_ptr<proxy::AdminServer> admin_;
   std::unique_ptr<FileWatcher> watcher_;
   std::unique_ptr<proxy::Timer> sweep_;

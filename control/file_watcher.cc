@@ -110,8 +110,11 @@ void FileWatcher::onFsEvent(uv_fs_event_t* handle, const char*, int, int status)
 }
 
 void FileWatcher::eventSeen() {
-  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(debounceTimer_))) lastEvent_ = Clock::now();
-  // Restarted by every event: a burst of writes settles into one reload.
+  // Armed by the first event of a burst and not restarted by the rest: the writes of one
+  // save settle into one reload, and a steady stream of writes is still applied every
+  // `debounce` instead of never.
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(debounceTimer_))) return;
+  lastEvent_ = Clock::now();
   uv_timer_start(debounceTimer_, &FileWatcher::onTimer, static_cast<uint64_t>(debounce_.count()),
                  0);
 }
@@ -120,7 +123,6 @@ void FileWatcher::onTimer(uv_timer_t* timer) { static_cast<FileWatcher*>(timer->
 
 void FileWatcher::onPoll(uv_timer_t* timer) {
   auto* self = static_cast<FileWatcher*>(timer->data);
-  if (uv_is_active(reinterpret_cast<uv_handle_t*>(self->debounceTimer_))) return;
   if (self->fingerprint() != self->baseline_) {
     self->lastEvent_ = Clock::now();
     self->settle();

@@ -19,9 +19,10 @@ namespace tether::control {
 /// each pattern is watched with uv_fs_event (so new files, atomic renames and Kubernetes'
 /// ConfigMap symlink swaps are seen), and a slow poll re-checks everything as a safety net
 /// (events can be lost: NFS, overlay filesystems, a directory that appears later).
-/// Changes are debounced: `onChange` runs `debounce` after the last event, and only when
-/// the content of the matched files (not their timestamps) differs from what it last
-/// reported. Control loop only.
+/// Changes are debounced: `onChange` runs `debounce` after the first event of a burst (later
+/// events do not push it back, so a steady stream of writes is applied every `debounce`),
+/// and only when the content of the matched files (not their timestamps) differs from what
+/// it last reported. Control loop only.
 class FileWatcher {
  public:
   using Clock = std::chrono::steady_clock;

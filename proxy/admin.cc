@@ -1,5 +1,7 @@
 #include "proxy/admin.h"
 
+#include <unistd.h>
+
 #include "proxy/http1_parser.h"
 #include "proxy/reason.h"
 
@@ -113,50 +115,30 @@ class AdminConnection : public Http1Parser::Callbacks {
 
 }  // namespace
 
-AdminServer::AdminServer(uv_loop_t* loop, AdminHandler handler)
-    : loop_(loop), handler_(std::move(handler)) {}
+AdminServer::AdminServer(uv_loop_t* loop, AdminHandler handler,
+                         std::function<void(int err)> onPause)
+    : loop_(loop), handler_(std::move(handler)), onPause_(std::move(onPause)) {}
 
 AdminServer::~AdminServer() { close(); }
 
 int AdminServer::listen(config::Address& address) {
-  server_ = new uv_tcp_t;
-  uv_tcp_init(loop_, server_);
-  server_->data = this;
-  sockaddr_storage ss{};
-  int rc = uv_ip4_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&ss));
-  if (rc != 0) {
-    rc = uv_ip6_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in6*>(&ss));
-  }
-  if (rc == 0) rc = uv_tcp_bind(server_, reinterpret_cast<sockaddr*>(&ss), 0);
-  if (rc == 0) {
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 128, [](uv_stream_t* s, int status) {
-      static_cast<AdminServer*>(s->data)->onConnection(status);
-    });
-  }
-  if (rc == 0 && address.port == 0) {
-    sockaddr_storage bound{};
-    int len = sizeof(bound);
-    uv_tcp_getsockname(server_, reinterpret_cast<sockaddr*>(&bound), &len);
-    address.port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  }
-  return rc;
+  int fd = openListeningSocket(address, 128, false);
+  if (fd < 0) return fd;
+  acceptor_ = std::make_unique<Acceptor>(
+      loop_, fd, "admin",
+      [this](int fd) {
+        auto* conn = new AdminConnection(loop_, handler_);
+        if (uv_tcp_open(reinterpret_cast<uv_tcp_t*>(conn->stream()), fd) != 0) {
+          ::close(fd);
+          conn->close();
+          return;
+        }
+        conn->start();
+      },
+      onPause_, true);
+  return 0;
 }
 
-void AdminServer::onConnection(int status) {
-  if (status != 0) return;
-  auto* conn = new AdminConnection(loop_, handler_);
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(server_), conn->stream()) != 0) {
-    conn->close();
-    return;
-  }
-  conn->start();
-}
-
-void AdminServer::close() {
-  if (!server_) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(server_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-  server_ = nullptr;
-}
+void AdminServer::close() { acceptor_.reset(); }
 
 }  // namespace tether::proxy

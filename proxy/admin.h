@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/address.h"
+#include "proxy/acceptor.h"
 #include "proxy/headers.h"
 
 namespace tether::proxy {
@@ -32,20 +33,21 @@ using AdminHandler = std::function<void(const AdminRequest&, AdminRespond)>;
 /// Admin traffic is rare and local; simplicity beats throughput here.
 class AdminServer {
  public:
-  AdminServer(uv_loop_t* loop, AdminHandler handler);
+  /// `onPause` is told the errno of each accept back-off (see Acceptor).
+  AdminServer(uv_loop_t* loop, AdminHandler handler, std::function<void(int err)> onPause = {});
   ~AdminServer();
 
   /// Binds and listens; writes back the chosen port when address.port is 0. Returns 0 or a
-  /// negative libuv error.
+  /// negative errno.
   int listen(config::Address& address);
   void close();
-
-  void onConnection(int status);
 
  private:
   uv_loop_t* loop_;
   AdminHandler handler_;
-  uv_tcp_t* server_ = nullptr;
+  std::function<void(int)> onPause_;
+  // With a reserve descriptor: probes are answered while the proxy is out of descriptors.
+  std::unique_ptr<Acceptor> acceptor_;
 };
 
 }  // namespace tether::proxy

@@ -110,8 +110,8 @@ bool TcpConnection::readTls(const char* data, size_t len) {
   return true;
 }
 
-int TcpConnection::accept(uv_stream_t* server) {
-  int rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_));
+int TcpConnection::adopt(int fd) {
+  int rc = uv_tcp_open(&tcp_, fd);
   if (rc != 0) return rc;
   connected_ = true;
   uv_tcp_nodelay(&tcp_, 1);

@@ -42,8 +42,9 @@ class TcpConnection {
   TcpConnection(const TcpConnection&) = delete;
   TcpConnection& operator=(const TcpConnection&) = delete;
 
-  /// Accepts a pending connection from `server` and starts reading.
-  int accept(uv_stream_t* server);
+  /// Takes over an accepted, connected socket and starts reading. Returns 0 or a negative
+  /// libuv error (then `fd` is still the caller's to close).
+  int adopt(int fd);
   /// Starts an outbound connect; Handler::onConnected follows.
   int connect(const sockaddr* addr);
 

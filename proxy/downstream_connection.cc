@@ -49,7 +49,7 @@ DownstreamConnection::DownstreamConnection(
 
 DownstreamConnection::~DownstreamConnection() = default;
 
-int DownstreamConnection::accept(uv_stream_t* server) { return conn_.accept(server); }
+int DownstreamConnection::adopt(int fd) { return conn_.adopt(fd); }
 
 void DownstreamConnection::start() {
   peer_ = conn_.peerAddress();

@@ -32,7 +32,9 @@ class DownstreamConnection : public TcpConnection::Handler,
                        std::shared_ptr<std::atomic<uint32_t>> listenerConnections);
   ~DownstreamConnection() override;
 
-  int accept(uv_stream_t* server);
+  /// Takes over an accepted socket (see TcpConnection::adopt); on failure the caller
+  /// still owns `fd`.
+  int adopt(int fd);
   /// TLS termination (before start()): see TcpConnection::acceptTls.
   void acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required) {
     conn_.acceptTls(std::move(slot), required);

@@ -219,6 +219,11 @@ size_t Http2ServerSession::scanFrames(const char* data, size_t len) {
       scanError_ = NGHTTP2_PROTOCOL_ERROR;
       return frameStart;
     }
+    // nghttp2 skips PRIORITY frames unseen: counted here, like the other control frames.
+    if (type == NGHTTP2_PRIORITY && !controlBudget_.take(uv_now(worker_.loop()))) {
+      scanAbuse_ = "control_frame_flood";
+      return frameStart;
+    }
     priorityHave_ = type == NGHTTP2_PRIORITY && payloadLeft_ == 5 ? 0 : 5;
     priorityStream_ = id;
     if (id == 0 || id % 2 == 0) continue;  // nghttp2 checks those
@@ -293,6 +298,10 @@ void Http2ServerSession::onRead(const char* data, size_t len) {
     conn_.write(std::string_view(rst, sizeof(rst)));
   }
   streamErrors_.clear();
+  if (scanAbuse_) {
+    closeForAbuse(scanAbuse_);
+    return;
+  }
   if (rv >= 0 && valid < len) {
     nghttp2_session_terminate_session(session_, scanError_);
     closing_ = true;
@@ -401,6 +410,17 @@ void Http2ServerSession::onConnectionClosed() {
 int Http2ServerSession::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<Http2ServerSession*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (self->streamCount_ >= self->advertisedMaxStreams_) {
+    // Over SETTINGS_MAX_CONCURRENT_STREAMS: refused, which tells the client it may retry
+    // (RFC 9113 §5.1.2, §8.7). Each refusal costs a reset token, like any reset sent.
+    if (!self->resetBudget_.take(uv_now(self->worker_.loop()))) {
+      self->closeForAbuse("reset_flood");
+      return 0;
+    }
+    nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_REFUSED_STREAM);
+    return 0;  // no Stream: its header fields and frames are ignored
+  }
   auto* s = new Stream(*self, frame->hd.stream_id);
   s->head_.headers.fields().reserve(16);  // one allocation for a typical head
   self->link(s);
@@ -463,8 +483,7 @@ int Http2ServerSession::onFrameRecv(nghttp2_session* session, const nghttp2_fram
     case NGHTTP2_PING:
     case NGHTTP2_SETTINGS:
       if (frame->hd.flags & NGHTTP2_FLAG_ACK) break;
-      [[fallthrough]];
-    case NGHTTP2_PRIORITY:
+      // (PRIORITY frames, which nghttp2 skips without a callback, are counted in scanFrames.)
       if (!self->controlBudget_.take(now)) self->closeForAbuse("control_frame_flood");
       break;
     case NGHTTP2_DATA: {

@@ -99,6 +99,7 @@ class Http2ServerSession : public Http2Session {
   std::vector<Stream*> openStreams() const;
   FrameBudget controlBudget_;
   FrameBudget resetBudget_;
+  const char* scanAbuse_ = nullptr;  // a protection scanFrames tripped (closeForAbuse kind)
   std::string bodyScratch_;
   // scanFrames() state: the frame header being read, the payload left to skip, the highest
   // stream id a client HEADERS opened, and ranges of ids it skipped (bounded).

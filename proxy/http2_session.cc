@@ -49,8 +49,20 @@ void Http2Session::init(bool server, const config::Http2Settings& s) {
   }
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
+  // A client over SETTINGS_MAX_CONCURRENT_STREAMS may get its stream refused (REFUSED_STREAM,
+  // retryable) rather than the connection closed (RFC 9113 §5.1.2), but nghttp2 closes the
+  // connection once the limit is acknowledged. So nghttp2 holds a higher limit, the client
+  // is told the configured one (onSend rewrites it), and the server session refuses the
+  // streams in between. Past the higher one (a client opening hundreds of streams in one
+  // read) the connection error stands.
+  uint32_t maxStreams = 100;
+  if (server) {
+    advertisedMaxStreams_ = s.maxConcurrentStreams;
+    maxStreams = static_cast<uint32_t>(
+        std::min<uint64_t>(2ull * s.maxConcurrentStreams + 100, (1u << 31) - 1));
+  }
   nghttp2_settings_entry iv[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, server ? s.maxConcurrentStreams : 100},
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, maxStreams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, s.initialStreamWindow},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
@@ -122,8 +134,37 @@ bool Http2Session::finished() const {
 ssize_t Http2Session::onSend(nghttp2_session*, const uint8_t* data, size_t len, int, void* user) {
   auto* self = static_cast<Http2Session*>(user);
   if (self->blocked()) return NGHTTP2_ERR_WOULDBLOCK;
-  self->conn_.write(std::string_view(reinterpret_cast<const char*>(data), len));
+  std::string_view out(reinterpret_cast<const char*>(data), len);
+  if (!self->settingsSent_) {
+    self->settingsSent_ = true;
+    if (self->advertisedMaxStreams_ != 0) {
+      self->writeFirstSettings(out);
+      return static_cast<ssize_t>(len);
+    }
+  }
+  self->conn_.write(out);
   return static_cast<ssize_t>(len);
+}
+
+void Http2Session::writeFirstSettings(std::string_view bytes) {
+  // The server's first frame is the SETTINGS submitted in init(), whole: 9 octets of header,
+  // then 6-octet entries (RFC 9113 §6.5.1).
+  std::string frame(bytes);
+  size_t payload = frame.size() >= 9 ? (size_t{static_cast<uint8_t>(frame[0])} << 16) |
+                                           (size_t{static_cast<uint8_t>(frame[1])} << 8) |
+                                           static_cast<uint8_t>(frame[2])
+                                     : 0;
+  if (frame.size() >= 9 + payload && frame[3] == NGHTTP2_SETTINGS) {
+    for (size_t at = 9; at + 6 <= 9 + payload; at += 6) {
+      uint16_t id = static_cast<uint16_t>((static_cast<uint8_t>(frame[at]) << 8) |
+                                          static_cast<uint8_t>(frame[at + 1]));
+      if (id != NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) continue;
+      for (int k = 0; k < 4; ++k) {
+        frame[at + 2 + k] = static_cast<char>(advertisedMaxStreams_ >> (24 - 8 * k));
+      }
+    }
+  }
+  conn_.write(frame);
 }
 
 int Http2Session::onSendData(nghttp2_session*, nghttp2_frame*, const uint8_t* framehd,

@@ -95,11 +95,17 @@ class Http2Session : public Worker::TurnHook {
   bool closeWanted_ = false;
   bool sendScheduled_ = false;
   bool afterPoll_ = false;  // send after one more poll (Worker::scheduleTurnHook)
+  // Server: SETTINGS_MAX_CONCURRENT_STREAMS as the client is told it. nghttp2 is given a
+  // higher one (see init()), so a stream over the limit is the subclass's to refuse.
+  uint32_t advertisedMaxStreams_ = 0;
+  bool settingsSent_ = false;
 
  private:
   /// The connection's buffer is above the high watermark: stop serializing for now.
   bool blocked();
   static ssize_t onSend(nghttp2_session*, const uint8_t* data, size_t len, int, void* user);
+  /// Writes the first SETTINGS frame with advertisedMaxStreams_ in place of nghttp2's value.
+  void writeFirstSettings(std::string_view frame);
   static int onSendData(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
                         size_t length, nghttp2_data_source* source, void* user);
   static ssize_t onReadBody(nghttp2_session*, int32_t streamId, uint8_t* buf, size_t length,

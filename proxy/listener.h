@@ -1,21 +1,14 @@
 #pragma once
 
-#include <uv.h>
+#include <memory>
 
-#include <optional>
-#include <string>
-#include <vector>
-
+#include "proxy/acceptor.h"
 #include "proxy/worker.h"
 
 namespace tether::proxy {
 
-/// Creates a listening TCP socket with SO_REUSEPORT, bound to `address` (port 0 picks a free
-/// port; the actual one is written back). libuv 1.44 has no UV_TCP_REUSEPORT, so the socket
-/// is made here and each worker uv_tcp_open()s its own. Returns the fd or a negative errno.
-int openReusePortSocket(config::Address& address, int backlog = 1024);
-
-/// A worker's accept loop on one listening socket.
+/// A worker's listening socket (its own, with SO_REUSEPORT): accepted connections become
+/// DownstreamConnections.
 class Listener {
  public:
   Listener(Worker& worker, const ListenerSocket& socket);
@@ -23,14 +16,14 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  void onConnection(int status);
+  void onConnection(int fd);
 
  private:
   Worker& worker_;
   // The worker's own entry, not a copy: connections keep a reference to its config, and
   // the worker (unlike this listener, which goes when draining begins) outlives them all.
   const ListenerSocket& socket_;
-  uv_tcp_t* handle_;  // freed in its close callback
+  Acceptor acceptor_;
 };
 
 }  // namespace tether::proxy

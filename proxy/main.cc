@@ -130,8 +130,11 @@ int run(const Args& a) {
       }
     }
   }
-  tether::proxy::Server server(r.config, tether::filters::buildSnapshot,
-                               [source] { return source->load(); });
+  tether::proxy::Server server(r.config, tether::filters::buildSnapshot, [source] {
+    // A copy: the load runs on another thread while the
+    // control-plane client may replace the documents.
+    return [copy = *source] { return copy.load(); };
+  });
   std::vector<std::string> watched = a.files;
   if (!a.config.empty()) watched.insert(watched.begin(), a.config);
   server.addPlugin(std::make_unique<tether::control::RulesWatch>(std::move(watched)));

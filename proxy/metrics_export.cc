@@ -170,6 +170,12 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   pairs("tether_http2_abuse_closed_total",
         "HTTP/2 connections closed with GOAWAY by a protection (flood, reset, CONTINUATION).",
         stats.http2Abuse, "listener", "kind");
+  WorkerStats::PairCounts acceptPauses = stats.acceptPauses;
+  for (const auto& [k, v] : control.acceptPauses) acceptPauses[k] += v;
+  pairs("tether_accept_paused_total",
+        "Times a listener stopped accepting for a short back-off, by reason (descriptors or "
+        "memory exhausted).",
+        acceptPauses, "listener", "reason");
   pairs("tether_auth_requests_total",
         "Requests an HmacAuth rule checked (inbound: ok, or why not) or signed (outbound).",
         stats.auth, "rule", "result");
@@ -294,7 +300,7 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
 
   auto reloads =
       family("tether_config_reloads_total", "Config reloads, by result.", MetricType::Counter);
-  for (const char* result : {"applied", "rejected", "unchanged"}) {
+  for (const char* result : {"applied", "rejected", "unreadable", "unchanged"}) {
     auto it = control.reloads.find(result);
     reloads.metric.push_back(counter(
         it == control.reloads.end() ? 0.0 : static_cast<double>(it->second), {{"result", result}}));

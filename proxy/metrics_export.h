@@ -18,6 +18,7 @@ struct ControlStats {
   bool controlPlaneConfigured = false;
   bool controlPlaneConnected = false;
   std::map<std::string, uint64_t> controlPlaneUpdates;  // ack | nack -> count
+  WorkerStats::PairCounts acceptPauses;                 // the admin listener's back-offs
 };
 
 /// Folds the merged worker counters and the control numbers into prometheus-cpp metric

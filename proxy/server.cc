@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -59,7 +60,7 @@ int Server::start() {
       tls = TlsRegistry::instance().server(*lc.tls, error);
     }
     for (unsigned i = 0; i < n; ++i) {
-      int fd = openReusePortSocket(addr);
+      int fd = openListeningSocket(addr, 1024, true);
       if (fd < 0) {
         TETHER_LOG(kError, "listener " + lc.name + ": cannot listen on " + lc.address.toString() +
                                ": " + std::strerror(-fd));
@@ -78,7 +79,10 @@ int Server::start() {
   }
 
   admin_ = std::make_unique<AdminServer>(
-      &loop_, [this](const AdminRequest& r, AdminRespond respond) { handleAdmin(r, respond); });
+      &loop_, [this](const AdminRequest& r, AdminRespond respond) { handleAdmin(r, respond); },
+      [this](int err) {
+        control_.acceptPauses[std::string("admin") + '\0' + acceptPauseReason(err)]++;
+      });
   config::Address adminAddr = b.admin;
   int rc = admin_->listen(adminAddr);
   if (rc != 0) {
@@ -393,22 +397,85 @@ std::string Server::rulesJson() const {
   return j.str() + "\n";
 }
 
-ReloadOutcome Server::reload(const std::string& trigger) {
+struct Server::ReloadJob {
+  uv_work_t req;
+  Server* server;
+  std::function<config::LoadResult()> load;
+  config::LoadResult result;
+  std::string trigger;
+  std::vector<ReloadDone> done;
+};
+
+void Server::reload(const std::string& trigger, ReloadDone done) {
+  if (draining_) {
+    ReloadOutcome out;
+    out.result = ReloadOutcome::Result::kUnchanged;
+    out.version = version_;
+    if (done) done(out);
+    return;
+  }
+  reloadWanted_ = true;
+  reloadTrigger_ = trigger;
+  reloadWaiting_.push_back(std::move(done));
+  startReload();
+}
+
+void Server::startReload() {
+  if (reloadRunning_ || !reloadWanted_) return;
+  reloadWanted_ = false;
+  reloadRunning_ = true;
+  auto* job = new ReloadJob;
+  job->req.data = job;
+  job->server = this;
+  job->load = loader_();
+  job->trigger = std::move(reloadTrigger_);
+  job->done.swap(reloadWaiting_);
+  uv_queue_work(
+      &loop_, &job->req,
+      [](uv_work_t* req) {
+        auto* j = static_cast<ReloadJob*>(req->data);
+        j->result = j->load();
+      },
+      [](uv_work_t* req, int) {
+        std::unique_ptr<ReloadJob> j(static_cast<ReloadJob*>(req->data));
+        Server* self = j->server;
+        self->reloadRunning_ = false;
+        ReloadOutcome out = self->applyLoaded(j->trigger, std::move(j->result));
+        for (auto& done : j->done) {
+          if (done) done(out);
+        }
+        j.reset();  // a rejected candidate goes now, before the next is read
+        self->startReload();
+      });
+}
+
+ReloadOutcome Server::applyLoaded(const std::string& trigger, config::LoadResult r) {
   ReloadOutcome out;
   out.version = version_;
   if (draining_) {
     out.result = ReloadOutcome::Result::kUnchanged;
     return out;
   }
-  config::LoadResult r = loader_();
   config::ConfigErrors errors = std::move(r.errors);
   if (r.config) errors = prepareFiles(*r.config, false);
   if (!errors.empty()) {
-    control_.reloads["rejected"]++;
     lastRejection_ = errors;
     lastRejectionTrigger_ = trigger;
-    for (const auto& e : errors) TETHER_LOG(kError, "reload rejected: " + e.format());
+    if (r.unreadable) {
+      // Not a verdict on the content: the files could not be read (descriptors exhausted,
+      // a file mid-swap). The next change or poll tries again.
+      control_.reloads["unreadable"]++;
+      for (const auto& e : errors) {
+        TETHER_LOG(kError, "reload (" + trigger +
+                               "): cannot read the configuration, still serving version " +
+                               std::to_string(version_) + ": " + e.format());
+      }
+    } else {
+      control_.reloads["rejected"]++;
+      for (const auto& e : errors) TETHER_LOG(kError, "reload rejected: " + e.format());
+    }
     out.errors = std::move(errors);
+    scheduleTrim();
     return out;
   }
   if (r.config->hash == baseConfig_->hash) {
@@ -429,7 +496,14 @@ ReloadOutcome Server::reload(const std::string& trigger) {
   for (auto& p : plugins_) p->onApplied(*baseConfig_);
   out.result = ReloadOutcome::Result::kApplied;
   out.version = version_;
+  scheduleTrim();
   return out;
+}
+
+void Server::scheduleTrim() {
+  // Workers drop the old snapshot as they swap (at most a sweep later); then trim.
+  if (!trimTimer_) trimTimer_ = std::make_unique<Timer>(&loop_, [] { malloc_trim(0); });
+  trimTimer_->start(std::chrono::seconds(1));
 }
 
 void Server::setControlEndpoints(
@@ -535,9 +609,10 @@ void Server::handleAdmin(const AdminRequest& req, AdminRespond respond) {
     respond(AdminResponse{200, "text/plain; charset=utf-8", "exiting\n"});
     beginShutdown(true);
   } else if (post && p == "/reload") {
-    ReloadOutcome o = reload("POST /reload");
-    respond(AdminResponse{o.result == ReloadOutcome::Result::kRejected ? 400 : 200,
-                          "application/json", rulesJson()});
+    reload("POST /reload", [this, respond](const ReloadOutcome& o) {
+      respond(AdminResponse{o.result == ReloadOutcome::Result::kRejected ? 400 : 200,
+                            "application/json", rulesJson()});
+    });
   } else if (p == "/" || p == "/help") {
     respond(AdminResponse{200, "text/plain; charset=utf-8",
                           "GET  /ready /live /metrics /clusters /config_dump /rules\n"
@@ -605,6 +680,7 @@ void Server::finish() {
   drainTimer_.reset();
   readinessTimer_.reset();
   tlsReloadTimer_.reset();
+  trimTimer_.reset();
   for (auto& p : plugins_) p->stop();
   healthChecker_.reset();
   dns_.reset();

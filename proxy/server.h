@@ -23,7 +23,10 @@
 namespace tether::proxy {
 
 /// Re-reads the configuration sources (for SIGHUP and POST /reload).
-using ConfigLoader = std::function<config::LoadResult()>;
+/// Called on the control loop at the start of a reload: returns the load itself, which runs
+/// on libuv's thread pool and so may only use what it captured (copies, not references to
+/// state the control loop keeps changing).
+using ConfigLoader = std::function<std::function<config::LoadResult()>()>;
 
 class JsonWriter;
 class Server;
@@ -69,8 +72,12 @@ class Server {
 
   // For plugins (control loop only).
   uv_loop_t* loop() { return &loop_; }
-  /// Re-reads every source; applies the result when it is valid and different.
-  ReloadOutcome reload(const std::string& trigger);
+  using ReloadDone = std::function<void(const ReloadOutcome&)>;
+  /// Re-reads every source off the control loop (libuv's thread pool: a large configuration
+  /// must not hold up /ready, /live or /metrics), then applies the result on the loop when
+  /// it is valid and different, and calls `done`. One load runs at a time; requests made
+  /// meanwhile share the next one, which reads the sources as they are when it starts.
+  void reload(const std::string& trigger, ReloadDone done = nullptr);
   /// Replaces the endpoints learned from the control plane (EDS-like): each service named
   /// serves exactly these; services no longer named go back to their rule documents.
   void setControlEndpoints(std::map<std::string, std::vector<config::EndpointConfig>> endpoints);
@@ -82,6 +89,12 @@ class Server {
 
  private:
   int start();
+  struct ReloadJob;
+  void startReload();
+  ReloadOutcome applyLoaded(const std::string& trigger, config::LoadResult r);
+  /// Gives freed heap back to the system a moment after a snapshot was replaced (a large
+  /// configuration leaves hundreds of MB in malloc's free lists otherwise).
+  void scheduleTrim();
   void handleAdmin(const AdminRequest& req, AdminRespond respond);
   void collectStats(std::function<void(WorkerStats)> done);
   void collectClusters(AdminRespond respond);
@@ -121,6 +134,11 @@ class Server {
   std::unique_ptr<Timer> tlsReloadTimer_;  // re-reads certificate files that changed
   std::unique_ptr<Timer> drainTimer_;
   ControlStats control_;
+  bool reloadRunning_ = false;
+  bool reloadWanted_ = false;
+  std::string reloadTrigger_;
+  std::vector<ReloadDone> reloadWaiting_;  // for the next load
+  std::unique_ptr<Timer> trimTimer_;
   config::ConfigErrors lastRejection_;
   std::string lastRejectionTrigger_;
   uint64_t version_ = 1;

@@ -82,6 +82,7 @@ void WorkerStats::merge(const WorkerStats& other) {
   for (const auto& [k, v] : other.laneFallbacks) laneFallbacks[k] += v;
   for (const auto& [k, v] : other.protocols) protocols[k] += v;
   for (const auto& [k, v] : other.http2Abuse) http2Abuse[k] += v;
+  for (const auto& [k, v] : other.acceptPauses) acceptPauses[k] += v;
   for (const auto& [k, v] : other.auth) auth[k] += v;
   for (const auto& [k, v] : other.callers) callers[k] += v;
   http2Streams += other.http2Streams;

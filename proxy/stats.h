@@ -73,6 +73,7 @@ struct WorkerStats {
   PairCounts laneRequests;   // "direction\0lane"
   PairCounts laneFallbacks;  // "service\0lane"
   PairCounts protocols;      // "listener\0protocol": connections by detected protocol
+  PairCounts acceptPauses;   // "listener\0reason": accept back-offs (descriptors, memory)
   PairCounts http2Abuse;     // "listener\0kind": HTTP/2 connections closed by a protection
   PairCounts auth;           // "rule\0result": HmacAuth verifications and signatures
   PairCounts callers;        // "rule\0caller": requests authenticated as each caller

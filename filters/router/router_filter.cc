@@ -724,7 +724,9 @@ void RouterFilter::onLent(proxy::Lent how) {
       onUpstreamReady();
       return;
     case proxy::Lent::kFailed:
-      fail(Reason::kUpstreamConnectFailure);
+      // No socket at all (descriptors exhausted, say): a connect failure like any other,
+      // counted, fed to outlier detection and retried by the same policy.
+      onUpstreamFailure(Reason::kUpstreamConnectFailure, false);
       return;
     case proxy::Lent::kOverflow:
       serviceStats().connectionOverflow++;

@@ -124,11 +124,10 @@ TEST_CASE("HTTP/2 floods close only the abusive connection", "[http2]") {
   REQUIRE(t.started());
   uint16_t port = t.port("outbound");
   // Each flood and the protection that must close it.
-  const std::pair<const char*, const char*> floods[] = {{"ping", "control_frame_flood"},
-                                                        {"settings", "control_frame_flood"},
-                                                        {"rapid_reset", "reset_flood"},
-                                                        {"continuation", "continuation_flood"},
-                                                        {"empty_data", "empty_frame_flood"}};
+  const std::pair<const char*, const char*> floods[] = {
+      {"ping", "control_frame_flood"},        {"settings", "control_frame_flood"},
+      {"priority", "control_frame_flood"},    {"rapid_reset", "reset_flood"},
+      {"continuation", "continuation_flood"}, {"empty_data", "empty_frame_flood"}};
   for (const auto& [kind, protection] : floods) {
     SECTION(kind) {
       // A polite h2 client keeps asking while the flood runs; every answer must be 200.

@@ -365,3 +365,48 @@ TEST_CASE("interception settings: unknownDestinations, runAs, Service addresses"
             "passthrough | deny)",
             "rules.yaml:4:20: spec.addresses: invalid address \"vip\" (expected ip:port)"});
 }
+
+TEST_CASE("duplicate keys are refused at the second, with the path that holds them",
+          "[config][yaml]") {
+  auto m = messages(
+      loadRules("apiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: {name: r}\n"
+                "spec:\n  hosts: [a]\n  rules:\n    - backends: [{service: a}]\n"
+                "    - match: {pathPrefix: /x, pathPrefix: /y}\n      backends: [{service: a}]\n"));
+  REQUIRE(m.size() == 1);
+  CHECK(m[0] ==
+        "rules.yaml:8:31: spec.rules[1].match.pathPrefix: duplicate key \"pathPrefix\" (first at "
+        "line 8, column 15)");
+  // The same key in different maps, or in the next document, is not a duplicate.
+  LoadResult ok = loadRules(
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: {name: a}\n"
+      "spec: {endpoints: [{address: 127.0.0.1:1}, {address: 127.0.0.1:2}]}\n---\n"
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: {name: b}\n"
+      "spec: {endpoints: [{address: 127.0.0.1:1}]}\n");
+  CHECK(ok.errors.empty());
+}
+
+TEST_CASE("aliases are counted as what they expand to", "[config][yaml]") {
+  // A few aliases (rules sharing a backend list) are fine.
+  LoadResult ok = loadRules(
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: {name: a}\n"
+      "spec: {endpoints: [{address: 127.0.0.1:1}]}\n---\n"
+      "apiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: {name: r}\n"
+      "spec:\n  hosts: [a]\n  rules:\n"
+      "    - match: {pathPrefix: /x}\n      backends: &b [{service: a}]\n"
+      "    - backends: *b\n");
+  INFO((messages(ok).empty() ? std::string() : messages(ok)[0]));
+  CHECK(ok.errors.empty());
+  // Each level multiplies by ten: 10^7 nodes from a few hundred bytes.
+  std::string bomb = "a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n";
+  for (int i = 1; i <= 7; ++i) {
+    std::string p = "*a" + std::to_string(i - 1);
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += (k ? "," : "") + p;
+    bomb += "]\n";
+  }
+  auto m = messages(loadRules(bomb));
+  REQUIRE(m.size() == 1);
+  INFO(m[0]);
+  CHECK(m[0].find("rules.yaml:7:") == 0);  // where the count passed the bound
+  CHECK(m[0].find("more than 4000000 YAML nodes") != std::string::npos);
+}
