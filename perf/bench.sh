@@ -4,12 +4,17 @@
 # nginx backend, access logs off. wrk -t1 -c32 small GETs, peers run in alternation over
 # several rounds; the median of the rounds is reported. Never part of CI.
 #
-# usage: perf/bench.sh [path/to/tether]   env: ROUNDS (3), DURATION (5s), CONNS (32)
+# "tether-raw" is the same Tether with http.pathNormalization off: the ratio between the two
+# is what normalizing every path costs. Requests ask for a realistic path with a query.
+#
+# usage: perf/bench.sh [path/to/tether]   env: ROUNDS (3), DURATION (5s), CONNS (32),
+#                                              WRK_PATH (/api/v1/items/42?user=7&page=2)
 set -euo pipefail
 TETHER=${1:-build/tether}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-32}
+export WRK_PATH=${WRK_PATH:-/api/v1/items/42?user=7&page=2}
 TETHER=$(readlink -f "$TETHER")
 for bin in wrk nginx haproxy nghttpx curl; do
   command -v "$bin" >/dev/null || { echo "missing $bin (run deploy/install-deps.sh)"; exit 1; }
@@ -20,7 +25,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
 BACKEND=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port); NGHTTPX=$(free_port)
-TPORT=$(free_port); TADMIN=$(free_port)
+TPORT=$(free_port); TADMIN=$(free_port); RPORT=$(free_port); RADMIN=$(free_port)
 
 mkdir -p "$DIR/nginx-proxy"
 cat > "$DIR/nginx-proxy/nginx.conf" <<CONF
@@ -39,6 +44,9 @@ listeners:
   - { name: outbound, address: 127.0.0.1:$TPORT, direction: outbound }
 CONF
 catchall_rules "$BACKEND" >> "$DIR/tether.yaml"
+sed -e "s/127.0.0.1:$TADMIN/127.0.0.1:$RADMIN/" -e "s/127.0.0.1:$TPORT/127.0.0.1:$RPORT/" \
+  "$DIR/tether.yaml" > "$DIR/tether-raw.yaml"
+echo "http: { pathNormalization: { enabled: false } }" >> "$DIR/tether-raw.yaml"
 
 start_backend "$BACKEND"
 $PROXY_CPU nginx -c "$DIR/nginx-proxy/nginx.conf" -p "$DIR/nginx-proxy" 2>"$DIR/np.log" & PIDS+=($!)
@@ -47,9 +55,10 @@ $PROXY_CPU nghttpx --frontend="127.0.0.1,$NGHTTPX;no-tls" --backend="127.0.0.1,$
   --no-via --no-server-rewrite --no-add-x-forwarded-proto --errorlog-file="$DIR/nghttpx.log" \
   --accesslog-file=/dev/null >/dev/null 2>&1 & PIDS+=($!)
 $PROXY_CPU "$TETHER" run -c "$DIR/tether.yaml" --log-level warn 2>"$DIR/tether.log" & TETHER_PID=$!; PIDS+=($TETHER_PID)
+$PROXY_CPU "$TETHER" run -c "$DIR/tether-raw.yaml" --log-level warn 2>"$DIR/tether-raw.log" & PIDS+=($!)
 
-declare -A PORT=([direct]=$BACKEND [nginx]=$NGINX [haproxy]=$HAPROXY [nghttpx]=$NGHTTPX [tether]=$TPORT)
-NAMES=(direct nginx haproxy nghttpx tether)
+declare -A PORT=([direct]=$BACKEND [nginx]=$NGINX [haproxy]=$HAPROXY [nghttpx]=$NGHTTPX [tether]=$TPORT [tether-raw]=$RPORT)
+NAMES=(direct nginx haproxy nghttpx tether tether-raw)
 for n in "${NAMES[@]}"; do wait_up "${PORT[$n]}"; done
 
 sleep 0.5
@@ -64,7 +73,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 echo
-echo "wrk -t1 -c$CONNS -d$DURATION, $ROUNDS rounds in alternation, median; 1 worker each; $(nproc) cores"
+echo "wrk -t1 -c$CONNS -d$DURATION $WRK_PATH, $ROUNDS rounds in alternation, median; 1 worker each; $(nproc) cores"
 echo "proxies pinned to CPU $LAST; backend (nginx) and wrk pinned to the rest"
 printf '%-10s %12s %10s %14s %12s\n' peer "requests/s" "p99 ms" "tether/peer" "p99 ratio"
 T_RPS=$(median "${RPS[tether]}"); T_P99=$(median "${P99[tether]}")
@@ -76,5 +85,6 @@ done
 BEST=$(printf '%s\n%s\n' "$(median "${RPS[nginx]}")" "$(median "${RPS[haproxy]}")" | sort -g | tail -1)
 echo
 echo "tether / best of nginx and haproxy: $(awk -v a="$T_RPS" -v b="$BEST" 'BEGIN{printf "%.2f", a/b}')x (target >= 1.00)"
+echo "tether / tether-raw (path normalization's cost): $(awk -v a="$T_RPS" -v b="$(median "${RPS[tether-raw]}")" 'BEGIN{printf "%.3f", a/b}')x (target >= 0.98)"
 echo "tether idle RSS, 1 worker: ${IDLE_RSS} KiB (target <= 10240)"
 curl -s "http://127.0.0.1:$TADMIN/metrics" | grep -E '^tether_requests_total' | head -3

@@ -40,11 +40,12 @@ to_ms() {  # wrk latency "1.23ms" / "456.00us" / "1.02s" -> milliseconds
     else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } }'
 }
 
-# run_wrk PORT [extra wrk args...]: prints "requests/s p99ms"; warns on errors.
+# run_wrk PORT [extra wrk args...]: prints "requests/s p99ms"; warns on errors. The request
+# path is $WRK_PATH (default /).
 run_wrk() {
   local port=$1; shift
   local out
-  out=$($LOAD_CPU wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "http://127.0.0.1:$port/")
+  out=$($LOAD_CPU wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "http://127.0.0.1:$port${WRK_PATH:-/}")
   grep -E 'Non-2xx|Socket errors' <<<"$out" >&2 || true
   echo "$(awk '/^Requests\/sec/ {print $2}' <<<"$out") $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
 }
