@@ -138,6 +138,19 @@ TEST_CASE("every kind of bad change is rejected whole, visibly, and the old rule
   }
   CHECK(waitUntil([&] { return httpRequest(port, "GET", "/", "beta").status == 200; }, 3000));
   CHECK(metric(t, "tether_config_version") == 2);
+
+  // A match that cannot be read (here a directory; descriptors running out is the usual
+  // cause) is no verdict on any content: reported as unreadable, not as a rejection.
+  rejected = metric(t, "tether_config_reloads_total", "result=\"rejected\"");
+  runCommand("mkdir " + dir + "/unreadable.yaml");
+  CHECK(waitUntil(
+      [&] { return metric(t, "tether_config_reloads_total", "result=\"unreadable\"") >= 1; },
+      5000));
+  CHECK(metric(t, "tether_config_reloads_total", "result=\"rejected\"") == rejected);
+  CHECK(t.logs().find("cannot read the configuration, still serving version 2: " + dir +
+                      "/unreadable.yaml:0:0: cannot read file: is a directory") !=
+        std::string::npos);
+  CHECK(httpRequest(port, "GET", "/", "beta").status == 200);
 }
 
 TEST_CASE("a Kubernetes ConfigMap-style symlink swap is seen, bad and good", "[reload][watch]") {
