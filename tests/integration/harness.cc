@@ -195,12 +195,34 @@ TetherProcess::~TetherProcess() {
   }
   // A sanitizer report from the proxy (ASan, UBSan, LSan) fails the test that ran it.
   std::string log = logs();
-  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer"}) {
     if (log.find(marker) != std::string::npos) {
       FAIL_CHECK("sanitizer report in tether's log:\n" << log);
-      break;
+      return;
     }
   }
+  if (ubsanReports(log) > 0) FAIL_CHECK("sanitizer report in tether's log:\n" << log);
+}
+
+size_t ubsanReports(const std::string& log) {
+  // UBSan's vptr check reads the object through a pipe it opens; when the process has no
+  // descriptor left (the exhaustion tests) that fails, and the check reports an "invalid
+  // vptr" whose memory "cannot be printed". Such a report says nothing about the object (a
+  // real use after free is ASan's to report, and real memory can be printed): not counted.
+  std::vector<std::string> lines;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  size_t reports = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find("runtime error:") == std::string::npos) continue;
+    bool probeFailed =
+        i + 2 < lines.size() &&
+        lines[i].find("which does not point to an object of type") != std::string::npos &&
+        lines[i + 1].find("note: object has invalid vptr") != std::string::npos &&
+        lines[i + 2] == "<memory cannot be printed>";
+    if (!probeFailed) ++reports;
+  }
+  return reports;
 }
 
 uint16_t TetherProcess::port(const std::string& listener) const {

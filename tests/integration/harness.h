@@ -55,6 +55,10 @@ class TetherProcess {
   int status_ = 0;
 };
 
+/// UBSan reports ("runtime error:") in a proxy log, less the vptr checks that failed only
+/// because the process had no descriptor for UBSan's memory probe.
+size_t ubsanReports(const std::string& log);
+
 /// A loopback TCP port that was free a moment ago (for peers that cannot report theirs).
 uint16_t freePort();
 
