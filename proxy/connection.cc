@@ -54,9 +54,11 @@ TcpConnection::TcpConnection(Worker& worker, Handler& handler)
 
 TcpConnection::~TcpConnection() = default;
 
-void TcpConnection::acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required) {
+void TcpConnection::acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required,
+                              const char* alpn) {
   acceptTls_ = std::move(slot);
   tlsRequired_ = required;
+  acceptAlpn_ = alpn;
 }
 
 void TcpConnection::connectTls(std::shared_ptr<TlsContext> ctx, const std::string& serverName) {
@@ -164,6 +166,7 @@ void TcpConnection::onUvRead(ssize_t nread, const uv_buf_t* buf) {
       auto slot = std::move(acceptTls_);
       if (buf->base[0] == 0x16) {
         tls_ = std::make_unique<TlsSession>(slot->get(), true, "");
+        if (acceptAlpn_) tls_->setServerAlpn(acceptAlpn_);
       } else if (tlsRequired_) {
         failTls("plaintext on a TLS listener");
         worker_.endIoCallback();

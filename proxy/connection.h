@@ -50,7 +50,8 @@ class TcpConnection {
 
   /// Server side: a first byte of 0x16 (a TLS handshake record) starts TLS with the slot's
   /// current context; any other first byte is plaintext, or an error when `required`.
-  void acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required);
+  /// `alpn`: the protocols the connection may pick, in ALPN wire format (static storage).
+  void acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required, const char* alpn = nullptr);
   /// Client side: TLS starts as soon as the connection is up; `serverName` is the SNI name
   /// verified (or an IP address, verified against the certificate's IP SANs).
   void connectTls(std::shared_ptr<TlsContext> ctx, const std::string& serverName);
@@ -111,6 +112,7 @@ class TcpConnection {
   std::string plainOut_;                       // TLS: plaintext written since the last flush
   std::shared_ptr<TlsContextSlot> acceptTls_;  // server TLS decided by the first byte
   bool tlsRequired_ = false;
+  const char* acceptAlpn_ = nullptr;
 };
 
 }  // namespace tether::proxy

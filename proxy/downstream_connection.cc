@@ -51,6 +51,30 @@ DownstreamConnection::~DownstreamConnection() = default;
 
 int DownstreamConnection::adopt(int fd) { return conn_.adopt(fd); }
 
+void DownstreamConnection::acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required) {
+  const char* alpn = nullptr;  // auto: h2, then http/1.1
+  if (listener_.protocol == config::ListenerProtocol::kHttp1) alpn = "\x08http/1.1";
+  if (listener_.protocol == config::ListenerProtocol::kHttp2) alpn = "\x02h2";
+  conn_.acceptTls(std::move(slot), required, alpn);
+}
+
+bool DownstreamConnection::onTlsHandshake(std::string_view alpn) {
+  // Over TLS the handshake, not the bytes, decides (sniffing is for plaintext): ALPN h2 (or
+  // a protocol: http2 listener) is HTTP/2 and anything but its preface a connection error;
+  // http/1.1 or no ALPN is HTTP/1.1, preface bytes included.
+  if (awaitingHttp2_ || (detecting_ && alpn == "h2")) {
+    awaitingHttp2_ = false;
+    detecting_ = false;
+    if (detectTimer_) detectTimer_->stop();
+    startHttp2();
+  } else if (detecting_) {
+    detecting_ = false;
+    if (detectTimer_) detectTimer_->stop();
+    detected("http1");
+  }
+  return true;
+}
+
 void DownstreamConnection::start() {
   peer_ = conn_.peerAddress();
   acceptedAt_ = uv_hrtime();
@@ -66,6 +90,11 @@ void DownstreamConnection::start() {
     originalEndpoint_ = std::move(e);
   }
   if (listener_.protocol == config::ListenerProtocol::kHttp2) {
+    if (listener_.tls) {
+      awaitingHttp2_ = true;
+      armHeaderTimer();  // a client that never speaks is closed like any other
+      return;
+    }
     startHttp2();
     return;
   }
@@ -196,6 +225,10 @@ void DownstreamConnection::onRead(const char* data, size_t len) {
     if (tcpProxy_) tcpProxy_->onDownstreamData(data, len);
     return;
   }
+  if (awaitingHttp2_) {  // plaintext on a TLS-capable http2 listener: h2c
+    awaitingHttp2_ = false;
+    startHttp2();
+  }
   if (h2_) {
     h2_->onRead(data, len);
     return;
@@ -258,6 +291,7 @@ void DownstreamConnection::parse(const char* data, size_t len) {
       replyError(parser_.errorReason(), parser_.errorMessage());
       break;
   }
+  closeIfPeerDone();
 }
 
 void DownstreamConnection::resumeParsing() {
@@ -277,7 +311,7 @@ void DownstreamConnection::onReadEnd(int status) {
     }
     return;
   }
-  if (h2_ || detecting_) {
+  if (h2_ || detecting_ || awaitingHttp2_) {
     // An HTTP/2 client that stops sending is gone; its streams cannot finish.
     closeNow();
     return;
@@ -293,8 +327,9 @@ void DownstreamConnection::onReadEnd(int status) {
     return;
   }
   if (stream_) {
-    // Half-closed after a full request: finish the response, then close.
-    closeAfterResponse_ = true;
+    // Half-closed after a full request: finish the response, and those of the requests
+    // pipelined behind it (already read, as nginx answers them), then close.
+    peerDone_ = true;
     return;
   }
   if (!parser_.idle()) parser_.finish();
@@ -521,7 +556,16 @@ void DownstreamConnection::onStreamComplete() {
     pipelineReadPaused_ = false;
     conn_.readDisable(false);
   }
-  if (!inParse_) resumeParsing();
+  if (!inParse_) {
+    resumeParsing();
+    closeIfPeerDone();
+  }
+}
+
+void DownstreamConnection::closeIfPeerDone() {
+  // Every whole request the client sent before its FIN is answered; what is left (nothing,
+  // or a fragment nobody will finish) closes once the last response is out.
+  if (peerDone_ && !stream_ && !closed_ && !inParse_) conn_.closeAfterFlush();
 }
 
 void DownstreamConnection::replyError(Reason reason, const std::string& why) {

@@ -35,10 +35,9 @@ class DownstreamConnection : public TcpConnection::Handler,
   /// Takes over an accepted socket (see TcpConnection::adopt); on failure the caller
   /// still owns `fd`.
   int adopt(int fd);
-  /// TLS termination (before start()): see TcpConnection::acceptTls.
-  void acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required) {
-    conn_.acceptTls(std::move(slot), required);
-  }
+  /// TLS termination (before start()): see TcpConnection::acceptTls. ALPN offers what the
+  /// listener's protocol allows, and decides the codec once the handshake is done.
+  void acceptTls(std::shared_ptr<TlsContextSlot> slot, bool required);
   /// Called once the connection is admitted: starts timers and reading.
   void start();
   /// Marks the connection as counted in its listener's active total.
@@ -58,6 +57,7 @@ class DownstreamConnection : public TcpConnection::Handler,
   void onReadEnd(int status) override;
   void onWriteWatermark(bool aboveHigh) override;
   void onClosed() override;
+  bool onTlsHandshake(std::string_view alpn) override;
 
   // Http1Parser::Callbacks
   int onHeadersComplete(Http1Message& message) override;
@@ -78,6 +78,7 @@ class DownstreamConnection : public TcpConnection::Handler,
   void resumeParsing();
   void replyError(Reason reason, const std::string& why);
   void armHeaderTimer();
+  void closeIfPeerDone();
   void armIdleTimer();
   bool buildRequestHead(Http1Message& message, RequestHead& head);
   /// Records the 413 failure when `bytes` exceed http.maxRequestBodyMiB (if set).
@@ -119,6 +120,9 @@ class DownstreamConnection : public TcpConnection::Handler,
   bool requestComplete_ = false;
   bool responseChunked_ = false;
   bool closeAfterResponse_ = false;
+  // The client shut down its sending side: requests already read (pipelined) are still
+  // answered, then the connection closes.
+  bool peerDone_ = false;
   bool parserPaused_ = false;        // paused after a complete request (pipelining)
   bool pipelineReadPaused_ = false;  // reading stopped while pending_ is full
   bool upgradePending_ = false;      // an Upgrade/CONNECT request waits for its answer
@@ -128,6 +132,9 @@ class DownstreamConnection : public TcpConnection::Handler,
   bool closed_ = false;
   bool errorSent_ = false;
   bool detecting_ = false;  // the first bytes are still being looked at
+  // protocol: http2 on a listener with TLS: the session starts once the first bytes show
+  // plaintext or the handshake is done (its SETTINGS must not go out before TLS does).
+  bool awaitingHttp2_ = false;
   enum class TimerKind { kNone, kHeaders, kIdle } timerKind_ = TimerKind::kNone;
 };
 

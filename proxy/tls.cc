@@ -5,6 +5,8 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <cstring>
+
 namespace tether::proxy {
 
 namespace {
@@ -31,10 +33,16 @@ int64_t mtime(const std::string& path) {
 // ALPN: the server prefers h2, then http/1.1.
 constexpr unsigned char kServerAlpn[] = "\x02h2\x08http/1.1";
 
-int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+int selectAlpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                unsigned int inlen, void*) {
+  // The listener's own list when it set one (a protocol: http1 listener never picks h2).
+  const auto* wire = static_cast<const unsigned char*>(SSL_get_app_data(ssl));
+  unsigned int wireLen =
+      wire ? static_cast<unsigned int>(std::strlen(reinterpret_cast<const char*>(wire)))
+           : static_cast<unsigned int>(sizeof(kServerAlpn) - 1);
+  if (!wire) wire = kServerAlpn;
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, kServerAlpn, sizeof(kServerAlpn) - 1, in, inlen) !=
+  if (SSL_select_next_proto(&selected, outlen, wire, wireLen, in, inlen) !=
       OPENSSL_NPN_NEGOTIATED) {
     return SSL_TLSEXT_ERR_NOACK;
   }
@@ -207,6 +215,10 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::
 }
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }
+
+void TlsSession::setServerAlpn(const char* wire) {
+  SSL_set_app_data(ssl_, const_cast<char*>(wire));
+}
 
 void TlsSession::readPeerIdentity() {
   // Only a chain that verified counts (a server context without caFile verifies nothing).

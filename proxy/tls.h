@@ -79,6 +79,9 @@ class TlsRegistry {
 class TlsSession {
  public:
   TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::string& sni);
+  /// Server side: the protocols this connection may choose by ALPN, in order of preference,
+  /// in wire format (static storage); without it, h2 then http/1.1.
+  void setServerAlpn(const char* wire);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;

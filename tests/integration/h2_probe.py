@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Frame-level HTTP/2 checks against a live Tether listener (RFC 9113 conformance and the
-abuse protections). Usage: h2_probe.py [tls:]PORT SCENARIO [HOST]; with "tls:" every
+abuse protections). Usage: h2_probe.py [tls:|h2:]PORT SCENARIO [HOST]; with "tls:" every
 connection is h2 over TLS (ALPN, the certificate not checked). Prints one line per check,
 "PASS name" or "FAIL name: why", and exits 1 if any check failed.
 
@@ -24,7 +24,10 @@ NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR, SETTINGS_TIMEOUT, 
     ENHANCE_YOUR_CALM = range(12)
 
 TLS = sys.argv[1].startswith("tls:")
-PORT = int(sys.argv[1][4:] if TLS else sys.argv[1])
+# "h2:PORT": a plaintext listener whose protocol is fixed to HTTP/2 (no sniffing). Over TLS
+# ALPN h2 fixes it too. Only a bare port number is a listener that tells HTTP/1.1 apart.
+FIXED_H2 = TLS or sys.argv[1].startswith("h2:")
+PORT = int(sys.argv[1].split(":")[-1])
 HOST = sys.argv[3] if len(sys.argv) > 3 else "up"
 failures = 0
 
@@ -320,11 +323,19 @@ def conformance():
     check("GET answered", h is not None and h.get(":status") == "200", h)
     c.close()
 
-    # §3.4: an invalid preface is answered as what it is not (HTTP/1.1 400) and closed.
+    # §3.4: an invalid preface is a connection error (GOAWAY PROTOCOL_ERROR) where the
+    # listener is HTTP/2 only; where HTTP/1.1 is told apart it is HTTP/1.1's 400. Closed.
     c = Conn(handshake=False)
     c.send(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
-    data = b"".join(iter(lambda: c.s.recv(4096), b""))
-    check("invalid preface rejected and closed", data.startswith(b"HTTP/1.1 400"), data[:40])
+    if FIXED_H2:
+        got = c.goaway()
+        for _ in c.frames(2.0):
+            pass
+        check("invalid preface: GOAWAY PROTOCOL_ERROR and closed",
+              got == PROTOCOL_ERROR and c.closed, got)
+    else:
+        data = b"".join(iter(lambda: c.s.recv(4096), b""))
+        check("invalid preface rejected and closed", data.startswith(b"HTTP/1.1 400"), data[:40])
     c.close()
 
     # §6.5: SETTINGS rules.
@@ -643,10 +654,62 @@ def flood(kind):
     c.close()
 
 
+def tls_socket(alpn):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", PORT), timeout=5),
+                        server_hostname="localhost")
+    return s
+
+
+def read_all(s, timeout=3.0):
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, OSError):
+        pass
+    return data
+
+
+def alpn():
+    """Over TLS, ALPN decides the codec; the bytes that follow do not (RFC 9113 §3.2, §3.4)."""
+    s = tls_socket(["h2"])
+    check("ALPN h2 selected", s.selected_alpn_protocol() == "h2", s.selected_alpn_protocol())
+    s.sendall(b"GET / HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n\r\n")
+    data = read_all(s)
+    goaway = None
+    at = 0
+    while at + 9 <= len(data):
+        length = struct.unpack(">I", b"\0" + data[at:at + 3])[0]
+        if data[at + 3] == GOAWAY and at + 17 <= len(data):
+            goaway = struct.unpack(">I", data[at + 13:at + 17])[0]
+        at += 9 + length
+    check("ALPN h2 then HTTP/1.1 bytes: GOAWAY PROTOCOL_ERROR", goaway == PROTOCOL_ERROR,
+          data[:80])
+    s.close()
+    for offer in (["http/1.1"], None):
+        s = tls_socket(offer)
+        s.sendall(PREFACE + settings())
+        data = read_all(s)
+        check("ALPN %s then the HTTP/2 preface: HTTP/1.1 400" % (offer or "absent"),
+              data.startswith(b"HTTP/1.1 400"), data[:80])
+        s.close()
+
+
 def main():
     scenario = sys.argv[2]
     if scenario == "conformance":
         conformance()
+    elif scenario == "alpn":
+        alpn()
     elif scenario.startswith("flood_"):
         flood(scenario[len("flood_"):])
     else:

@@ -90,6 +90,34 @@ TEST_CASE("keep-alive reuses one upstream connection; pipelined requests answer 
   }
 }
 
+TEST_CASE("a client that half-closes after pipelining gets every request it sent answered",
+          "[http1]") {
+  FakeUpstream up;
+  TetherProcess t(routedBootstrap(up.port()));
+  REQUIRE(t.started());
+  // Upstream requests, a local reply (no route) among them, and a fragment at the end that
+  // the FIN leaves unfinished.
+  RawClient c(t.port("outbound"));
+  REQUIRE(
+      c.send("GET /echo/1 HTTP/1.1\r\nHost: up\r\n\r\n"
+             "GET /slow/100 HTTP/1.1\r\nHost: up\r\n\r\n"
+             "GET /x HTTP/1.1\r\nHost: nowhere\r\n\r\n"
+             "GET /echo/4 HTTP/1.1\r\nHost: up\r\n\r\n"
+             "GET /echo/5 HTTP/1.1\r\nHo"));
+  REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+  HttpResponse r;
+  REQUIRE(c.readResponse(r));
+  CHECK(*r.header("x-echo-target") == "/echo/1");
+  REQUIRE(c.readResponse(r));
+  CHECK(r.status == 200);
+  REQUIRE(c.readResponse(r));
+  CHECK(r.status == 404);
+  REQUIRE(c.readResponse(r));
+  CHECK(*r.header("x-echo-target") == "/echo/4");
+  CHECK(c.waitClosed(3000));
+  CHECK(up.requestCount() == 3);
+}
+
 TEST_CASE("each local reply carries its reason", "[http1]") {
   FakeUpstream up;
   TetherProcess t(routedBootstrap(up.port()));

@@ -15,7 +15,8 @@ using namespace tether::test;
 
 namespace {
 
-// `port`: a number, or "tls:" and a number for h2 over TLS.
+// `port`: a number, "h2:" and a number for a listener fixed to HTTP/2, or "tls:" and a number
+// for h2 over TLS.
 std::string probe(const std::string& port, const std::string& scenario, int* status = nullptr) {
   std::string out;
   int rc = runCommand("/usr/bin/python3 " TETHER_SOURCE_DIR "/tests/integration/h2_probe.py " +
@@ -93,19 +94,27 @@ TEST_CASE("h2 local replies carry their reason; oversized headers get 431", "[ht
   CHECK(up.requestCount() == 0);
 }
 
-TEST_CASE("RFC 9113 frame-level conformance on the h2c and TLS listeners", "[http2]") {
+TEST_CASE("RFC 9113 frame-level conformance on every listener shape", "[http2]") {
   FakeUpstream up;
   std::string pki = makePki("h2pki", {"server"});
-  // The same listeners as everywhere, plus h2 over TLS.
+  // The same listeners as everywhere (h2c by sniffing), plus h2c with protocol: http2, TLS
+  // with ALPN, and TLS with protocol: http2.
   std::string bootstrap = routedBootstrap(up.port());
   const std::string listeners = "listeners:\n";
+  std::string tls = "tls: { certFile: " + pki + "/server.crt, keyFile: " + pki + "/server.key }";
   bootstrap.insert(bootstrap.find(listeners) + listeners.size(),
-                   "  - { name: tls, address: 127.0.0.1:0, direction: outbound, tls: { certFile: " +
-                       pki + "/server.crt, keyFile: " + pki + "/server.key } }\n");
+                   "  - { name: h2c, address: 127.0.0.1:0, direction: outbound, protocol: http2 }\n"
+                   "  - { name: tls, address: 127.0.0.1:0, direction: outbound, " +
+                       tls +
+                       " }\n"
+                       "  - { name: tls-h2, address: 127.0.0.1:0, direction: outbound, "
+                       "protocol: http2, " +
+                       tls + " }\n");
   TetherProcess t(bootstrap);
   REQUIRE(t.started());
   for (std::string port :
-       {std::to_string(t.port("outbound")), "tls:" + std::to_string(t.port("tls"))}) {
+       {std::to_string(t.port("outbound")), "h2:" + std::to_string(t.port("h2c")),
+        "tls:" + std::to_string(t.port("tls")), "tls:" + std::to_string(t.port("tls-h2"))}) {
     int rc = 0;
     std::string out = probe(port, "conformance", &rc);
     INFO(port << "\n" << out);
@@ -114,6 +123,20 @@ TEST_CASE("RFC 9113 frame-level conformance on the h2c and TLS listeners", "[htt
     CHECK(out.find("PASS GET answered") != std::string::npos);
     // Every check ran (a crash of the probe would leave fewer lines).
     CHECK(std::count(out.begin(), out.end(), '\n') >= 101);
+  }
+  // On the ALPN listener, the handshake decides the codec.
+  int rc = 0;
+  std::string out = probe("tls:" + std::to_string(t.port("tls")), "alpn", &rc);
+  INFO(out);
+  CHECK(rc == 0);
+  CHECK(out.find("PASS ALPN absent then the HTTP/2 preface: HTTP/1.1 400") != std::string::npos);
+  // curl over TLS against protocol: http2 (its SETTINGS used to leave before the handshake).
+  for (int i = 0; i < 3; ++i) {
+    std::string code = curl(
+        "-sk --http2 -o /dev/null -w '%{http_code}' -H 'Host: up' "
+        "https://127.0.0.1:" +
+        std::to_string(t.port("tls-h2")) + "/status/200");
+    CHECK(code == "200");
   }
   CHECK(t.running());
 }
