@@ -101,6 +101,10 @@ struct HttpLimits {
   bool addXForwardedFor = true;                      // append the peer to x-forwarded-for
   bool addVia = true;                                // add "Via: 1.1 tether"
   PathNormalization pathNormalization;
+  // Request header fields whose name holds an underscore: some servers fold `_` into `-`, so
+  // `content_length` could be read as a second Content-Length (nginx drops them by default).
+  enum class Underscores { kDrop, kAllow, kReject };
+  Underscores headersWithUnderscores = Underscores::kDrop;
 };
 
 /// HTTP/2 session settings and abuse limits (both directions; the limits guard downstream

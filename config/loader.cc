@@ -336,6 +336,10 @@ void readHttpLimits(MapReader& parent, HttpLimits& out) {
           static_cast<PathNormalization::EscapedSlashes>(escaped);
     }
   }
+  int underscores = r.readEnum("headersWithUnderscores", {"drop", "allow", "reject"});
+  if (underscores >= 0) {
+    out.headersWithUnderscores = static_cast<HttpLimits::Underscores>(underscores);
+  }
   if (out.bufferLowWatermark >= out.bufferHighWatermark) {
     r.error("bufferLowWatermark", "must be below bufferHighWatermark");
   }

@@ -26,8 +26,12 @@ bool recordOutcome(EndpointHealth& endpoint, const std::vector<EndpointHealthPtr
   if (errors < config.consecutiveErrors || endpoint.ejected(nowMs)) return false;
   size_t ejected = 0;
   for (const auto& p : peers) ejected += p->ejected(nowMs);
-  // Never eject past the cap: with 2 endpoints and 50%, one may go, never both.
-  if ((ejected + 1) * 100 > peers.size() * config.maxEjectionPercent) return false;
+  // Never eject past the cap (with 2 endpoints and 50%, one may go, never both), but, as
+  // Envoy does, one endpoint may always go, whatever the percentage (10% of 4 endpoints
+  // would otherwise never eject any); 0% turns ejection off.
+  if (config.maxEjectionPercent == 0) return false;
+  size_t cap = std::max<size_t>(1, peers.size() * config.maxEjectionPercent / 100);
+  if (ejected + 1 > cap) return false;
   uint32_t times = endpoint.timesEjected.load(std::memory_order_relaxed) + 1;
   int64_t duration = std::min<int64_t>(kMaxEjectionMs, config.baseEjectionTime.count() * times);
   int64_t expected = endpoint.ejectedUntilMs.load(std::memory_order_relaxed);

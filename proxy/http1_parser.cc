@@ -1,6 +1,8 @@
 #include "proxy/http1_parser.h"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -152,6 +154,7 @@ Http1Parser::Result Http1Parser::execute(const char* data, size_t len) {
   for (;;) {
     const char* chunk = data + offset;
     size_t chunkLen = len - offset;
+    size_t feed = chunkLen;
     if (scanningHead_) {
       size_t headEnd;
       if (!scanHead(chunk, chunkLen, headEnd)) {
@@ -159,14 +162,27 @@ Http1Parser::Result Http1Parser::execute(const char* data, size_t len) {
         r.status = Status::kError;
         return r;
       }
+      // The head alone first: whether a chunked body follows is known once it is parsed,
+      // and that body must be checked before llhttp reads it.
+      feed = headEnd;
+    } else if (chunk_ != Chunk::kOff) {
+      // llhttp reads only the bytes it is given; they are the caller's read buffer, which
+      // the extension rewrite may change.
+      if (const char* why = scanChunks(const_cast<char*>(chunk), chunkLen)) {
+        fail(Reason::kBadRequest, why);
+        r.status = Status::kError;
+        return r;
+      }
     }
     bufStart_ = chunk;
-    bufEnd_ = chunk + chunkLen;
-    llhttp_errno_t err = llhttp_execute(&parser_, chunk, chunkLen);
+    bufEnd_ = chunk + feed;
+    llhttp_errno_t err = llhttp_execute(&parser_, chunk, feed);
     switch (err) {
       case HPE_OK:
-        r.consumed = len;
-        return r;
+        offset += feed;
+        r.consumed = offset;
+        if (offset == len) return r;
+        continue;
       case HPE_PAUSED:
         r.consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
         if (autoResume_) {
@@ -213,7 +229,113 @@ bool Http1Parser::countBytes(size_t len) {
   return true;
 }
 
+const char* Http1Parser::scanChunks(char* data, size_t len) {
+  constexpr size_t kMaxExtensionBytes = 4096;
+  auto tchar = [](unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+  };
+  for (size_t i = 0; i < len && chunk_ != Chunk::kOff; ++i) {
+    auto c = static_cast<unsigned char>(data[i]);
+    switch (chunk_) {
+      case Chunk::kOff:
+        break;
+      case Chunk::kSize:
+        if (std::isxdigit(c)) {
+          if (++chunkDigits_ > 15) return "chunk size too large";
+          chunkLeft_ =
+              chunkLeft_ * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+        } else if (chunkDigits_ > 0 && c == ';') {
+          chunk_ = Chunk::kExt;
+        } else if (chunkDigits_ > 0 && c == '\r') {
+          chunk_ = Chunk::kSizeLf;
+        } else {
+          return "invalid chunk size line";
+        }
+        break;
+      case Chunk::kExt:
+        // ext-name [ "=" ext-value ], ";"-separated, BWS around: checked, then written as
+        // one long name for llhttp (which refuses some valid lists).
+        if (c == '\r') {
+          chunk_ = Chunk::kSizeLf;
+          break;
+        }
+        if (c == '"') {
+          chunk_ = Chunk::kExtQuoted;
+        } else if (!tchar(c) && c != '=' && c != ';' && c != ' ' && c != '\t') {
+          return "invalid chunk extension";
+        }
+        if (++chunkExtBytes_ > kMaxExtensionBytes) return "chunk extension too long";
+        data[i] = 'x';
+        break;
+      case Chunk::kExtQuoted:
+        if (c == '"') {
+          chunk_ = Chunk::kExt;
+        } else if (c == '\\') {
+          chunk_ = Chunk::kExtEscape;
+        } else if (c < 0x20 && c != '\t') {
+          return "invalid chunk extension";
+        } else if (c == 0x7f) {
+          return "invalid chunk extension";
+        }
+        if (++chunkExtBytes_ > kMaxExtensionBytes) return "chunk extension too long";
+        data[i] = 'x';
+        break;
+      case Chunk::kExtEscape:
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return "invalid chunk extension";
+        chunk_ = Chunk::kExtQuoted;
+        if (++chunkExtBytes_ > kMaxExtensionBytes) return "chunk extension too long";
+        data[i] = 'x';
+        break;
+      case Chunk::kSizeLf:
+        if (c != '\n') return "chunk size line not ended by CRLF";
+        chunk_ = chunkLeft_ == 0 ? Chunk::kTrailerStart : Chunk::kData;
+        break;
+      case Chunk::kData: {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(chunkLeft_, len - i));
+        chunkLeft_ -= n;
+        i += n - 1;
+        if (chunkLeft_ == 0) chunk_ = Chunk::kDataCr;
+        break;
+      }
+      case Chunk::kDataCr:
+        if (c != '\r') return "chunk data not followed by CRLF";
+        chunk_ = Chunk::kDataLf;
+        break;
+      case Chunk::kDataLf:
+        if (c != '\n') return "chunk data not followed by CRLF";
+        chunk_ = Chunk::kSize;
+        chunkDigits_ = 0;
+        chunkExtBytes_ = 0;
+        break;
+      case Chunk::kTrailerStart:
+        if (c == '\r') {
+          chunk_ = Chunk::kEndLf;
+        } else if (c == '\n') {
+          return "bare LF in the trailers";
+        } else {
+          chunk_ = Chunk::kTrailer;
+        }
+        break;
+      case Chunk::kTrailer:
+        if (c == '\r') chunk_ = Chunk::kTrailerLf;
+        if (c == '\n') return "bare LF in the trailers";
+        break;
+      case Chunk::kTrailerLf:
+        if (c != '\n') return "bare CR in the trailers";
+        chunk_ = Chunk::kTrailerStart;
+        break;
+      case Chunk::kEndLf:
+        if (c != '\n') return "chunked body not ended by CRLF";
+        chunk_ = Chunk::kOff;  // the rest belongs to the next message
+        break;
+    }
+  }
+  return nullptr;
+}
+
 int Http1Parser::onMessageBegin() {
+  chunk_ = Chunk::kOff;
   message_ = Http1Message{};
   message_.headers.fields().reserve(16);  // one allocation for a typical head
   trailers_.clear();
@@ -315,7 +437,7 @@ int Http1Parser::validateRequestHead() {
 int Http1Parser::validateFraming() {
   // RFC 9112 §6.3: exactly one way to find the end of the body, or the request is refused.
   int clCount = 0, teCount = 0;
-  for (const auto& f : message_.headers) {
+  for (auto& f : message_.headers.fields()) {
     std::string_view name = f.name;  // compared by length first, not by memcmp per field
     if (name == "content-length") {
       ++clCount;
@@ -325,6 +447,13 @@ int Http1Parser::validateFraming() {
         return -1;
       }
       std::from_chars(v.data(), v.data() + v.size(), message_.contentLength);
+      if (v.size() > 1 && v[0] == '0') {
+        // Forwarded in canonical form ("010" as "10"): a next hop that reads leading zeros
+        // as octal, or not at all, must not see a length Tether did not frame by.
+        char digits[24];
+        auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), message_.contentLength);
+        f.value.assign(digits, end);
+      }
     } else if (name == "transfer-encoding") {
       ++teCount;
       if (!equalsIgnoreCase(f.value, "chunked")) {
@@ -362,15 +491,35 @@ int Http1Parser::onHeadersCompleteRaw() {
   if (type_ == Type::kRequest) {
     message_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
     if (validateRequestHead() != 0) return -1;
+    if (message_.upgrade && parser_.method != HTTP_CONNECT) dropH2cUpgrade();
   } else {
     message_.status = parser_.status_code;
   }
   if (validateFraming() != 0) return -1;
   headersDone_ = true;
   scanningHead_ = false;
+  if (type_ == Type::kRequest && message_.chunked && !message_.upgrade) {
+    chunk_ = Chunk::kSize;
+    chunkLeft_ = 0;
+    chunkDigits_ = 0;
+    chunkExtBytes_ = 0;
+  }
   int rc = callbacks_.onHeadersComplete(message_);
   if (rc < 0) return -1;
   return rc;
+}
+
+void Http1Parser::dropH2cUpgrade() {
+  // "Upgrade: h2c" (RFC 7540 §3.2, gone from RFC 9113) asks the next hop to switch this
+  // connection to HTTP/2; tunnelled upstream it would hand the upstream's HTTP/2 to a client
+  // Tether is speaking HTTP/1.1 to. As Envoy does, the offer is dropped and the request
+  // served as a plain HTTP/1.1 request (body and keep-alive included).
+  const HeaderString* up = message_.headers.get("upgrade");
+  if (!up || !equalsIgnoreCase(*up, "h2c")) return;
+  message_.headers.remove("upgrade");
+  message_.headers.remove("http2-settings");
+  message_.upgrade = false;
+  parser_.upgrade = 0;  // llhttp reads it after this callback: the body is parsed as a body
 }
 
 int Http1Parser::onBodyRaw(const char* at, size_t len) { return callbacks_.onBody(at, len); }

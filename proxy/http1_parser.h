@@ -61,6 +61,8 @@ class Http1Parser {
   Http1Parser(const Http1Parser&) = delete;
   Http1Parser& operator=(const Http1Parser&) = delete;
 
+  /// Parses `data`. In a chunked request body, chunk extensions are overwritten in place
+  /// (see scanChunks): `data` must point to writable memory (every caller's read buffer is).
   Result execute(const char* data, size_t len);
   /// Resumes after kPaused.
   void resume();
@@ -92,9 +94,16 @@ class Http1Parser {
   HeaderMap::Field* beginField();
   int commitField();
   int validateRequestHead();
+  void dropH2cUpgrade();
   int validateFraming();
   bool countBytes(size_t len);
   bool scanHead(const char* data, size_t len, size_t& headEnd);
+  /// Checks the framing of a chunked request body in `data` before llhttp sees it, up to
+  /// the body's end (RFC 9112 §7.1: every line ends in exactly CRLF, chunk data is followed
+  /// by CRLF; llhttp 8 takes a CR followed by anything). Extensions are checked and then
+  /// overwritten in place with a name llhttp accepts (they are not forwarded). Returns an
+  /// error message, or nullptr.
+  const char* scanChunks(char* data, size_t len);
 
   Type type_;
   Callbacks& callbacks_;
@@ -115,6 +124,25 @@ class Http1Parser {
   bool lineEmpty_ = false;
   bool pendingCr_ = false;
   bool autoResume_ = false;
+  enum class Chunk : uint8_t {
+    kOff,  // not in a chunked request body
+    kSize,
+    kExt,
+    kExtQuoted,
+    kExtEscape,
+    kSizeLf,
+    kData,
+    kDataCr,
+    kDataLf,
+    kTrailerStart,
+    kTrailer,
+    kTrailerLf,
+    kEndLf,
+  };
+  Chunk chunk_ = Chunk::kOff;
+  uint64_t chunkLeft_ = 0;
+  int chunkDigits_ = 0;
+  size_t chunkExtBytes_ = 0;
   Reason errorReason_ = Reason::kNone;
   std::string errorMessage_;
 };

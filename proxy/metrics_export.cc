@@ -87,11 +87,12 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
     }
     for (const auto& c : rs.codes) {
       requests.metric.push_back(
-          counter(static_cast<double>(c.count), {{"code", std::to_string(c.code)},
-                                                 {"direction", rs.direction},
-                                                 {"reason", std::string(reasonName(c.reason))},
-                                                 {"route", rs.route},
-                                                 {"service", rs.service}}));
+          counter(static_cast<double>(c.count),
+                  {{"code", c.code == 0 ? std::string("other") : std::to_string(c.code)},
+                   {"direction", rs.direction},
+                   {"reason", std::string(reasonName(c.reason))},
+                   {"route", rs.route},
+                   {"service", rs.service}}));
     }
     durations.metric.push_back(histogramMetric(
         rs.duration, {{"direction", rs.direction}, {"route", rs.route}, {"service", rs.service}}));

@@ -20,6 +20,9 @@ void DurationHistogram::merge(const DurationHistogram& other) {
 
 void RouteStats::record(int code, Reason reason, double seconds, int grpcStatus) {
   duration.observe(seconds);
+  // The status is the upstream's to choose: outside 100..599 it is counted as code="other"
+  // (0 here), so no upstream can mint label values.
+  if (code < 100 || code > 599) code = 0;
   if (grpcStatus >= 0) {
     auto it = std::find_if(grpc.begin(), grpc.end(),
                            [&](const GrpcCount& g) { return g.status == grpcStatus; });

@@ -1,6 +1,8 @@
 #include "proxy/stream.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include "proxy/path_normalizer.h"
 
@@ -23,9 +25,12 @@ namespace {
 
 void readGrpcStatus(const HeaderMap& fields, StreamInfo& info) {
   if (const HeaderString* s = fields.get("grpc-status")) {
+    // The gRPC status codes are 0..16; anything else (or garbage) is UNKNOWN (2), as gRPC
+    // clients read it. It becomes a metric label: its values must stay few.
     int v = -1;
-    std::from_chars(s->data(), s->data() + s->size(), v);
-    info.grpcStatus = v;
+    auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+    bool valid = ec == std::errc() && end == s->data() + s->size() && v >= 0 && v <= 16;
+    info.grpcStatus = valid ? v : 2;
   }
 }
 
@@ -61,7 +66,26 @@ void ActiveStream::decodeHeaders(RequestHead head, bool endStream) {
     sendLocalReply(400, std::string(why) + "\n", Reason::kBadRequest, nullptr);
     return;
   }
+  if (!applyUnderscorePolicy()) return;
   runRequestHeaders(0);
+}
+
+bool ActiveStream::applyUnderscorePolicy() {
+  using Underscores = config::HttpLimits::Underscores;
+  Underscores policy = worker_.bootstrap().http.headersWithUnderscores;
+  if (policy == Underscores::kAllow) return true;
+  auto& fields = request_.headers.fields();
+  auto underscore = [](const HeaderMap::Field& f) {
+    return std::memchr(f.name.data(), '_', f.name.size()) != nullptr;
+  };
+  auto first = std::find_if(fields.begin(), fields.end(), underscore);
+  if (first == fields.end()) return true;
+  if (policy == Underscores::kReject) {
+    sendLocalReply(400, "underscore in header name\n", Reason::kBadRequest, nullptr);
+    return false;
+  }
+  fields.erase(std::remove_if(first, fields.end(), underscore), fields.end());
+  return true;
 }
 
 void ActiveStream::runRequestHeaders(size_t from) {

@@ -66,6 +66,9 @@ class ActiveStream : public StreamCallbacks, public Deletable, public Pooled {
  private:
   /// Per-filter callbacks would be needed for per-filter resume; a single index suffices
   /// because only one filter can hold an iteration at a time.
+  /// http.headersWithUnderscores: drops (or refuses) header fields named with `_`; false
+  /// when the request was answered.
+  bool applyUnderscorePolicy();
   void runRequestHeaders(size_t from);
   /// Runs filters [from, to) on request data / trailers.
   void runRequestData(std::string& data, bool endStream, size_t from, size_t to);

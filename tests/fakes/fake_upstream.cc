@@ -303,6 +303,10 @@ void FakeUpstream::serve(int fd) {
       out = response(200, req.body, {{"x-echo-method", req.method}, {"x-echo-target", target}});
     } else if (path.rfind("/status/", 0) == 0) {
       out = response(static_cast<int>(numberAfter("/status/")), "status\n");
+    } else if (path.rfind("/grpc-status/", 0) == 0) {
+      out = response(200, "",
+                     {{"content-type", "application/grpc"},
+                      {"grpc-status", path.substr(sizeof("/grpc-status/") - 1)}});
     } else if (path.rfind("/bytes/", 0) == 0) {
       uint64_t n = numberAfter("/bytes/");
       out = "HTTP/1.1 200 OK\r\ncontent-length: " + std::to_string(n) + "\r\n\r\n";

@@ -27,6 +27,7 @@ struct RecordedRequest {
 /// independently of Tether's codec. Its behaviour depends on the path:
 ///   /echo          200, body = request body, x-echo-method / x-echo-target headers
 ///   /status/N      status N
+///   /grpc-status/V 200, content-type application/grpc, grpc-status: V (as given)
 ///   /bytes/N       N pattern bytes with Content-Length
 ///   /chunked/N     N pattern bytes, chunked, with a trailer "x-checksum: <sha256>"
 ///   /sha256        200, body = hex SHA-256 of the request body, x-body-length header

@@ -118,6 +118,140 @@ TEST_CASE("a client that half-closes after pipelining gets every request it sent
   CHECK(up.requestCount() == 3);
 }
 
+TEST_CASE("requests are forwarded in canonical form: Content-Length, underscores, h2c", "[http1]") {
+  FakeUpstream up;
+  TetherProcess t(routedBootstrap(up.port()));
+  REQUIRE(t.started());
+  RawClient c(t.port("outbound"));
+  // A Content-Length with leading zeros is the length it says, written canonically.
+  REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: up\r\nContent-Length: 005\r\n\r\nhello"));
+  HttpResponse r;
+  REQUIRE(c.readResponse(r));
+  CHECK(r.body == "hello");
+  REQUIRE(up.lastRequest().header("content-length"));
+  CHECK(*up.lastRequest().header("content-length") == "5");
+  // Header names with underscores are dropped (a server that folds `_` into `-` would read
+  // content_length as a Content-Length), as nginx does by default.
+  REQUIRE(
+      c.send("GET /echo HTTP/1.1\r\nHost: up\r\nContent_Length: 40\r\nx_user: a\r\n"
+             "x-user: b\r\n\r\n"));
+  REQUIRE(c.readResponse(r));
+  CHECK(r.status == 200);
+  CHECK(up.lastRequest().header("content_length") == nullptr);
+  CHECK(up.lastRequest().header("x_user") == nullptr);
+  REQUIRE(up.lastRequest().header("x-user"));
+  CHECK(*up.lastRequest().header("x-user") == "b");
+  // An h2c upgrade offer is dropped: served as HTTP/1.1, body and keep-alive included.
+  REQUIRE(
+      c.send("POST /echo HTTP/1.1\r\nHost: up\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+             "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 3\r\n\r\n"
+             "abc"));
+  REQUIRE(c.readResponse(r));
+  CHECK(r.status == 200);
+  CHECK(r.body == "abc");
+  CHECK(up.lastRequest().header("upgrade") == nullptr);
+  CHECK(up.lastRequest().header("http2-settings") == nullptr);
+  REQUIRE(c.send("GET /echo/again HTTP/1.1\r\nHost: up\r\n\r\n"));
+  REQUIRE(c.readResponse(r));
+  CHECK(*r.header("x-echo-target") == "/echo/again");
+}
+
+TEST_CASE("headersWithUnderscores: allow keeps them, reject refuses the request", "[http1]") {
+  FakeUpstream up;
+  for (const char* policy : {"allow", "reject"}) {
+    INFO(policy);
+    TetherProcess t(routedBootstrap(
+        up.port(), std::string("http: { headersWithUnderscores: ") + policy + " }\n"));
+    REQUIRE(t.started());
+    HttpResponse r = httpRequest(t.port("outbound"), "GET", "/echo", "up", "", {{"x_user", "a"}});
+    if (std::string(policy) == "allow") {
+      CHECK(r.status == 200);
+      REQUIRE(up.lastRequest().header("x_user"));
+    } else {
+      CHECK(r.status == 400);
+      CHECK((r.header("x-tether-reason") && *r.header("x-tether-reason") == "bad_request"));
+    }
+  }
+}
+
+TEST_CASE("status codes and grpc-status an upstream invents do not mint metric labels",
+          "[http1][metrics]") {
+  FakeUpstream up;
+  TetherProcess t(routedBootstrap(up.port()));
+  REQUIRE(t.started());
+  uint16_t port = t.port("outbound");
+  CHECK(httpRequest(port, "GET", "/status/999", "up").status == 999);
+  for (const char* v : {"99", "abc", "7"}) {
+    httpRequest(port, "POST", std::string("/grpc-status/") + v, "up", "",
+                {{"content-type", "application/grpc"}});
+  }
+  std::string m = adminGet(t.adminPort(), "/metrics").body;
+  INFO(m);
+  CHECK(m.find("code=\"999\"") == std::string::npos);
+  CHECK(metricValue(m, "tether_requests_total", "code=\"other\"") == 1);
+  CHECK(metricValue(m, "tether_grpc_requests_total", "grpc_status=\"2\"") == 2);
+  CHECK(metricValue(m, "tether_grpc_requests_total", "grpc_status=\"7\"") == 1);
+  CHECK(m.find("grpc_status=\"99\"") == std::string::npos);
+}
+
+TEST_CASE("chunked framing: exactly CRLF, valid extensions accepted and dropped", "[http1]") {
+  FakeUpstream up;
+  TetherProcess t(routedBootstrap(up.port()));
+  REQUIRE(t.started());
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: up\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // What HAProxy and nginx refuse: a CR followed by anything but LF, anything but CRLF after
+  // chunk data, a bare LF. Each is 400 and the connection closes; nothing reaches the app.
+  const std::pair<const char*, std::string> bad[] = {
+      {"CR then X after the size", "5\rXhello\r\n0\r\n\r\n"},
+      {"two bytes instead of CRLF after data", "5\r\nhelloXX0\r\n\r\n"},
+      {"CR then X after the last chunk", "5\r\nhello\r\n0\rX\r\n"},
+      {"bare LF after the size", "5\nhello\r\n0\r\n\r\n"},
+      {"bare CR in the trailers", "5\r\nhello\r\n0\r\nx-a: b\rX\r\n\r\n"},
+      {"not ended by CRLF", "5\r\nhello\r\n0\r\n\rX"},
+      {"space after the size", "5 \r\nhello\r\n0\r\n\r\n"},
+      {"control byte in an extension", "5;a=\x01\r\nhello\r\n0\r\n\r\n"},
+      {"extension past 4 KiB", "5;a=" + std::string(5000, 'b') + "\r\nhello\r\n0\r\n\r\n"},
+  };
+  size_t before = up.requestCount();
+  for (const auto& [what, body] : bad) {
+    INFO(what);
+    RawClient c(t.port("outbound"));
+    REQUIRE(c.send(head + body));
+    HttpResponse r;
+    REQUIRE(c.readResponse(r));
+    CHECK(r.status == 400);
+    CHECK(c.waitClosed(2000));
+  }
+  CHECK(up.requestCount() == before);
+  // RFC 9112 §7.1.1 extensions: token and quoted-string values, several per chunk, spread
+  // over reads. Accepted; the upstream gets the data re-chunked, without them.
+  const std::string good[] = {
+      "5;a=b;c=d\r\nhello\r\n0\r\n\r\n",
+      "5;name=\"quoted \\\" value\";flag\r\nhello\r\n0;last=1\r\nx-trailer: t\r\n\r\n",
+      "2;x\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n",
+  };
+  for (const auto& body : good) {
+    INFO(body);
+    RawClient c(t.port("outbound"));
+    std::string all = head + body;
+    // One byte at a time: every state carries over between reads.
+    for (char ch : all) REQUIRE(c.send(std::string(1, ch)));
+    HttpResponse r;
+    REQUIRE(c.readResponse(r));
+    CHECK(r.status == 200);
+    CHECK(r.body == "hello");
+    CHECK(up.lastRequest().body == "hello");
+  }
+  // Pipelined behind a chunked body, the next request is parsed as a request.
+  RawClient c(t.port("outbound"));
+  REQUIRE(c.send(head + "5;e=1\r\nhello\r\n0\r\n\r\nGET /echo/next HTTP/1.1\r\nHost: up\r\n\r\n"));
+  HttpResponse r;
+  REQUIRE(c.readResponse(r));
+  CHECK(r.body == "hello");
+  REQUIRE(c.readResponse(r));
+  CHECK(*r.header("x-echo-target") == "/echo/next");
+}
+
 TEST_CASE("each local reply carries its reason", "[http1]") {
   FakeUpstream up;
   TetherProcess t(routedBootstrap(up.port()));

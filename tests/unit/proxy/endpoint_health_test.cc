@@ -68,3 +68,18 @@ TEST_CASE("maxEjectionPercent caps how much of a service can be ejected", "[heal
   // Once the first two are back, the third may go.
   CHECK(recordOutcome(*peers[2], peers, cfg, true, now + 1000));
 }
+
+TEST_CASE("one endpoint may always be ejected, whatever the percentage (as Envoy)", "[health]") {
+  // 10% of 4 endpoints is 0.4 of one: the default cap used to eject nothing below ten.
+  auto peers = makePeers(4);
+  auto cfg = od(1, 1000, 10);
+  int64_t now = 5000;
+  CHECK(recordOutcome(*peers[0], peers, cfg, true, now));
+  CHECK_FALSE(recordOutcome(*peers[1], peers, cfg, true, now));  // one at a time
+  // A single endpoint too (the router's panic mode then still sends to it).
+  auto alone = makePeers(1);
+  CHECK(recordOutcome(*alone[0], alone, cfg, true, now));
+  // 0% turns ejection off.
+  auto off = makePeers(4);
+  CHECK_FALSE(recordOutcome(*off[0], off, od(1, 1000, 0), true, now));
+}
