@@ -28,6 +28,17 @@ struct Node {
 
 /// TLS termination on a listener: certificate chain and key (PEM files, re-read when they
 /// change).
+/// Where a field that names a file sits in its source: errors found when the file is read
+/// (at start, on reload, by `tether validate`) point there.
+struct FieldPosition {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string path;  // "listeners[1].tls.certFile"
+};
+/// Positions of the file-naming fields of one block, by the file path each names.
+using FileFields = std::map<std::string, FieldPosition>;
+
 struct TlsServerConfig {
   std::string certFile;
   std::string keyFile;
@@ -73,6 +84,7 @@ struct ListenerConfig {
   uint32_t maxConnections = 100'000;  // per listener, all workers together
   ListenerProtocol protocol = ListenerProtocol::kAuto;
   std::optional<TlsServerConfig> tls;
+  FileFields tlsFiles;  // certFile, keyFile, caFile
   /// Where connections that are not HTTP go, as raw TCP: a Service's endpoints. Without it
   /// (and without originalDestination) every connection is HTTP.
   std::string tcpService;

@@ -86,6 +86,16 @@ std::string MapReader::child(const std::string& key) const {
   return path_.empty() ? key : path_ + "." + key;
 }
 
+FieldPosition MapReader::position(const std::string& key) {
+  FieldPosition p{sink_.file(), 0, 0, child(key)};
+  YAML::Node v = get(key);
+  if (v.IsDefined()) {
+    p.line = v.Mark().line + 1;
+    p.column = v.Mark().column + 1;
+  }
+  return p;
+}
+
 YAML::Node MapReader::get(const std::string& key) {
   if (std::find(known_.begin(), known_.end(), key) == known_.end()) known_.push_back(key);
   if (!ok_ || !node_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
@@ -295,6 +305,10 @@ void readListener(ErrorSink& sink, const YAML::Node& n, const std::string& path,
     t.readBool("required", tls.required);
     t.readString("caFile", tls.caFile);
     t.readBool("requireClientCert", tls.requireClientCert);
+    for (const char* field : {"certFile", "keyFile", "caFile"}) {
+      FieldPosition at = t.position(field);
+      if (at.line > 0) out.tlsFiles[t.get(field).as<std::string>("")] = at;
+    }
     out.tls = tls;
   }
 }

@@ -272,6 +272,7 @@ void readHmacAuthSpec(ErrorSink& sink, MapReader& spec, HmacAuthConfig& out) {
       k.readString("id", key.id);
       k.readString("caller", key.caller);
       k.readString("secretFile", key.secretFile);
+      key.secretAt = k.position("secretFile");
       if (key.id.empty() || key.id.find_first_of(" ,=\"") != std::string::npos) {
         k.error("id", "must be non-empty, without spaces, commas, '=' or quotes");
       }
@@ -691,6 +692,10 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
               "certFile and keyFile go together (a client certificate needs its key)");
     }
     tls.id = tls.sni + "\n" + tls.caFile + "\n" + tls.certFile + "\n" + tls.keyFile;
+    for (const char* field : {"caFile", "certFile", "keyFile"}) {
+      FieldPosition at = t.position(field);
+      if (at.line > 0) out.tlsFiles[t.get(field).as<std::string>("")] = at;
+    }
     out.tls = tls;
   }
   if (spec.get("connectTimeout").IsDefined() && spec.readDuration("connectTimeout", d)) {

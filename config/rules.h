@@ -80,6 +80,7 @@ struct ServiceConfig {
   ServiceLimits limits;
   std::optional<Duration> connectTimeout;  // overrides upstream.connectTimeout
   std::optional<TlsClientConfig> tls;
+  FileFields tlsFiles;  // caFile, certFile, keyFile
 };
 
 enum class StringMatchKind { kExact, kPrefix, kRegex, kPresent };
@@ -226,6 +227,7 @@ struct HmacKeyConfig {
   std::string id;
   std::string caller;
   std::string secretFile;
+  FieldPosition secretAt;
 };
 
 /// An authorization rule on the authenticated caller, path and method (any field left

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/address.h"
+#include "config/bootstrap.h"
 #include "config/duration.h"
 #include "config/error.h"
 
@@ -55,6 +56,8 @@ class MapReader {
   int readEnum(const std::string& key, std::initializer_list<const char*> choices);
 
   ErrorSink& sink() { return sink_; }
+  /// Where the value under `key` sits (for errors found later, when a file it names is read).
+  FieldPosition position(const std::string& key);
   /// Reports an error at this key's value (or at the map when the key is absent).
   void error(const std::string& key, const std::string& message);
   void required(const std::string& key);

@@ -85,6 +85,11 @@ int validate(const Args& a) {
     return 2;
   }
   tether::config::LoadResult r = tether::config::loadFromFiles(a.config, a.files);
+  // What `tether run` reads besides: certificates, keys, CA bundles, HMAC secrets.
+  if (r.config) {
+    r.errors = tether::proxy::prepareConfigFiles(*r.config, true);
+    if (!r.errors.empty()) r.config.reset();
+  }
   for (const auto& e : r.errors) std::printf("%s\n", e.format().c_str());
   if (!r.config) {
     std::fprintf(stderr, "%zu error(s)\n", r.errors.size());

@@ -46,7 +46,7 @@ int Server::start() {
 
   // Every worker gets its own SO_REUSEPORT socket per listener; the kernel spreads
   // connections across them, and no accept lock is shared.
-  if (config::ConfigErrors errors = prepareFiles(*config_, true); !errors.empty()) {
+  if (config::ConfigErrors errors = prepareConfigFiles(*config_, true); !errors.empty()) {
     for (const auto& e : errors) TETHER_LOG(kError, e.format());
     return 1;
   }
@@ -457,7 +457,7 @@ ReloadOutcome Server::applyLoaded(const std::string& trigger, config::LoadResult
     return out;
   }
   config::ConfigErrors errors = std::move(r.errors);
-  if (r.config) errors = prepareFiles(*r.config, false);
+  if (r.config) errors = prepareConfigFiles(*r.config, false);
   if (!errors.empty()) {
     lastRejection_ = errors;
     lastRejectionTrigger_ = trigger;
@@ -523,7 +523,27 @@ void Server::setControlEndpoints(
   }
 }
 
-config::ConfigErrors Server::prepareFiles(const config::Config& config, bool listeners) {
+namespace {
+
+/// An error in a file that a field names, at that field: the field whose file the error
+/// message names, else the first of the block.
+config::ConfigError atField(const config::FileFields& fields, const std::string& fallbackPath,
+                            const std::string& message) {
+  const config::FieldPosition* at = nullptr;
+  for (const auto& [file, pos] : fields) {
+    if (!file.empty() && message.find(file) != std::string::npos) {
+      at = &pos;
+      break;
+    }
+  }
+  if (!at && !fields.empty()) at = &fields.begin()->second;
+  if (!at) return config::ConfigError{"", 0, 0, fallbackPath, message};
+  return config::ConfigError{at->file, at->line, at->column, at->path, message};
+}
+
+}  // namespace
+
+config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners) {
   config::ConfigErrors errors;
   std::string error;
   for (const auto& [name, service] : config.services) {
@@ -542,10 +562,7 @@ config::ConfigErrors Server::prepareFiles(const config::Config& config, bool lis
     }
     for (const char* alpn : alpns) {
       if (!TlsRegistry::instance().client(*service.tls, alpn, error)) {
-        config::ConfigError e;
-        e.path = "Service " + name + ": spec.tls";
-        e.message = error;
-        errors.push_back(e);
+        errors.push_back(atField(service.tlsFiles, "Service " + name + ": spec.tls", error));
         break;
       }
     }
@@ -553,7 +570,10 @@ config::ConfigErrors Server::prepareFiles(const config::Config& config, bool lis
   for (const auto& h : config.hmacAuths) {
     for (const auto& k : h.keys) {
       if (!hmac::SecretStore::instance().load(k.secretFile, error)) {
-        errors.push_back({h.origin.file, h.origin.line, h.origin.column, "spec.keys",
+        const config::FieldPosition& at = k.secretAt;
+        errors.push_back({at.line ? at.file : h.origin.file, at.line ? at.line : h.origin.line,
+                          at.line ? at.column : h.origin.column,
+                          at.line ? at.path : std::string("spec.keys"),
                           "HmacAuth " + h.name + ": key " + k.id + ": " + error});
       }
     }
@@ -561,10 +581,7 @@ config::ConfigErrors Server::prepareFiles(const config::Config& config, bool lis
   if (!listeners) return errors;
   for (const auto& lc : config.bootstrap.listeners) {
     if (lc.tls && !TlsRegistry::instance().server(*lc.tls, error)) {
-      config::ConfigError e;
-      e.path = "listeners." + lc.name + ".tls";
-      e.message = error;
-      errors.push_back(e);
+      errors.push_back(atField(lc.tlsFiles, "listeners." + lc.name + ".tls", error));
     }
   }
   return errors;

@@ -57,6 +57,12 @@ class ControlPlugin {
   virtual void stop() {}
 };
 
+/// Reads the files `config` names: builds its TLS contexts (services; listeners when
+/// `listeners`) and loads its HMAC secrets, so workers find them ready. Errors point at the
+/// field that names the file. `tether run` (at start and on every reload) and `tether
+/// validate` read the same files through this.
+config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners);
+
 /// The control loop of `tether run`: starts the workers, serves the admin API, handles
 /// signals, readiness, reloads and the drain on shutdown. Lives on the main thread.
 class Server {
@@ -126,10 +132,6 @@ class Server {
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<uv_signal_t*> signals_;
-  /// Reads the files `config` needs: builds its TLS contexts (services; listeners when
-  /// `listeners`) and loads its HMAC secrets, so workers find them ready. Errors name the
-  /// service, listener or rule.
-  config::ConfigErrors prepareFiles(const config::Config& config, bool listeners);
   std::unique_ptr<Timer> readinessTimer_;
   std::unique_ptr<Timer> tlsReloadTimer_;  // re-reads certificate files that changed
   std::unique_ptr<Timer> drainTimer_;

@@ -54,3 +54,45 @@ TEST_CASE("run refuses a bad config and exits non-zero with the error list", "[v
   CHECK(out.find(bad + ":1:10: workers: expected an integer from 1 to 256") != std::string::npos);
   CHECK(out.find(bad + ":2:12: listeners: expected a list") != std::string::npos);
 }
+
+TEST_CASE("validate reads the files run reads: certificates, keys, CA bundles, secrets",
+          "[validate]") {
+  std::string pki = makePki("validate-pki", {"server", "other"});
+  std::string boot =
+      writeFile("files-boot.yaml",
+                "listeners:\n"
+                "  - { name: ok, address: 127.0.0.1:0, tls: { certFile: " +
+                    pki + "/server.crt, keyFile: " + pki +
+                    "/server.key } }\n"
+                    "  - name: missing\n    address: 127.0.0.1:0\n    tls:\n      certFile: "
+                    "/nonexistent.crt\n"
+                    "      keyFile: " +
+                    pki +
+                    "/server.key\n"
+                    "  - name: mismatch\n    address: 127.0.0.1:0\n    tls:\n      certFile: " +
+                    pki + "/server.crt\n      keyFile: " + pki + "/other.key\n");
+  std::string rules = writeFile(
+      "files-rules.yaml",
+      "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: { name: up }\n"
+      "spec:\n  endpoints: [ { address: 127.0.0.1:1 } ]\n  tls:\n    caFile: /nonexistent-ca.pem\n"
+      "---\napiVersion: tether.dev/v1alpha1\nkind: HmacAuth\nmetadata: { name: callers }\n"
+      "spec:\n  direction: inbound\n  keys:\n"
+      "    - { id: k1, caller: orders, secretFile: /nonexistent.key }\n");
+  std::string out;
+  int rc = runCommand(std::string(TETHER_BIN) + " validate -c " + boot + " " + rules, &out, false);
+  INFO(out);
+  CHECK(rc == 1);
+  CHECK(out.find(boot + ":6:17: listeners[1].tls.certFile: ") != std::string::npos);
+  CHECK(out.find("/nonexistent.crt") != std::string::npos);
+  CHECK(out.find(boot + ":12:16: listeners[2].tls.keyFile: ") != std::string::npos);
+  CHECK(out.find("key values mismatch") != std::string::npos);
+  CHECK(out.find(rules + ":7:13: spec.tls.caFile: ") != std::string::npos);
+  CHECK(out.find(rules + ":15:45: spec.keys[0].secretFile: HmacAuth callers: key k1: ") !=
+        std::string::npos);
+  // And the same files, present and matching, validate.
+  std::string good = writeFile("files-good.yaml",
+                               "listeners:\n  - { name: ok, address: 127.0.0.1:0, tls: { "
+                               "certFile: " +
+                                   pki + "/server.crt, keyFile: " + pki + "/server.key } }\n");
+  CHECK(runCommand(std::string(TETHER_BIN) + " validate -c " + good, &out, false) == 0);
+}
