@@ -24,6 +24,7 @@ struct Node {
   /// local app is ready). Default: the first inbound listener's address, unless it is a
   /// wildcard (0.0.0.0, ::), in which case nothing is registered.
   std::optional<Address> address;
+  bool operator==(const Node&) const = default;
 };
 
 /// TLS termination on a listener: certificate chain and key (PEM files, re-read when they
@@ -35,6 +36,7 @@ struct FieldPosition {
   int line = 0;
   int column = 0;
   std::string path;  // "listeners[1].tls.certFile"
+  bool operator==(const FieldPosition&) const = default;
 };
 /// Positions of the file-naming fields of one block, by the file path each names.
 using FileFields = std::map<std::string, FieldPosition>;
@@ -47,6 +49,7 @@ struct TlsServerConfig {
   /// (a SPIFFE ID) becomes the connection's peer identity.
   std::string caFile;
   bool requireClientCert = true;  // with caFile: a client without a certificate is refused
+  bool operator==(const TlsServerConfig&) const = default;
 };
 
 /// TLS origination to a service's endpoints; certFile/keyFile present a client certificate
@@ -71,6 +74,7 @@ struct DetectConfig {
   /// PostgreSQL, Redis, MongoDB, Memcached, Kafka, ZooKeeper, AMQP, NATS, SMTP, Oracle, MSSQL.
   std::vector<uint32_t> skipPorts = {3306, 5432, 6379, 27017, 11211, 9092,
                                      2181, 5672, 4222, 25,    1521,  1433};
+  bool operator==(const DetectConfig&) const = default;
 };
 
 struct ListenerConfig {
@@ -90,6 +94,7 @@ struct ListenerConfig {
   std::string tcpService;
   Duration tcpIdleTimeout = std::chrono::hours(1);  // raw TCP with no byte either way
   DetectConfig detect;
+  bool operator==(const ListenerConfig&) const = default;
 };
 
 /// How request paths are put into one form before routing and every policy
@@ -99,6 +104,7 @@ struct PathNormalization {
   bool enabled = true;       // decode unreserved escapes, remove dot segments
   bool mergeSlashes = true;  // "//" -> "/"
   EscapedSlashes escapedSlashes = EscapedSlashes::kReject;  // %2F, %5C, raw backslash
+  bool operator==(const PathNormalization&) const = default;
 };
 
 /// Downstream HTTP/1.1 limits, with the safe defaults documented in docs/configuration.md.
@@ -117,6 +123,7 @@ struct HttpLimits {
   // `content_length` could be read as a second Content-Length (nginx drops them by default).
   enum class Underscores { kDrop, kAllow, kReject };
   Underscores headersWithUnderscores = Underscores::kDrop;
+  bool operator==(const HttpLimits&) const = default;
 };
 
 /// HTTP/2 session settings and abuse limits (both directions; the limits guard downstream
@@ -132,6 +139,7 @@ struct Http2Settings {
   uint32_t maxControlFramesPerSecond = 100;     // ... received: burst and sustained rate
   uint32_t maxOutboundControlFrames = 1000;     // PING/SETTINGS ACKs queued, unsent
   uint32_t maxSettingsEntries = 32;             // entries in one SETTINGS frame
+  bool operator==(const Http2Settings&) const = default;
 };
 
 /// Per-endpoint upstream connection pool defaults (per worker).
@@ -139,11 +147,13 @@ struct UpstreamDefaults {
   Duration connectTimeout = std::chrono::seconds(1);
   uint32_t maxIdlePerEndpoint = 512;
   Duration idleTimeout = std::chrono::seconds(60);
+  bool operator==(const UpstreamDefaults&) const = default;
 };
 
 struct LocalApp {
   Address address{"127.0.0.1", 8080};
   std::optional<std::string> readinessPath;  // /ready waits for it when set
+  bool operator==(const LocalApp&) const = default;
 };
 
 struct ControlPlaneConfig {
@@ -153,22 +163,26 @@ struct ControlPlaneConfig {
   /// Where the last acked snapshot is kept, so that a restart while the control plane is
   /// away still has its rules ("": not kept).
   std::string cacheFile;
+  bool operator==(const ControlPlaneConfig&) const = default;
 };
 
 struct RulesSource {
   std::vector<std::string> files;  // globs
   bool watch = true;               // reload when the files change (else SIGHUP / POST /reload)
   std::optional<ControlPlaneConfig> controlPlane;
+  bool operator==(const RulesSource&) const = default;
 };
 
 struct AccessLog {
   std::string path;  // "" = off; "-" = stdout
+  bool operator==(const AccessLog&) const = default;
 };
 
 /// The Redis that global rate limits keep their counters in.
 struct RedisConfig {
   std::optional<Address> address;
   Duration timeout = std::chrono::milliseconds(50);  // a slower answer: the local fallback
+  bool operator==(const RedisConfig&) const = default;
 };
 
 /// The user Tether drops to once its listeners are bound (when started as root), so that
@@ -176,6 +190,7 @@ struct RedisConfig {
 struct RunAs {
   uint32_t uid = 0;
   uint32_t gid = 0;
+  bool operator==(const RunAs&) const = default;
 };
 
 struct Bootstrap {

@@ -26,6 +26,7 @@ Server::Server(std::shared_ptr<const config::Config> config, SnapshotBuilder bui
                ConfigLoader loader)
     : config_(std::move(config)),
       baseConfig_(config_),
+      startBootstrap_(config_->bootstrap),
       builder_(std::move(builder)),
       loader_(std::move(loader)) {
   uv_loop_init(&loop_);
@@ -169,17 +170,13 @@ int Server::start() {
     }
   });
   tlsReloadTimer_->start(std::chrono::seconds(2), std::chrono::seconds(2));
-  if (b.localApp.readinessPath) {
-    readinessTimer_ = std::make_unique<Timer>(&loop_, [this] { checkReadiness(); });
-    readinessTimer_->start(std::chrono::milliseconds(0), std::chrono::seconds(1));
-  } else {
-    localAppReady_ = true;
-  }
+  updateReadinessCheck();
   TETHER_LOG(kInfo, "tether started: " + std::to_string(n) + " worker(s), config " +
                         config_->hash.substr(0, 12) + ", " +
                         std::to_string(config_->documents.size()) + " rule document(s)");
   for (auto& p : plugins_) p->start(*this);
   for (auto& p : plugins_) p->onApplied(*baseConfig_);
+  started_ = true;
   notifyReady();
   return 0;
 }
@@ -214,8 +211,24 @@ std::string Server::readyReason() const {
   return "ready";
 }
 
+void Server::updateReadinessCheck() {
+  // localApp.readiness.path may come and go with a reload.
+  if (config_->bootstrap.localApp.readinessPath) {
+    if (readinessTimer_) return;
+    readinessTimer_ = std::make_unique<Timer>(&loop_, [this] { checkReadiness(); });
+    readinessTimer_->start(std::chrono::milliseconds(0), std::chrono::seconds(1));
+  } else {
+    readinessTimer_.reset();
+    if (!localAppReady_) {
+      localAppReady_ = true;
+      if (started_) notifyReady();  // at start, start() tells the plugins
+    }
+  }
+}
+
 void Server::checkReadiness() {
   const auto& app = config_->bootstrap.localApp;
+  if (!app.readinessPath) return;
   probeHttp(&loop_, app.address, *app.readinessPath, std::chrono::seconds(1), [this](bool ok) {
     if (ok != localAppReady_) {
       TETHER_LOG(kInfo, std::string("local app ") + (ok ? "ready" : "not ready"));
@@ -367,6 +380,10 @@ std::string Server::rulesJson() const {
     j.endObject();
   }
   j.endArray();
+  // Bootstrap sections changed since start that only a restart applies.
+  j.key("restartRequired").beginArray();
+  for (const auto& f : restartRequired_) j.value(f);
+  j.endArray();
   j.key("lastRejected");
   if (lastRejection_.empty()) {
     j.null();
@@ -484,15 +501,24 @@ ReloadOutcome Server::applyLoaded(const std::string& trigger, config::LoadResult
     out.result = ReloadOutcome::Result::kUnchanged;
     return out;
   }
-  if (r.config->bootstrap.listeners.size() != config_->bootstrap.listeners.size()) {
-    TETHER_LOG(kWarn, "reload: listener changes need a restart; keeping the current listeners");
-  }
+  std::vector<std::string> restart = restartRequired(startBootstrap_, r.config->bootstrap);
   baseConfig_ = r.config;
   lastRejection_.clear();
   dns_->update(*baseConfig_);
   publish(discovered_.apply(baseConfig_));
-  control_.reloads["applied"]++;
-  TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
+  restartRequired_ = restart;
+  updateReadinessCheck();
+  if (restart.empty()) {
+    control_.reloads["applied"]++;
+    TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
+  } else {
+    // Applied, but not all of it: these sections keep their start-time values.
+    control_.reloads["restart_required"]++;
+    std::string fields;
+    for (const auto& f : restart) fields += (fields.empty() ? "" : ", ") + f;
+    TETHER_LOG(kWarn, "reload (" + trigger + "): now serving version " + std::to_string(version_) +
+                          "; restart required for: " + fields + " (still as at start)");
+  }
   for (auto& p : plugins_) p->onApplied(*baseConfig_);
   out.result = ReloadOutcome::Result::kApplied;
   out.version = version_;
@@ -521,6 +547,28 @@ void Server::setControlEndpoints(
     publish(discovered_.apply(baseConfig_));
     TETHER_LOG(kInfo, "control plane endpoints: now serving version " + std::to_string(version_));
   }
+}
+
+std::vector<std::string> restartRequired(const config::Bootstrap& running,
+                                         const config::Bootstrap& next) {
+  std::vector<std::string> out;
+  auto check = [&](bool same, const char* field) {
+    if (!same) out.push_back(field);
+  };
+  // Listener configs are compared without the source positions of their file fields.
+  auto listeners = [](std::vector<config::ListenerConfig> v) {
+    for (auto& l : v) l.tlsFiles.clear();
+    return v;
+  };
+  check(listeners(running.listeners) == listeners(next.listeners), "listeners");
+  check(running.admin == next.admin, "admin");
+  check(running.workers == next.workers, "workers");
+  check(running.runAs == next.runAs, "runAs");
+  check(running.node == next.node, "node");
+  check(running.accessLog == next.accessLog, "accessLog");
+  check(running.redis == next.redis, "redis");
+  check(running.rules.controlPlane == next.rules.controlPlane, "rules.controlPlane");
+  return out;
 }
 
 namespace {

@@ -63,6 +63,12 @@ class ControlPlugin {
 /// validate` read the same files through this.
 config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners);
 
+/// The bootstrap sections that differ between `running` and `next` and that a reload cannot
+/// apply (listeners, admin, workers, runAs, node, accessLog, redis, rules.controlPlane);
+/// the others (http, http2, upstream, localApp, drain, rules) apply live.
+std::vector<std::string> restartRequired(const config::Bootstrap& running,
+                                         const config::Bootstrap& next);
+
 /// The control loop of `tether run`: starts the workers, serves the admin API, handles
 /// signals, readiness, reloads and the drain on shutdown. Lives on the main thread.
 class Server {
@@ -107,6 +113,8 @@ class Server {
   /// Builds a snapshot of `config` under the next version and hands it to every worker.
   void publish(std::shared_ptr<const config::Config> config);
   void checkReadiness();
+  /// Starts or stops the local app's readiness probe as localApp.readiness.path says.
+  void updateReadinessCheck();
   /// Tells the plugins when ready() changed.
   void notifyReady();
   void beginShutdown(bool exitAfter);
@@ -120,6 +128,7 @@ class Server {
 
   std::shared_ptr<const config::Config> config_;      // what is served: rules + discovery
   std::shared_ptr<const config::Config> baseConfig_;  // the rules as loaded
+  config::Bootstrap startBootstrap_;                  // what the process started with
   SnapshotBuilder builder_;
   ConfigLoader loader_;
   SnapshotPtr snapshot_;
@@ -142,6 +151,8 @@ class Server {
   std::vector<ReloadDone> reloadWaiting_;  // for the next load
   std::unique_ptr<Timer> trimTimer_;
   config::ConfigErrors lastRejection_;
+  bool started_ = false;                      // start() has run (plugins started)
+  std::vector<std::string> restartRequired_;  // since start, as of the last applied reload
   std::string lastRejectionTrigger_;
   uint64_t version_ = 1;
   bool localAppReady_ = false;

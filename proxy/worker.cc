@@ -99,6 +99,16 @@ void Worker::post(TaskQueue::Task task) { tasks_->post(std::move(task)); }
 void Worker::setSnapshot(SnapshotPtr snapshot) {
   post([this, snapshot = std::move(snapshot)]() mutable {
     snapshot_ = std::move(snapshot);
+    // The bootstrap sections a reload applies live (Server::reload lists the others as
+    // needing a restart). Copied field by field into the worker's own copy: what holds a
+    // reference into it (listener configs, limits) keeps a valid one.
+    const config::Bootstrap& b = snapshot_->config().bootstrap;
+    bootstrap_.http = b.http;
+    bootstrap_.http2 = b.http2;
+    bootstrap_.upstream = b.upstream;
+    bootstrap_.localApp = b.localApp;
+    bootstrap_.drainTimeout = b.drainTimeout;
+    bootstrap_.drainGrace = b.drainGrace;
     // Streams pinned to older snapshots look their state up again (and recreate it if
     // needed); nothing holds a pointer to it across calls.
     uint64_t floor = snapshot_->stateKeyFloor();

@@ -154,9 +154,9 @@ std::string ChildProcess::output() const { return readFileText(logPath_); }
 TetherProcess::TetherProcess(const std::string& bootstrap, std::vector<std::string> extraArgs) {
   static int counter = 0;
   std::string name = "tether-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
-  std::string configPath = writeFile(name + ".yaml", bootstrap);
+  configPath_ = writeFile(name + ".yaml", bootstrap);
   logPath_ = tempDir() + "/" + name + ".log";
-  std::vector<std::string> args = {TETHER_BIN, "run", "-c", configPath};
+  std::vector<std::string> args = {TETHER_BIN, "run", "-c", configPath_};
   for (auto& a : extraArgs) args.push_back(a);
   pid_ = fork();
   if (pid_ == 0) {

@@ -42,12 +42,15 @@ class TetherProcess {
   int wait(std::chrono::milliseconds timeout);
   bool running();
   std::string logs() const;
+  /// The bootstrap file it runs with (rewrite it and reload to change the bootstrap).
+  const std::string& configPath() const { return configPath_; }
   /// Resident set size in KiB (from /proc), or 0.
   long rssKiB() const;
 
  private:
   pid_t pid_ = -1;
   std::string logPath_;
+  std::string configPath_;
   std::map<std::string, uint16_t> ports_;
   uint16_t adminPort_ = 0;
   bool started_ = false;
