@@ -1,6 +1,9 @@
 // Retries, failover, failsafe and deadline propagation over real sockets.
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <thread>
+#include <vector>
 
 #include "tests/fakes/fake_upstream.h"
 #include "tests/integration/harness.h"
@@ -166,4 +169,37 @@ TEST_CASE("a deadline set at hop one expires at hop two first", "[retry][deadlin
   CHECK(std::stoll(*app.lastRequest().header("x-tether-timeout-ms")) <= 300);
   std::string m2 = adminGet(hop2.adminPort(), "/metrics").body;
   CHECK(metricValue(m2, "tether_requests_total", "reason=\"deadline_exceeded\"") == 1);
+}
+
+TEST_CASE("the retry budget bounds retries to a dying upstream under load", "[retry][budget]") {
+  // Every attempt hangs until its per-try timeout: 40 requests are in flight together, and
+  // all want a retry at the same moment. The budget (20% of the requests in flight, at
+  // least 3) lets about 8 retry; without it, 40 x 3 retries would pile onto the upstream.
+  FakeUpstream up;
+  TetherProcess t(basicBootstrap(
+      up.port(), rules(up,
+                       "            timeout: 10s\n"
+                       "            retry: { attempts: 3, perTryTimeout: 300ms, retryOn: [ "
+                       "gateway-error ], budgetPercent: 20 }\n")));
+  REQUIRE(t.started());
+  uint16_t port = t.port("outbound");
+  constexpr int kRequests = 40;
+  std::vector<std::thread> clients;
+  std::atomic<int> timedOut{0};
+  for (int i = 0; i < kRequests; ++i) {
+    clients.emplace_back([&] {
+      if (httpRequest(port, "GET", "/hang", "up").status == 504) timedOut++;
+    });
+  }
+  for (auto& c : clients) c.join();
+  CHECK(timedOut == kRequests);
+  std::string m = adminGet(t.adminPort(), "/metrics").body;
+  INFO(m);
+  double exhausted = metricValue(m, "tether_retry_budget_exhausted_total", "service=\"up\"");
+  double retries = metricValue(m, "tether_retries_total", "service=\"up\"");
+  CHECK(exhausted >= kRequests / 2);
+  // Attempts reaching the upstream: the first of each request plus the retries let through,
+  // far below the 4 per request an unbounded policy would send.
+  CHECK(up.requestCount() == static_cast<size_t>(kRequests + retries));
+  CHECK(up.requestCount() <= static_cast<size_t>(kRequests * 2));
 }
