@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -233,10 +234,32 @@ TEST_CASE("keys rotate under load without a refused request; changed key files a
   CHECK(newSeen > 100);
   CHECK(metricValue(adminGet(caller.adminPort(), "/metrics").body, "tether_config_version") == 2);
 
+  // Step 3: the old key leaves the callee, under the same load: nothing is refused, and a
+  // request signed with the old key is refused from then on.
+  std::string url = "http://127.0.0.1:" + std::to_string(callee.port("inbound"));
+  std::thread load2([&] {
+    runCommand("wrk -t1 -c8 -d2s -H 'Host: ratings' http://127.0.0.1:" +
+                   std::to_string(caller.port("outbound")) + "/api",
+               &out, true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  std::ofstream(callee.configPath())
+      << basicBootstrap(app.port()) + "rules:\n  inline:\n" +
+             doc("HmacAuth", "callers",
+                 "{ direction: inbound, keys: [ { id: new, caller: orders, secretFile: " + newKey +
+                     " } ], forwardCredentials: true }");
+  callee.signal(SIGHUP);
+  load2.join();
+  INFO(out);
+  CHECK(out.find("requests in") != std::string::npos);
+  CHECK(out.find("Non-2xx") == std::string::npos);
+  CHECK(metricValue(adminGet(callee.adminPort(), "/metrics").body, "tether_config_version") == 2);
+  CHECK(code(signedArgs("--key-id old --secret-file " + oldKey + " " + url + "/a") + " " + url +
+             "/a") == "401");
+
   // A secret rewritten in place is picked up without a restart (checked every 2 s): the
   // old secret stops working, the new one works.
   writeFile("rot-new.key", "newer-secret");
-  std::string url = "http://127.0.0.1:" + std::to_string(callee.port("inbound"));
   std::string newer = writeFile("rot-newer.key", "newer-secret");
   CHECK(waitUntil(
       [&] {

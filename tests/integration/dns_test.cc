@@ -45,8 +45,8 @@ class HostsEntry {
 TEST_CASE("dns endpoints follow the name as it changes", "[dns]") {
   std::string name = "tether-dns-" + std::to_string(getpid()) + ".test";
   HostsEntry hosts(name);
-  if (!hosts.writable()) {
-    WARN("skipped: /etc/hosts is not writable here (the DNS test needs to add a name)");
+  if (skipTest(!hosts.writable(),
+               "/etc/hosts is not writable here (the DNS test needs to add a name)")) {
     return;
   }
   FakeUpstream first("127.0.0.2");
