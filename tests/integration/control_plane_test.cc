@@ -160,8 +160,16 @@ TEST_CASE("a NACK keeps the running rules and its per-document reasons show in t
   CHECK(status.find("unknown key \"rulez\"") != std::string::npos);
   CHECK(statusOf(t, "good") == 200);
   CHECK(statusOf(t, "next") == 404);
+  // The sidecar's /rules says what it refused: the version, each document and why.
   std::string rules = adminGet(t.adminPort(), "/rules").body;
-  CHECK(rules.find("\"lastNack\":{\"version\"") != std::string::npos);
+  size_t nack = rules.find("\"lastNack\":{\"version\"");
+  REQUIRE(nack != std::string::npos);
+  std::string lastNack = rules.substr(nack);
+  INFO(lastNack);
+  CHECK(lastNack.find("rules.yaml#2") != std::string::npos);
+  CHECK(lastNack.find("gone") != std::string::npos);
+  CHECK(lastNack.find("rules.yaml#3") != std::string::npos);
+  CHECK(lastNack.find("unknown key \\\"rulez\\\"") != std::string::npos);
   CHECK(metricValue(adminGet(t.adminPort(), "/metrics").body, "tether_control_plane_updates_total",
                     "result=\"nack\"") == 1);
 

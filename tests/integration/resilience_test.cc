@@ -449,7 +449,7 @@ TEST_CASE(
   CHECK(metricValue(metrics, "tether_rate_limit_fallback_total", "rule=\"global-qps\"") > 500);
 }
 
-TEST_CASE("global sliding_window and leaky_bucket limits are shared through Redis",
+TEST_CASE("global sliding_window, fixed_window and leaky_bucket limits are shared through Redis",
           "[resilience][redis]") {
   uint16_t redisPort = freePort();
   ChildProcess redis("redis-server --port " + std::to_string(redisPort) +
@@ -465,7 +465,10 @@ TEST_CASE("global sliding_window and leaky_bucket limits are shared through Redi
                      doc("RateLimit", "lb",
                          "{ target: { direction: inbound, pathPrefix: /lb }, limit: 20, per: 1s, "
                          "algorithm: leaky_bucket, maxQueueTime: 500ms, mode: global, "
-                         "localFallbackLimit: 1000 }");
+                         "localFallbackLimit: 1000 }") +
+                     doc("RateLimit", "fw",
+                         "{ target: { direction: inbound, pathPrefix: /fw }, limit: 10, per: 1h, "
+                         "algorithm: fixed_window, mode: global, localFallbackLimit: 1000 }");
   TetherProcess a(conf), b(conf);
   REQUIRE(a.started());
   REQUIRE(b.started());
@@ -485,6 +488,17 @@ TEST_CASE("global sliding_window and leaky_bucket limits are shared through Redi
   }
   REQUIRE(std::chrono::steady_clock::now() - swStart < std::chrono::seconds(4));
   CHECK(passed == 10);
+
+  // Fixed window (an hour, on Redis's clock): 10 across both sidecars, the rest refused.
+  passed = 0;
+  for (int i = 0; i < 12; ++i) {
+    for (TetherProcess* t : {&a, &b}) {
+      if (httpRequest(t->port("inbound"), "GET", "/fw").status == 200) ++passed;
+    }
+  }
+  CHECK(passed == 10);
+  CHECK(metricValue(adminGet(a.adminPort(), "/metrics").body, "tether_rate_limit_fallback_total",
+                    "rule=\"fw\"") <= 0);
 
   // Leaky bucket: 20/s paces admitted requests 50 ms apart, for at most 500 ms of queue.
   // 30 connections are opened first, then each sends its request when all are ready: of 30
@@ -566,4 +580,41 @@ TEST_CASE("a sidecar does not retry what another Tether refused with rate_limite
   CHECK(metricValue(calleeMetrics, "tether_requests_total", "code=\"429\"") == 1);
   std::string callerMetrics = adminGet(caller.adminPort(), "/metrics").body;
   CHECK(metricValue(callerMetrics, "tether_retries_total", "service=\"callee\"") <= 0);
+}
+
+TEST_CASE("limits.maxRequests and maxRetries bound a service; gRPC callers get UNAVAILABLE",
+          "[resilience][grpc]") {
+  FakeUpstream app;
+  TetherProcess t(basicBootstrap(app.port()) + "rules:\n  inline:\n" +
+                  doc("Service", "small",
+                      "{ limits: { maxRequests: 2, maxRetries: 0 }, endpoints: [ { address: "
+                      "127.0.0.1:" +
+                          std::to_string(app.port()) + " } ] }") +
+                  doc("Route", "small",
+                      "{ hosts: [ small ], rules: [ { backends: [ { service: small } ], "
+                      "retry: { attempts: 2, retryOn: [ \"503\" ] } } ] }"));
+  REQUIRE(t.started());
+  uint16_t port = t.port("outbound");
+  // Two requests in flight fill maxRequests: the third is refused at once.
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 2; ++i) {
+    slow.emplace_back([&] { httpRequest(port, "GET", "/slow/1500", "small"); });
+  }
+  REQUIRE(waitUntil([&] { return app.requestCount() == 2; }, 3000));
+  HttpResponse r = httpRequest(port, "GET", "/x", "small");
+  CHECK(r.status == 503);
+  CHECK((r.header("x-tether-reason") && *r.header("x-tether-reason") == "overflow"));
+  // The same refusal for a gRPC caller: a trailers-only UNAVAILABLE (14).
+  r = httpRequest(port, "POST", "/pkg.Svc/Method", "small", "",
+                  {{"content-type", "application/grpc"}, {"te", "trailers"}});
+  CHECK(r.status == 200);
+  CHECK((r.header("grpc-status") && *r.header("grpc-status") == "14"));
+  CHECK((r.header("x-tether-reason") && *r.header("x-tether-reason") == "overflow"));
+  for (auto& th : slow) th.join();
+  // maxRetries: 0 — the retry policy asks, the service limit refuses: one attempt only.
+  size_t before = app.requestCount();
+  CHECK(httpRequest(port, "GET", "/status/503", "small").status == 503);
+  CHECK(app.requestCount() == before + 1);
+  CHECK(metricValue(adminGet(t.adminPort(), "/metrics").body, "tether_retry_budget_exhausted_total",
+                    "service=\"small\"") == 1);
 }
