@@ -1,6 +1,7 @@
 // Rule documents: Service, Route, TrafficLabel, RateLimit, CircuitBreaker.
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -653,9 +654,31 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
     MapReader h(sink, hc, spec.child("healthCheck"));
     HealthCheckConfig c;
     h.readString("path", c.path);
-    uint32_t expected = 0;
-    h.readUint("expectedStatus", expected, 100, 599);
-    c.expectedStatus = static_cast<int>(expected);
+    // A status (200), a range ("200-299"), or a list of either (as Envoy's expected_statuses).
+    YAML::Node ex = h.get("expectedStatus");
+    if (ex.IsDefined()) {
+      std::vector<YAML::Node> items;
+      if (ex.IsSequence()) {
+        for (const auto& n : ex) items.push_back(n);
+      } else {
+        items.push_back(ex);
+      }
+      for (const auto& n : items) {
+        std::string text = n.IsScalar() ? n.Scalar() : "";
+        int lo = 0, hi = 0;
+        char dash = 0;
+        int read = std::sscanf(text.c_str(), "%d%c%d", &lo, &dash, &hi);
+        if (read == 1) hi = lo;
+        bool ok = (read == 1 || (read == 3 && dash == '-')) && lo >= 100 && hi <= 599 && lo <= hi &&
+                  text.find_first_not_of("0123456789-") == std::string::npos;
+        if (!ok) {
+          sink.add(n, h.child("expectedStatus"),
+                   "expected a status (100-599), a range such as \"200-299\", or a list of them");
+          continue;
+        }
+        c.expectedStatuses.emplace_back(lo, hi);
+      }
+    }
     h.readDuration("interval", c.interval);
     h.readDuration("timeout", c.timeout);
     h.readUint("unhealthyThreshold", c.unhealthyThreshold, 1, 100);

@@ -43,8 +43,10 @@ struct LoadBalancerConfig {
 };
 
 struct HealthCheckConfig {
-  std::string path;        // "" = TCP connect check
-  int expectedStatus = 0;  // 0 = any 2xx
+  std::string path;  // "" = TCP connect check
+  /// Statuses a healthy endpoint answers, as inclusive ranges (a single status is a range
+  /// of one); empty = any 2xx.
+  std::vector<std::pair<int, int>> expectedStatuses;
   Duration interval = std::chrono::seconds(5);
   Duration timeout = std::chrono::seconds(1);
   uint32_t unhealthyThreshold = 3;

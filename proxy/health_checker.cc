@@ -23,7 +23,7 @@ HealthChecker::~HealthChecker() = default;
 namespace {
 
 bool sameCheck(const config::HealthCheckConfig& a, const config::HealthCheckConfig& b) {
-  return a.path == b.path && a.expectedStatus == b.expectedStatus && a.interval == b.interval &&
+  return a.path == b.path && a.expectedStatuses == b.expectedStatuses && a.interval == b.interval &&
          a.timeout == b.timeout && a.unhealthyThreshold == b.unhealthyThreshold &&
          a.healthyThreshold == b.healthyThreshold;
 }
@@ -77,7 +77,7 @@ void HealthChecker::probe(Target& t) {
       [this, weak](bool ok) {
         if (auto target = weak.lock()) onResult(*target, ok);
       },
-      t.check.expectedStatus);
+      t.check.expectedStatuses);
 }
 
 void HealthChecker::onResult(Target& t, bool ok) {

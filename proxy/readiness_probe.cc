@@ -1,5 +1,6 @@
 #include "proxy/readiness_probe.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
@@ -17,7 +18,7 @@ struct Probe {
   std::string request;
   std::string response;
   std::function<void(bool)> done;
-  int expectedStatus = 0;
+  std::vector<std::pair<int, int>> expected;
   bool tcpOnly = false;
   int closesPending = 2;
   bool finished = false;
@@ -41,10 +42,10 @@ struct Probe {
 
 void probeHttp(uv_loop_t* loop, const config::Address& address, const std::string& path,
                std::chrono::milliseconds timeout, std::function<void(bool)> done,
-               int expectedStatus) {
+               std::vector<std::pair<int, int>> expected) {
   auto* p = new Probe;
   p->done = std::move(done);
-  p->expectedStatus = expectedStatus;
+  p->expected = std::move(expected);
   p->tcpOnly = path.empty();
   p->request = "GET " + path + " HTTP/1.1\r\nhost: " + address.toString() +
                "\r\nuser-agent: tether-readiness\r\nconnection: close\r\n\r\n";
@@ -71,6 +72,10 @@ void probeHttp(uv_loop_t* loop, const config::Address& address, const std::strin
           p->finish(false);
           return;
         }
+        if (p->tcpOnly) {  // a TCP check: the connect was the question
+          p->finish(true);
+          return;
+        }
         uv_buf_t b = uv_buf_init(p->request.data(), static_cast<unsigned>(p->request.size()));
         uv_write(&p->write, reinterpret_cast<uv_stream_t*>(&p->tcp), &b, 1,
                  [](uv_write_t*, int) {});
@@ -89,8 +94,14 @@ void probeHttp(uv_loop_t* loop, const config::Address& address, const std::strin
               }
               p->response.append(buf->base, static_cast<size_t>(n));
               if (p->response.size() >= 12) {
-                // "HTTP/1.1 200": the status class is the tenth byte.
-                p->finish(p->response.compare(0, 5, "HTTP/") == 0 && p->response[9] == '2');
+                // "HTTP/1.1 200": the status is bytes 9-11.
+                const std::string& r = p->response;
+                bool http = r.compare(0, 5, "HTTP/") == 0 && std::isdigit(r[9]) &&
+                            std::isdigit(r[10]) && std::isdigit(r[11]);
+                int code = http ? (r[9] - '0') * 100 + (r[10] - '0') * 10 + (r[11] - '0') : 0;
+                bool ok = http && p->expected.empty() && code >= 200 && code < 300;
+                for (const auto& [lo, hi] : p->expected) ok = ok || (code >= lo && code <= hi);
+                p->finish(ok);
               }
             });
       });

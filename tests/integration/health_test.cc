@@ -160,3 +160,59 @@ TEST_CASE("an endpoint killed under load costs the clients nothing with retries 
   CHECK(metricValue(m, "tether_outlier_ejections_total", "service=\"up\"") == 1);
   CHECK(metricValue(m, "tether_requests_total", "code=\"502\"") == -1);
 }
+
+TEST_CASE("health checks: TCP connect without a path, expected statuses and ranges", "[health]") {
+  FakeUpstream a, b;
+  // No path: a TCP connect check. Nothing is sent to the endpoint; a closed port fails.
+  {
+    uint16_t closed = freePort();
+    TetherProcess t(basicBootstrap(
+        a.port(), "rules:\n  inline:\n" +
+                      doc("Service", "up",
+                          "{ endpoints: [ { address: 127.0.0.1:" + std::to_string(a.port()) +
+                              " }, { address: 127.0.0.1:" + std::to_string(closed) +
+                              " } ], healthCheck: { interval: 100ms, timeout: 500ms, "
+                              "unhealthyThreshold: 1, healthyThreshold: 1 } }")));
+    REQUIRE(t.started());
+    CHECK(waitUntil([&] {
+      std::string c = adminGet(t.adminPort(), "/clusters").body;
+      return c.find("\"health\":\"unhealthy\"") != std::string::npos &&
+             c.find("\"health\":\"healthy\"") != std::string::npos;
+    }));
+    CHECK(a.connections() > 0);
+    CHECK(a.bytesReceived() == 0);
+  }
+  // expectedStatus: 204 only, then a range that takes 204 and 503 in.
+  b.setForcedStatus(503);
+  for (const char* expected : {"[ 204, \"500-503\" ]", "204"}) {
+    INFO(expected);
+    TetherProcess t(basicBootstrap(
+        a.port(),
+        twoEndpoints(a, b,
+                     std::string("        healthCheck: { path: /healthz, interval: 100ms, "
+                                 "timeout: 500ms, unhealthyThreshold: 1, healthyThreshold: 1, "
+                                 "expectedStatus: ") +
+                         expected + " }\n")));
+    REQUIRE(t.started());
+    // a answers 200 "ok" to /healthz: healthy only if 200 is expected, never here.
+    bool list = std::string(expected).find('[') != std::string::npos;
+    CHECK(waitUntil([&] {
+      std::string c = adminGet(t.adminPort(), "/clusters").body;
+      size_t unhealthy = occurrences(c, "\"health\":\"unhealthy\"");
+      size_t healthy = occurrences(c, "\"health\":\"healthy\"");
+      return list ? unhealthy == 1 && healthy == 1 : unhealthy == 2;
+    }));
+  }
+  // A bad expectedStatus is a configuration error at its position.
+  std::string out;
+  std::string rules =
+      writeFile("hc-rules.yaml",
+                "apiVersion: tether.dev/v1alpha1\nkind: Service\nmetadata: { name: up }\n"
+                "spec:\n  endpoints: [ { address: 127.0.0.1:1 } ]\n"
+                "  healthCheck: { path: /h, expectedStatus: [ 200, \"300-200\" ] }\n");
+  std::string boot = writeFile("hc-boot.yaml", basicBootstrap(a.port()));
+  CHECK(runCommand(std::string(TETHER_BIN) + " validate -c " + boot + " " + rules, &out, true) ==
+        1);
+  CHECK(out.find("hc-rules.yaml:6:51: spec.healthCheck.expectedStatus: expected a status") !=
+        std::string::npos);
+}
