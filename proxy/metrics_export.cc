@@ -301,7 +301,8 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
 
   auto reloads =
       family("tether_config_reloads_total", "Config reloads, by result.", MetricType::Counter);
-  for (const char* result : {"applied", "restart_required", "rejected", "unreadable", "unchanged"}) {
+  for (const char* result :
+       {"applied", "restart_required", "rejected", "unreadable", "unchanged"}) {
     auto it = control.reloads.find(result);
     reloads.metric.push_back(counter(
         it == control.reloads.end() ? 0.0 : static_cast<double>(it->second), {{"result", result}}));
