@@ -13,15 +13,10 @@ namespace tether::filters {
 proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t version,
                                  proxy::HealthRegistry& health) {
   auto snapshot = std::make_shared<proxy::Snapshot>(config, version);
-  // When each endpoint address was first seen by this process, for slow start. Only the
-  // control thread builds snapshots, so this needs no lock.
-  static std::unordered_map<std::string, SteadyTime> firstSeen;
+  // When each endpoint address was first seen by this process, for slow start (kept with
+  // the health registry, which /clusters reads too; control thread only).
   auto table = std::make_shared<const RouteTable>(
-      config,
-      [](const std::string& address) {
-        return firstSeen.emplace(address, std::chrono::steady_clock::now()).first->second;
-      },
-      &health);
+      config, [&health](const std::string& address) { return health.firstSeen(address); }, &health);
   snapshot->setStateKeyFloor(table->firstStateKey());
   auto metrics = std::make_shared<const MetricsFilterFactory>();
   std::shared_ptr<const AuthRules> auth = AuthRules::build(*config);

@@ -1,6 +1,7 @@
 #include "proxy/endpoint_health.h"
 
 #include <algorithm>
+#include <set>
 
 #include "config/config.h"
 
@@ -45,6 +46,19 @@ bool recordOutcome(EndpointHealth& endpoint, const std::vector<EndpointHealthPtr
   return true;
 }
 
+uint64_t slowStartWeight(uint32_t weight, std::chrono::milliseconds age,
+                         std::chrono::milliseconds window) {
+  // In hundredths, so the ramp has steps finer than the configured integer weights.
+  if (window.count() <= 0 || age >= window) return static_cast<uint64_t>(weight) * 100;
+  double factor = 0.1 + 0.9 * static_cast<double>(std::max<int64_t>(0, age.count())) /
+                            static_cast<double>(window.count());
+  return std::max<uint64_t>(1, static_cast<uint64_t>(weight * 100 * factor));
+}
+
+std::chrono::steady_clock::time_point HealthRegistry::firstSeen(const std::string& address) {
+  return firstSeen_.emplace(address, std::chrono::steady_clock::now()).first->second;
+}
+
 EndpointHealthPtr HealthRegistry::endpoint(const std::string& service, const std::string& address) {
   auto& slot = entries_[{service, address}];
   if (!slot) slot = std::make_shared<EndpointHealth>();
@@ -57,6 +71,14 @@ void HealthRegistry::retain(const config::Config& config) {
     bool keep = s && std::any_of(s->endpoints.begin(), s->endpoints.end(),
                                  [&](const auto& e) { return e.addressText == it->first.second; });
     it = keep ? std::next(it) : entries_.erase(it);
+  }
+  // An address gone from every service starts slow again if it comes back (a new host).
+  std::set<std::string, std::less<>> present;
+  for (const auto& [name, service] : config.services) {
+    for (const auto& e : service.endpoints) present.insert(e.addressText);
+  }
+  for (auto it = firstSeen_.begin(); it != firstSeen_.end();) {
+    it = present.count(it->first) ? std::next(it) : firstSeen_.erase(it);
   }
 }
 

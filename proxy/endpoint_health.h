@@ -48,14 +48,23 @@ bool recordOutcome(EndpointHealth& endpoint, const std::vector<EndpointHealthPtr
 
 /// Every service endpoint's health, by (service, address). Kept across reloads so an
 /// endpoint that stays keeps its state. Only the control thread uses the map itself.
+/// Slow start (the seed's graceful start): an endpoint `age` old ramps its weight linearly
+/// from 10% to 100% over `window`. Returns the effective weight in hundredths (weight 3
+/// at full strength is 300), at least 1.
+uint64_t slowStartWeight(uint32_t weight, std::chrono::milliseconds age,
+                         std::chrono::milliseconds window);
+
 class HealthRegistry {
  public:
   EndpointHealthPtr endpoint(const std::string& service, const std::string& address);
+  /// When this process first saw an endpoint address (slow start). Control thread only.
+  std::chrono::steady_clock::time_point firstSeen(const std::string& address);
   /// Forgets endpoints no longer in `config`.
   void retain(const config::Config& config);
 
  private:
   std::map<std::pair<std::string, std::string>, EndpointHealthPtr> entries_;
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> firstSeen_;
 };
 
 }  // namespace tether::proxy

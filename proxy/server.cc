@@ -294,6 +294,23 @@ void Server::collectClusters(AdminRespond respond) {
     for (const auto& [name, svc] : config_->services) {
       j.beginObject();
       j.key("name").value(name);
+      // The weight in force, as the load balancer computes it: 0 while out of service
+      // (unhealthy, ejected) unless the service is in panic (then every endpoint counts),
+      // ramped by slow start.
+      int64_t nowMs = steadyNowMs();
+      size_t available = 0;
+      for (const auto& e : svc.endpoints) {
+        available += health_.endpoint(name, e.address.toString())->available(nowMs);
+      }
+      bool panic = available * 2 < svc.endpoints.size() || available == 0;
+      auto inForce = [&](const config::EndpointConfig& e, const EndpointHealth& h) {
+        if (!panic && !h.available(nowMs)) return 0.0;
+        auto window = svc.loadBalancer.slowStart;
+        auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - health_.firstSeen(e.addressText));
+        return static_cast<double>(slowStartWeight(e.weight, age, window)) / 100.0;
+      };
+      j.key("panic").value(panic && !svc.endpoints.empty());
       j.key("endpoints").beginArray();
       for (const auto& e : svc.endpoints) {
         std::string addr = e.address.toString();
@@ -302,11 +319,11 @@ void Server::collectClusters(AdminRespond respond) {
         j.beginObject();
         j.key("address").value(addr);
         j.key("weight").value(static_cast<int64_t>(e.weight));
-        j.key("effectiveWeight").value(static_cast<int64_t>(e.weight));
+        EndpointHealthPtr h = health_.endpoint(name, addr);
+        j.key("effectiveWeight").value(inForce(e, *h));
         j.key("labels").beginObject();
         for (const auto& [k, v] : e.labels) j.key(k).value(v);
         j.endObject();
-        EndpointHealthPtr h = health_.endpoint(name, addr);
         int state = h->active.load(std::memory_order_relaxed);
         j.key("health").value(state == EndpointHealth::kHealthy     ? "healthy"
                               : state == EndpointHealth::kUnhealthy ? "unhealthy"

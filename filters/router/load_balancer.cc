@@ -124,15 +124,6 @@ size_t LbTables::ringLookup(uint64_t hash) const {
 
 size_t LbTables::maglevLookup(uint64_t hash) const { return maglev_[hash % maglev_.size()]; }
 
-uint64_t slowStartWeight(uint32_t weight, std::chrono::milliseconds age,
-                         std::chrono::milliseconds window) {
-  // In hundredths, so the ramp has steps finer than the configured integer weights.
-  if (window.count() <= 0 || age >= window) return static_cast<uint64_t>(weight) * 100;
-  double factor = 0.1 + 0.9 * static_cast<double>(std::max<int64_t>(0, age.count())) /
-                            static_cast<double>(window.count());
-  return std::max<uint64_t>(1, static_cast<uint64_t>(weight * 100 * factor));
-}
-
 size_t pickEndpoint(config::LbPolicy policy, const std::vector<uint64_t>& weights,
                     const LbTables& tables, LbState& state, const PickContext& ctx) {
   if (weights.size() == 1) return 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/rules.h"
+#include "proxy/endpoint_health.h"
 
 namespace tether::filters {
 
@@ -50,11 +51,7 @@ struct PickContext {
   std::function<uint32_t(size_t)> active;
 };
 
-/// Slow start (the seed's graceful start): an endpoint `age` old ramps its weight linearly
-/// from 10% to 100% over `window`. Returns the effective weight in hundredths (weight 3
-/// at full strength is 300), at least 1.
-uint64_t slowStartWeight(uint32_t weight, std::chrono::milliseconds age,
-                         std::chrono::milliseconds window);
+using proxy::slowStartWeight;  // proxy/endpoint_health.h: /clusters reports it too
 
 /// Picks an endpoint index for `policy`. `weights` are the effective weights (slow start
 /// applied); `tables` serves the hashing policies. Requests without a hash key under a

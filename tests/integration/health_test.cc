@@ -216,3 +216,31 @@ TEST_CASE("health checks: TCP connect without a path, expected statuses and rang
   CHECK(out.find("hc-rules.yaml:6:51: spec.healthCheck.expectedStatus: expected a status") !=
         std::string::npos);
 }
+
+TEST_CASE("/clusters shows the weight in force: 0 when out, ramped by slow start", "[health]") {
+  FakeUpstream good, bad;
+  bad.setForcedStatus(503);
+  TetherProcess t(basicBootstrap(
+      good.port(),
+      twoEndpoints(good, bad,
+                   "        loadBalancer: { slowStart: 60s }\n"
+                   "        healthCheck: { path: /healthz, interval: 100ms, timeout: 500ms, "
+                   "unhealthyThreshold: 1, healthyThreshold: 1 }\n")));
+  REQUIRE(t.started());
+  auto weightOf = [&](const FakeUpstream& up) {
+    std::string c = adminGet(t.adminPort(), "/clusters").body;
+    // In the "up" service (the good one is the local app's address too).
+    size_t at = c.find("\"address\":\"127.0.0.1:" + std::to_string(up.port()) + "\"",
+                       c.find("\"name\":\"up\""));
+    size_t w = c.find("\"effectiveWeight\":", at);
+    return at == std::string::npos || w == std::string::npos
+               ? -1.0
+               : std::stod(c.substr(w + sizeof("\"effectiveWeight\":") - 1));
+  };
+  CHECK(waitUntil([&] { return weightOf(bad) == 0.0; }));
+  // Seconds into a 60 s ramp: about 10% of weight 1, not the configured 1.
+  double w = weightOf(good);
+  CHECK(w >= 0.1);
+  CHECK(w < 0.5);
+  CHECK(adminGet(t.adminPort(), "/clusters").body.find("\"panic\":false") != std::string::npos);
+}
