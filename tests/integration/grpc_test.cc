@@ -156,3 +156,35 @@ TEST_CASE("gRPC calls are retried on the retryOn gRPC statuses", "[grpc]") {
   std::string metrics = adminGet(t.adminPort(), "/metrics").body;
   CHECK(metricValue(metrics, "tether_retries_total", "service=\"grpc\"") == 4);
 }
+
+TEST_CASE("HTTP/2 upstream at limits.maxConnections: streams past it get 503 overflow",
+          "[http2][resilience]") {
+  std::string dir = tempDir() + "/h2limit";
+  runCommand("mkdir -p " + dir + " && head -c 200000 /dev/urandom > " + dir + "/file");
+  uint16_t port = freePort();
+  ChildProcess nghttpd("nghttpd --no-tls -d " + dir + " " + std::to_string(port));
+  REQUIRE(waitUntil([&] {
+    return runCommand("curl -s -o /dev/null --http2-prior-knowledge http://127.0.0.1:" +
+                      std::to_string(port) + "/file") == 0;
+  }));
+  FakeUpstream app;
+  // One connection allowed, nghttpd takes 100 streams on it: 128 at once cannot all fit.
+  TetherProcess t(
+      basicBootstrap(app.port()) + "rules:\n  inline:\n" +
+      doc("Service", "h2",
+          "{ protocol: http2, limits: { maxConnections: 1 }, endpoints: [ { "
+          "address: 127.0.0.1:" +
+              std::to_string(port) + " } ] }") +
+      doc("Route", "h2", "{ hosts: [ h2 ], rules: [ { backends: [ { service: h2 } ] } ] }"));
+  REQUIRE(t.started());
+  std::string out;
+  runCommand("h2load -c4 -m32 -n 512 -H ':authority: h2' http://127.0.0.1:" +
+                 std::to_string(t.port("outbound")) + "/file",
+             &out, true);
+  INFO(out);
+  std::string metrics = adminGet(t.adminPort(), "/metrics").body;
+  CHECK(metricValue(metrics, "tether_upstream_connections_total") == 1);
+  CHECK(metricValue(metrics, "tether_upstream_connections_overflow_total", "service=\"h2\"") > 0);
+  CHECK(metricValue(metrics, "tether_requests_total", "reason=\"overflow\"") > 0);
+  CHECK(metricValue(metrics, "tether_requests_total", "code=\"200\"") > 0);
+}

@@ -134,6 +134,12 @@ TEST_CASE("a breaker opens on 50% errors, probes, and ramps back", "[resilience]
   CHECK(r.status == 503);
   CHECK((r.header("x-tether-reason") && *r.header("x-tether-reason") == "circuit_open"));
   CHECK(r.header("retry-after"));
+  // A gRPC caller gets the refusal as a trailers-only UNAVAILABLE (14).
+  r = httpRequest(port, "POST", "/pkg.Svc/Method", "up", "",
+                  {{"content-type", "application/grpc"}, {"te", "trailers"}});
+  CHECK(r.status == 200);
+  CHECK((r.header("grpc-status") && *r.header("grpc-status") == "14"));
+  CHECK((r.header("x-tether-reason") && *r.header("x-tether-reason") == "circuit_open"));
   size_t reached = app.requestCount();
   CHECK(reached == 40 - static_cast<size_t>(open));
   // Half-open once the open duration passes: the first request admitted is a probe.
