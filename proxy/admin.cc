@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <set>
+#include <vector>
+
 #include "proxy/http1_parser.h"
 #include "proxy/reason.h"
 
@@ -9,15 +12,39 @@ namespace tether::proxy {
 
 namespace {
 
+class AdminConnection;
+
+}  // namespace
+
+/// What the server and its open connections share: the handler, and the connections, so
+/// that closing the server closes them too (an idle one would otherwise keep the control
+/// loop, and the process, alive after SIGTERM).
+struct AdminServer::Shared {
+  AdminHandler handler;
+  std::set<AdminConnection*> open;
+};
+
+namespace {
+
+/// A client that has not finished its request in this time is closed (slowloris, a scraper
+/// that hung).
+constexpr uint64_t kAdminRequestTimeoutMs = 10'000;
+
 /// One admin connection: parse one request, answer, close.
 class AdminConnection : public Http1Parser::Callbacks {
  public:
-  AdminConnection(uv_loop_t* loop, AdminHandler& handler)
-      : handler_(handler),
+  AdminConnection(uv_loop_t* loop, std::shared_ptr<AdminServer::Shared> shared)
+      : shared_(std::move(shared)),
         parser_(Http1Parser::Type::kRequest, *this, Http1Limits{16384, 64}),
         alive_(std::make_shared<bool>(true)) {
     uv_tcp_init(loop, &tcp_);
     tcp_.data = this;
+    uv_timer_init(loop, &timer_);
+    timer_.data = this;
+    uv_timer_start(
+        &timer_, [](uv_timer_t* t) { static_cast<AdminConnection*>(t->data)->close(); },
+        kAdminRequestTimeoutMs, 0);
+    shared_->open.insert(this);
   }
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
@@ -62,7 +89,8 @@ class AdminConnection : public Http1Parser::Callbacks {
     answered_ = true;
     uv_read_stop(stream());
     std::weak_ptr<bool> alive = alive_;
-    handler_(request_, [this, alive](AdminResponse resp) {
+    uv_timer_stop(&timer_);  // answered at our pace from here
+    shared_->handler(request_, [this, alive](AdminResponse resp) {
       if (alive.expired()) return;  // the client left before the answer was ready
       respond(std::move(resp));
     });
@@ -93,8 +121,13 @@ class AdminConnection : public Http1Parser::Callbacks {
     if (closing_) return;
     closing_ = true;
     alive_.reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_),
-             [](uv_handle_t* h) { delete static_cast<AdminConnection*>(h->data); });
+    shared_->open.erase(this);
+    auto closed = [](uv_handle_t* h) {
+      auto* c = static_cast<AdminConnection*>(h->data);
+      if (--c->closesPending_ == 0) delete c;
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closed);
   }
 
  private:
@@ -104,8 +137,10 @@ class AdminConnection : public Http1Parser::Callbacks {
     AdminConnection* conn;
   };
 
-  AdminHandler& handler_;
+  std::shared_ptr<AdminServer::Shared> shared_;
   uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  int closesPending_ = 2;
   Http1Parser parser_;
   AdminRequest request_;
   std::shared_ptr<bool> alive_;
@@ -117,7 +152,9 @@ class AdminConnection : public Http1Parser::Callbacks {
 
 AdminServer::AdminServer(uv_loop_t* loop, AdminHandler handler,
                          std::function<void(int err)> onPause)
-    : loop_(loop), handler_(std::move(handler)), onPause_(std::move(onPause)) {}
+    : loop_(loop),
+      shared_(std::make_shared<Shared>(Shared{std::move(handler), {}})),
+      onPause_(std::move(onPause)) {}
 
 AdminServer::~AdminServer() { close(); }
 
@@ -127,7 +164,7 @@ int AdminServer::listen(config::Address& address) {
   acceptor_ = std::make_unique<Acceptor>(
       loop_, fd, "admin",
       [this](int fd) {
-        auto* conn = new AdminConnection(loop_, handler_);
+        auto* conn = new AdminConnection(loop_, shared_);
         if (uv_tcp_open(reinterpret_cast<uv_tcp_t*>(conn->stream()), fd) != 0) {
           ::close(fd);
           conn->close();
@@ -139,6 +176,10 @@ int AdminServer::listen(config::Address& address) {
   return 0;
 }
 
-void AdminServer::close() { acceptor_.reset(); }
+void AdminServer::close() {
+  acceptor_.reset();
+  std::vector<AdminConnection*> open(shared_->open.begin(), shared_->open.end());
+  for (auto* c : open) c->close();
+}
 
 }  // namespace tether::proxy

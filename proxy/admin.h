@@ -40,11 +40,14 @@ class AdminServer {
   /// Binds and listens; writes back the chosen port when address.port is 0. Returns 0 or a
   /// negative errno.
   int listen(config::Address& address);
+  /// Closes the listener and every connection still open.
   void close();
+
+  struct Shared;  // the handler and the open connections (admin.cc)
 
  private:
   uv_loop_t* loop_;
-  AdminHandler handler_;
+  std::shared_ptr<Shared> shared_;
   std::function<void(int)> onPause_;
   // With a reserve descriptor: probes are answered while the proxy is out of descriptors.
   std::unique_ptr<Acceptor> acceptor_;

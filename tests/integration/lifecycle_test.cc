@@ -163,3 +163,16 @@ TEST_CASE("SIGTERM under HTTP/1.1 and HTTP/2 load exits cleanly when the grace e
     CHECK(load.lost == 0);
   }
 }
+
+TEST_CASE("an unfinished admin request does not hold up the exit", "[lifecycle][admin]") {
+  FakeUpstream app;
+  TetherProcess t(basicBootstrap(app.port()));
+  REQUIRE(t.started());
+  // A scraper that hung mid-request (or a slowloris on the admin port).
+  RawClient stuck(t.adminPort());
+  REQUIRE(stuck.send("GET /metr"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  t.signal(SIGTERM);
+  CHECK(t.wait(std::chrono::seconds(5)) == 0);
+  CHECK(stuck.waitClosed(1000));
+}
