@@ -2,6 +2,7 @@
 // (python3-grpcio), nghttpd as an HTTP/2 origin, curl/nghttp/h2load as clients.
 
 #include <catch2/catch.hpp>
+#include <memory>
 
 #include "tests/fakes/fake_upstream.h"
 #include "tests/integration/harness.h"
@@ -31,6 +32,19 @@ std::string grpcBootstrap(uint16_t appPort, uint16_t port) {
          "      metadata: { name: grpc-empty }\n"
          "      spec: { hosts: [ grpc-empty ], rules: [ { backends: [ { service: grpc-empty } ] } "
          "] }\n";
+}
+
+/// nghttpd serving `dir` (h2c, prior knowledge) on a free port, once it answers for `file`.
+std::unique_ptr<ChildProcess> startNghttpd(const std::string& dir, const std::string& file,
+                                           uint16_t& port) {
+  port = freePort();
+  auto server =
+      std::make_unique<ChildProcess>("nghttpd --no-tls -d " + dir + " " + std::to_string(port));
+  REQUIRE(waitUntil([&] {
+    return runCommand("curl -s -o /dev/null --http2-prior-knowledge http://127.0.0.1:" +
+                      std::to_string(port) + "/" + file) == 0;
+  }));
+  return server;
 }
 
 }  // namespace
@@ -83,12 +97,8 @@ TEST_CASE("gRPC unary and streaming calls pass through; deadlines and local repl
 TEST_CASE("HTTP/2 upstreams: h1->h2 and h2->h2 multiplexed on few connections", "[http2]") {
   std::string dir = tempDir() + "/h2root";
   runCommand("mkdir -p " + dir + " && head -c 2000000 /dev/urandom > " + dir + "/big");
-  uint16_t port = freePort();
-  ChildProcess nghttpd("nghttpd --no-tls -d " + dir + " " + std::to_string(port));
-  REQUIRE(waitUntil([&] {
-    return runCommand("curl -s -o /dev/null --http2-prior-knowledge http://127.0.0.1:" +
-                      std::to_string(port) + "/big") == 0;
-  }));
+  uint16_t port = 0;
+  auto nghttpd = startNghttpd(dir, "big", port);
   FakeUpstream app;
   TetherProcess t(grpcBootstrap(app.port(), port));
   REQUIRE(t.started());
@@ -161,12 +171,8 @@ TEST_CASE("HTTP/2 upstream at limits.maxConnections: streams past it get 503 ove
           "[http2][resilience]") {
   std::string dir = tempDir() + "/h2limit";
   runCommand("mkdir -p " + dir + " && head -c 200000 /dev/urandom > " + dir + "/file");
-  uint16_t port = freePort();
-  ChildProcess nghttpd("nghttpd --no-tls -d " + dir + " " + std::to_string(port));
-  REQUIRE(waitUntil([&] {
-    return runCommand("curl -s -o /dev/null --http2-prior-knowledge http://127.0.0.1:" +
-                      std::to_string(port) + "/file") == 0;
-  }));
+  uint16_t port = 0;
+  auto nghttpd = startNghttpd(dir, "file", port);
   FakeUpstream app;
   // One connection allowed, nghttpd takes 100 streams on it: 128 at once cannot all fit.
   TetherProcess t(
