@@ -654,6 +654,21 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
     MapReader h(sink, hc, spec.child("healthCheck"));
     HealthCheckConfig c;
     h.readString("path", c.path);
+    h.readString("host", c.host);
+    h.readString("grpcService", c.grpcService);
+    int type = h.readEnum("type", {"tcp", "http", "grpc"});
+    c.type = type >= 0        ? static_cast<HealthCheckType>(type)
+             : c.path.empty() ? HealthCheckType::kTcp
+                              : HealthCheckType::kHttp;
+    if (c.type == HealthCheckType::kHttp && c.path.empty()) {
+      h.error("type", "an http health check needs a path");
+    }
+    if (c.type != HealthCheckType::kHttp && !c.path.empty()) {
+      h.error("path", "path is for http health checks only");
+    }
+    if (c.type != HealthCheckType::kGrpc && h.get("grpcService").IsDefined()) {
+      h.error("grpcService", "grpcService is for grpc health checks only");
+    }
     // A status (200), a range ("200-299"), or a list of either (as Envoy's expected_statuses).
     YAML::Node ex = h.get("expectedStatus");
     if (ex.IsDefined()) {
@@ -723,6 +738,13 @@ void readServiceSpec(ErrorSink& sink, MapReader& spec, ServiceConfig& out) {
   }
   if (spec.get("connectTimeout").IsDefined() && spec.readDuration("connectTimeout", d)) {
     out.connectTimeout = d;
+  }
+  // gRPC is HTTP/2 only: plaintext auto is HTTP/1.1, and auto over TLS is checked when
+  // ALPN has answered.
+  if (out.healthCheck && out.healthCheck->type == HealthCheckType::kGrpc &&
+      (out.protocol == Protocol::kHttp1 || (out.protocol == Protocol::kAuto && !out.tls))) {
+    sink.add(hc, spec.child("healthCheck"),
+             "a grpc health check needs protocol: http2 (or auto with tls)");
   }
 }
 

@@ -42,8 +42,15 @@ struct LoadBalancerConfig {
   HashKey hashKey;  // "header:<name>" | "cookie:<name>" | "source_ip"
 };
 
+/// What an active health check asks: a TCP connect, an HTTP request, or the gRPC health
+/// protocol (grpc.health.v1.Health/Check).
+enum class HealthCheckType { kTcp, kHttp, kGrpc };
+
 struct HealthCheckConfig {
-  std::string path;  // "" = TCP connect check
+  HealthCheckType type = HealthCheckType::kTcp;  // default: http with a path, else tcp
+  std::string path;                              // http: the request target
+  std::string host;         // Host / :authority of http and grpc checks; "" = the service name
+  std::string grpcService;  // grpc: HealthCheckRequest.service ("" = the whole server)
   /// Statuses a healthy endpoint answers, as inclusive ranges (a single status is a range
   /// of one); empty = any 2xx.
   std::vector<std::pair<int, int>> expectedStatuses;
@@ -51,6 +58,7 @@ struct HealthCheckConfig {
   Duration timeout = std::chrono::seconds(1);
   uint32_t unhealthyThreshold = 3;
   uint32_t healthyThreshold = 2;
+  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 struct OutlierDetectionConfig {

@@ -1,34 +1,40 @@
 #include "proxy/health_checker.h"
 
 #include "proxy/log.h"
-#include "proxy/readiness_probe.h"
 
 namespace tether::proxy {
 
 struct HealthChecker::Target {
   std::string service;
-  config::Address address;
   config::HealthCheckConfig check;
+  ProbeSpec spec;
   EndpointHealthPtr health;
   std::unique_ptr<Timer> timer;
   uint32_t successes = 0;
   uint32_t failures = 0;
 };
 
-HealthChecker::HealthChecker(uv_loop_t* loop, HealthRegistry& registry)
-    : loop_(loop), registry_(registry) {}
+HealthChecker::HealthChecker(uv_loop_t* loop, HealthRegistry& registry, ProbeRunner runner)
+    : loop_(loop), registry_(registry), runner_(std::move(runner)) {}
 
 HealthChecker::~HealthChecker() = default;
 
-namespace {
-
-bool sameCheck(const config::HealthCheckConfig& a, const config::HealthCheckConfig& b) {
-  return a.path == b.path && a.expectedStatuses == b.expectedStatuses && a.interval == b.interval &&
-         a.timeout == b.timeout && a.unhealthyThreshold == b.unhealthyThreshold &&
-         a.healthyThreshold == b.healthyThreshold;
+ProbeSpec probeSpec(const config::ServiceConfig& service, const config::EndpointConfig& endpoint) {
+  const config::HealthCheckConfig& check = *service.healthCheck;
+  ProbeSpec spec;
+  spec.type = check.type;
+  spec.address = endpoint.address;
+  spec.key = endpoint.addressText;
+  spec.protocol = service.protocol;
+  spec.tls = service.tls;
+  spec.path = check.path;
+  // As Envoy's: the service's name unless the check names a host.
+  spec.authority = check.host.empty() ? service.name : check.host;
+  spec.grpcService = check.grpcService;
+  spec.expectedStatuses = check.expectedStatuses;
+  spec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(check.timeout);
+  return spec;
 }
-
-}  // namespace
 
 void HealthChecker::update(const config::Config& config) {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Target>> next;
@@ -37,14 +43,17 @@ void HealthChecker::update(const config::Config& config) {
     for (const auto& e : service.endpoints) {
       auto key = std::make_pair(name, e.addressText);
       auto it = targets_.find(key);
-      if (it != targets_.end() && sameCheck(it->second->check, *service.healthCheck)) {
+      if (it != targets_.end() && it->second->check == *service.healthCheck) {
+        // The same check keeps its streak; what it goes through (protocol, TLS) follows
+        // the service.
+        it->second->spec = probeSpec(service, e);
         next[key] = it->second;
         continue;
       }
       auto t = std::make_shared<Target>();
       t->service = name;
-      t->address = e.address;
       t->check = *service.healthCheck;
+      t->spec = probeSpec(service, e);
       t->health = registry_.endpoint(name, e.addressText);
       next[key] = t;
       schedule(*t, true);
@@ -69,18 +78,16 @@ void HealthChecker::schedule(Target& t, bool first) {
 }
 
 void HealthChecker::probe(Target& t) {
-  auto it = targets_.find({t.service, t.address.toString()});
+  auto it = targets_.find({t.service, t.spec.key});
   if (it == targets_.end()) return;
   std::weak_ptr<Target> weak = it->second;
-  probeHttp(
-      loop_, t.address, t.check.path, t.check.timeout,
-      [this, weak](bool ok) {
-        if (auto target = weak.lock()) onResult(*target, ok);
-      },
-      t.check.expectedStatuses);
+  runner_(t.spec, [this, weak](ProbeResult result) {
+    if (auto target = weak.lock()) onResult(*target, result);
+  });
 }
 
-void HealthChecker::onResult(Target& t, bool ok) {
+void HealthChecker::onResult(Target& t, const ProbeResult& result) {
+  bool ok = result.ok;
   int state = t.health->active.load(std::memory_order_relaxed);
   if (ok) {
     t.failures = 0;
@@ -89,7 +96,7 @@ void HealthChecker::onResult(Target& t, bool ok) {
         (state == EndpointHealth::kUnchecked || t.successes >= t.check.healthyThreshold)) {
       t.health->active.store(EndpointHealth::kHealthy, std::memory_order_relaxed);
       if (state == EndpointHealth::kUnhealthy) {
-        TETHER_LOG(kInfo, "health: " + t.service + " " + t.address.toString() + " healthy");
+        TETHER_LOG(kInfo, "health: " + t.service + " " + t.spec.key + " healthy");
       }
     }
   } else {
@@ -97,8 +104,9 @@ void HealthChecker::onResult(Target& t, bool ok) {
     ++t.failures;
     if (state != EndpointHealth::kUnhealthy && t.failures >= t.check.unhealthyThreshold) {
       t.health->active.store(EndpointHealth::kUnhealthy, std::memory_order_relaxed);
-      TETHER_LOG(kWarn, "health: " + t.service + " " + t.address.toString() + " unhealthy (" +
-                            std::to_string(t.failures) + " failed checks)");
+      TETHER_LOG(kWarn, "health: " + t.service + " " + t.spec.key + " unhealthy (" +
+                            std::to_string(t.failures) +
+                            " failed checks, the last: " + result.detail + ")");
     }
   }
   schedule(t, false);

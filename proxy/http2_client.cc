@@ -14,7 +14,7 @@ void Http2UpstreamStream::sendHead(const RequestHead& r, std::string_view author
   auto& nva = conn_.nva_;
   nva.clear();
   conn_.pushField(":method", r.method);
-  conn_.pushField(":scheme", "http");
+  conn_.pushField(":scheme", conn_.tcp_.tls() ? "https" : "http");
   conn_.pushField(":authority", r.authority.empty() ? authority : std::string_view(r.authority));
   conn_.pushField(":path", r.path);
   conn_.appendFields(r.headers);

@@ -12,11 +12,11 @@
 #include <thread>
 
 #include "proxy/access_log.h"
+#include "proxy/health_probe.h"
 #include "proxy/hmac.h"
 #include "proxy/json.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
-#include "proxy/readiness_probe.h"
 #include "proxy/tls.h"
 #include "proxy/upstream_pool.h"
 
@@ -151,7 +151,10 @@ int Server::start() {
     signals_.push_back(s);
   }
 
-  healthChecker_ = std::make_unique<HealthChecker>(&loop_, health_);
+  healthChecker_ = std::make_unique<HealthChecker>(
+      &loop_, health_, [this](ProbeSpec spec, std::function<void(ProbeResult)> done) {
+        probe(std::move(spec), std::move(done));
+      });
   healthChecker_->update(*config_);
   // DNS answers arrive later; each change is published like a reload of the same rules.
   dns_ = std::make_unique<DnsDiscovery>(&loop_, discovered_, [this] {
@@ -229,12 +232,34 @@ void Server::updateReadinessCheck() {
 void Server::checkReadiness() {
   const auto& app = config_->bootstrap.localApp;
   if (!app.readinessPath) return;
-  probeHttp(&loop_, app.address, *app.readinessPath, std::chrono::seconds(1), [this](bool ok) {
+  ProbeSpec spec;
+  spec.type = config::HealthCheckType::kHttp;
+  spec.address = app.address;
+  spec.key = app.address.toString();
+  spec.authority = spec.key;
+  spec.path = *app.readinessPath;
+  spec.timeout = std::chrono::seconds(1);
+  probe(std::move(spec), [this](ProbeResult result) {
+    bool ok = result.ok;
     if (ok != localAppReady_) {
-      TETHER_LOG(kInfo, std::string("local app ") + (ok ? "ready" : "not ready"));
+      TETHER_LOG(kInfo,
+                 std::string("local app ") + (ok ? "ready" : "not ready (" + result.detail + ")"));
     }
     localAppReady_ = ok;
     notifyReady();
+  });
+}
+
+void Server::probe(ProbeSpec spec, std::function<void(ProbeResult)> done) {
+  // The first worker runs every probe with its pools: a check speaks the codec, TLS and
+  // HTTP/2 settings traffic uses, and an HTTP/1.1 check's connection is kept alive.
+  if (workers_.empty() || finished_) return;
+  Worker* worker = workers_.front().get();
+  TaskQueue* back = tasks_.get();
+  worker->post([worker, back, spec = std::move(spec), done = std::move(done)]() mutable {
+    runProbe(*worker, std::move(spec), [back, done = std::move(done)](ProbeResult result) {
+      back->post([done, result = std::move(result)] { done(result); });
+    });
   });
 }
 

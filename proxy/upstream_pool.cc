@@ -480,6 +480,35 @@ size_t UpstreamPools::prune() {
   return gone;
 }
 
+UpstreamRequest* UpstreamPools::lend(UpstreamClient& client, const config::Address& address,
+                                     std::string_view key, config::Protocol protocol,
+                                     const config::TlsClientConfig* tls, const LendOptions& options,
+                                     Lent& how, UpstreamPool** queuedAt, bool* http2) {
+  std::string_view alpn = "h2";
+  if (protocol == config::Protocol::kAuto) {
+    // ALPN decides over TLS: the first connection offers both and remembers the answer.
+    // Without TLS there is nothing to negotiate: HTTP/1.1.
+    std::optional<bool> h2 = tls ? negotiatedHttp2(key) : std::optional<bool>(false);
+    if (!h2) alpn = "h2,http/1.1";
+    protocol = h2.value_or(true) ? config::Protocol::kHttp2 : config::Protocol::kHttp1;
+  }
+  how = Lent::kFailed;
+  bool useHttp2 = protocol == config::Protocol::kHttp2 && !options.http1Only;
+  if (http2) *http2 = useHttp2;
+  if (useHttp2) {
+    Http2Pool* pool = getHttp2(address, key, tls, alpn);
+    return pool ? pool->acquire(client, options.headRequest, options.connectTimeout, options.budget,
+                                how)
+                : nullptr;
+  }
+  UpstreamPool* pool = get(address, key, tls);
+  if (!pool) return nullptr;
+  UpstreamRequest* lent =
+      pool->acquire(client, options.headRequest, options.connectTimeout, options.budget, how);
+  if (how == Lent::kQueued && queuedAt) *queuedAt = pool;
+  return lent;
+}
+
 std::optional<bool> UpstreamPools::negotiatedHttp2(std::string_view key) const {
   auto it = negotiated_.find(key);
   if (it == negotiated_.end()) return std::nullopt;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/address.h"
+#include "config/rules.h"
 #include "proxy/connection.h"
 #include "proxy/http1_parser.h"
 #include "proxy/timer.h"
@@ -74,6 +75,14 @@ enum class Lent {
   kQueued,      // waiting for a connection of the pool (the budget is spent)
   kOverflow,    // the budget is spent and the pool cannot queue
   kFailed,      // no connection can be made
+};
+
+/// How UpstreamPools::lend serves one exchange.
+struct LendOptions {
+  bool headRequest = false;
+  bool http1Only = false;
+  config::Duration connectTimeout{1000};
+  ConnectionBudget budget;  // empty: not counted against any service budget
 };
 
 /// What the router sees of an upstream HTTP/1.1 exchange.
@@ -261,6 +270,16 @@ class UpstreamPools {
   /// auto): its connections record what the endpoint chose (negotiatedHttp2).
   Http2Pool* getHttp2(const config::Address& address, std::string_view key,
                       const config::TlsClientConfig* tls = nullptr, std::string_view alpn = "h2");
+  /// Lends an exchange with the endpoint `address` (`key`, its address.toString()) in the
+  /// protocol the service speaks: HTTP/1.1, HTTP/2, or for `auto` what ALPN chose there
+  /// (the first TLS connection offers both; plaintext is HTTP/1.1). `http1Only` forces an
+  /// HTTP/1.1 exchange (upgrades and CONNECT tunnels). As UpstreamPool::acquire otherwise;
+  /// `queuedAt` is set to the pool whose line the request waits in (kQueued), and `http2`
+  /// tells which codec the exchange uses.
+  UpstreamRequest* lend(UpstreamClient& client, const config::Address& address,
+                        std::string_view key, config::Protocol protocol,
+                        const config::TlsClientConfig* tls, const LendOptions& options, Lent& how,
+                        UpstreamPool** queuedAt = nullptr, bool* http2 = nullptr);
   /// What ALPN chose at the endpoint `key` for `protocol: auto` (nullopt: not known yet).
   std::optional<bool> negotiatedHttp2(std::string_view key) const;
   void setNegotiatedHttp2(std::string_view key, bool h2);

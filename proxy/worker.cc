@@ -159,6 +159,10 @@ void Worker::stop() {
   listeners_.clear();
   std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
   for (auto* c : conns) c->closeNow();
+  // Jobs end before the pools they borrow from close.
+  std::vector<WorkerJob*> jobs;
+  for (auto& [job, owned] : jobs_) jobs.push_back(job);
+  for (WorkerJob* job : jobs) job->abort();
   pools_->closeAll();
   redis_.reset();
   tasks_->close();
@@ -215,6 +219,19 @@ void Worker::cancelTurnHook(TurnHook* hook) {
 void Worker::deferDelete(std::unique_ptr<Deletable> object) {
   // Freed in the next check phase, which follows every poll; no need to force a turn.
   deleteList_.push_back(std::move(object));
+}
+
+WorkerJob& Worker::adopt(std::unique_ptr<WorkerJob> job) {
+  WorkerJob* raw = job.get();
+  jobs_.emplace(raw, std::move(job));
+  return *raw;
+}
+
+void Worker::jobDone(WorkerJob* job) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;
+  deferDelete(std::move(it->second));
+  jobs_.erase(it);
 }
 
 void Worker::endIoCallback() {

@@ -30,6 +30,15 @@ class Deletable {
   virtual ~Deletable() = default;
 };
 
+/// Work a worker runs on behalf of the control loop (a health check): owned by the worker
+/// from adopt() until it calls Worker::jobDone().
+class WorkerJob : public Deletable {
+ public:
+  /// The worker is stopping: end now (close what is open, report nothing); jobDone() may
+  /// follow from a close callback.
+  virtual void abort() = 0;
+};
+
 /// A listening socket prepared by the control thread for one worker (SO_REUSEPORT).
 struct ListenerSocket {
   config::ListenerConfig config;
@@ -124,6 +133,10 @@ class Worker {
   void beginIoCallback() { ++ioDepth_; }
   void endIoCallback();
   void deferDelete(std::unique_ptr<Deletable> object);
+  /// Takes `job` until it calls jobDone(); jobs still running at stop() are aborted first.
+  WorkerJob& adopt(std::unique_ptr<WorkerJob> job);
+  /// The job ended: freed in the next check phase. Idempotent.
+  void jobDone(WorkerJob* job);
   void addConnection(DownstreamConnection* conn);
   void removeConnection(DownstreamConnection* conn);
   size_t connectionCount() const { return connections_.size(); }
@@ -161,6 +174,7 @@ class Worker {
   std::vector<TurnHook*> nextTurnHooks_;  // afterPoll, scheduled since the last check phase
   std::vector<TurnHook*> dueHooks_;       // afterPoll, run in the coming check phase
   std::vector<std::unique_ptr<Deletable>> deleteList_;
+  std::unordered_map<WorkerJob*, std::unique_ptr<WorkerJob>> jobs_;
   std::unordered_set<DownstreamConnection*> connections_;
   std::vector<DownstreamConnection*> sweepScratch_;
   std::unique_ptr<Timer> sweep_;

@@ -692,29 +692,15 @@ void RouterFilter::startUpstream() {
   const config::ServiceLimits& limits = backend_->service->limits;
   upstreamReady_ = false;
   // Upgrade and CONNECT tunnels are HTTP/1.1 exchanges whatever the service speaks.
+  proxy::LendOptions options;
+  options.headRequest = request_->isHead();
+  options.http1Only = request_->upgrade;
+  options.connectTimeout = connectTimeout;
+  if (serviceCounters_) options.budget = {serviceCounters_->connections, limits.maxConnections};
   const config::TlsClientConfig* tls = backend_->service->tls ? &*backend_->service->tls : nullptr;
-  config::Protocol protocol = backend_->service->protocol;
-  std::string_view alpn = "h2";
-  if (protocol == config::Protocol::kAuto) {
-    // ALPN decides over TLS: the first connection offers both and remembers the answer.
-    // Without TLS there is nothing to negotiate: HTTP/1.1.
-    std::optional<bool> h2 =
-        tls ? worker.pools().negotiatedHttp2(endpoint_->addressText) : std::optional<bool>(false);
-    if (!h2) alpn = "h2,http/1.1";
-    protocol = h2.value_or(true) ? config::Protocol::kHttp2 : config::Protocol::kHttp1;
-  }
-  proxy::ConnectionBudget budget;
-  if (serviceCounters_) budget = {serviceCounters_->connections, limits.maxConnections};
   proxy::Lent how = proxy::Lent::kFailed;
-  if (protocol == config::Protocol::kHttp2 && !request_->upgrade) {
-    proxy::Http2Pool* pool =
-        worker.pools().getHttp2(endpoint_->address, endpoint_->addressText, tls, alpn);
-    if (pool) upstream_ = pool->acquire(*this, request_->isHead(), connectTimeout, budget, how);
-  } else {
-    proxy::UpstreamPool* pool = worker.pools().get(endpoint_->address, endpoint_->addressText, tls);
-    if (pool) upstream_ = pool->acquire(*this, request_->isHead(), connectTimeout, budget, how);
-    if (how == proxy::Lent::kQueued) queuedAt_ = pool;
-  }
+  upstream_ = worker.pools().lend(*this, endpoint_->address, endpoint_->addressText,
+                                  backend_->service->protocol, tls, options, how, &queuedAt_);
   onLent(how);
 }
 

@@ -20,13 +20,6 @@ namespace {
 const std::string kSource = TETHER_SOURCE_DIR;
 const std::string kBin = TETHER_BIN;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 /// `text` without its leading comment lines.
 std::string withoutHeaderComments(const std::string& text) {
   size_t pos = 0;
@@ -57,7 +50,8 @@ TEST_CASE("tether inject writes the sidecar into the example Deployment exactly 
       kBin + " inject -f " + kSource + "/deploy/kubernetes/reviews.yaml --image tether:0.1.0",
       &out);
   CHECK(rc == 0);
-  CHECK(out == withoutHeaderComments(slurp(kSource + "/deploy/kubernetes/reviews-injected.yaml")));
+  CHECK(out ==
+        withoutHeaderComments(readFile(kSource + "/deploy/kubernetes/reviews-injected.yaml")));
 }
 
 TEST_CASE("tether inject handles every workload kind, multi-document, and is idempotent",
@@ -70,9 +64,9 @@ TEST_CASE("tether inject handles every workload kind, multi-document, and is ide
   REQUIRE(runCommand(kBin + " inject -f " + fixtures + "workloads.yaml" + flags + " 2>" +
                          tempDir() + "/inject.err",
                      &out) == 0);
-  std::string expected = slurp(fixtures + "workloads-injected.yaml");
+  std::string expected = readFile(fixtures + "workloads-injected.yaml");
   CHECK(out == expected);
-  CHECK(slurp(tempDir() + "/inject.err") ==
+  CHECK(readFile(tempDir() + "/inject.err") ==
         "tether inject: 4 pod template(s) injected, 1 left as they were\n");
   // What the fixture shows, spelled out: a native sidecar before the existing init
   // container, the grace period raised to cover the drain but never lowered.
@@ -105,7 +99,7 @@ TEST_CASE("tether inject reports a YAML error with its position", "[deploy]") {
 }
 
 TEST_CASE("the systemd unit passes systemd-analyze verify", "[deploy]") {
-  std::string unit = slurp(kSource + "/deploy/systemd/tether.service");
+  std::string unit = readFile(kSource + "/deploy/systemd/tether.service");
   REQUIRE(unit.find("ExecStart=/usr/local/bin/tether run") != std::string::npos);
   // verify checks that the binaries exist: point it at the one just built.
   std::string local = std::regex_replace(unit, std::regex("/usr/local/bin/tether "), kBin + " ");
@@ -194,7 +188,7 @@ TEST_CASE("the Dockerfile builds from exactly what it copies, and names real pac
           "[deploy]") {
   // No Docker engine here: its build stage is replayed by hand. Every COPY source exists,
   // and CMake configures from those files alone (a directory left out would fail here).
-  std::string dockerfile = slurp(kSource + "/deploy/Dockerfile");
+  std::string dockerfile = readFile(kSource + "/deploy/Dockerfile");
   std::string stage = tempDir() + "/docker-build-stage";
   REQUIRE(runCommand("rm -rf " + stage + " && mkdir -p " + stage) == 0);
   std::istringstream lines(dockerfile);

@@ -2,8 +2,8 @@
 """A real gRPC server and client (Debian's python3-grpcio) for Tether's integration tests.
 Messages are raw bytes (no protobuf code generation needed).
 
-  grpc_peer.py server            serves test.Echo on a free port; prints "PORT <n>", runs
-                                 until killed
+  grpc_peer.py server            serves test.Echo and grpc.health.v1.Health on a free port;
+                                 prints "PORT <n>", runs until killed
   grpc_peer.py client PORT AUTH  runs the calls below through 127.0.0.1:PORT with
                                  :authority AUTH; prints one line per check, exits 1 on failure
   grpc_peer.py status PORT AUTH [METHOD PAYLOAD]
@@ -56,6 +56,30 @@ def slow(request, context):
     return b"slept"
 
 
+# grpc.health.v1.Health, written from its .proto: HealthCheckRequest { string service = 1; },
+# HealthCheckResponse { ServingStatus status = 1; } (SERVING = 1, NOT_SERVING = 2). The
+# server as a whole ("") and test.Echo start SERVING; SetHealth changes one, an unknown
+# name gets NOT_FOUND as the protocol says.
+health = {"": 1, SERVICE: 1}
+
+
+def health_check(request, context):
+    name = b""
+    if request[:1] == b"\x0a":
+        name = request[2:2 + request[1]]
+    name = name.decode()
+    if name not in health:
+        context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+    return b"\x08" + bytes([health[name]])
+
+
+def set_health(request, context):
+    # Payload "service=STATUS" (service may be empty).
+    name, _, value = request.decode().partition("=")
+    health[name] = int(value)
+    return b"set"
+
+
 def serve():
     handlers = {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
@@ -64,9 +88,14 @@ def serve():
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
         "Flaky": grpc.unary_unary_rpc_method_handler(flaky),
+        "SetHealth": grpc.unary_unary_rpc_method_handler(set_health),
     }
+    checks = {"Check": grpc.unary_unary_rpc_method_handler(health_check)}
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_generic_rpc_handlers((
+        grpc.method_handlers_generic_handler(SERVICE, handlers),
+        grpc.method_handlers_generic_handler("grpc.health.v1.Health", checks),
+    ))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print("PORT %d" % port, flush=True)

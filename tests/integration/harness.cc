@@ -22,13 +22,6 @@ namespace tether::test {
 
 namespace {
 
-std::string readFileText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -48,6 +41,13 @@ struct TempDir {
 const std::string& tempDir() {
   static TempDir dir;
   return dir.path;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 std::string writeFile(const std::string& name, const std::string& content) {
@@ -149,7 +149,7 @@ std::string ChildProcess::waitFor(const std::string& pattern, int timeoutMs) {
   return "";
 }
 
-std::string ChildProcess::output() const { return readFileText(logPath_); }
+std::string ChildProcess::output() const { return readFile(logPath_); }
 
 TetherProcess::TetherProcess(const std::string& bootstrap, std::vector<std::string> extraArgs) {
   static int counter = 0;
@@ -173,7 +173,7 @@ TetherProcess::TetherProcess(const std::string& bootstrap, std::vector<std::stri
   std::regex adminRe(R"(admin on \S+:(\d+))");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::string log = readFileText(logPath_);
+    std::string log = readFile(logPath_);
     if (log.find("tether started") != std::string::npos) {
       for (std::sregex_iterator it(log.begin(), log.end(), listenerRe), end; it != end; ++it) {
         ports_[(*it)[1]] = static_cast<uint16_t>(std::stoi((*it)[2]));
@@ -255,7 +255,7 @@ int TetherProcess::wait(std::chrono::milliseconds timeout) {
   return status_;
 }
 
-std::string TetherProcess::logs() const { return readFileText(logPath_); }
+std::string TetherProcess::logs() const { return readFile(logPath_); }
 
 long TetherProcess::rssKiB() const {
   std::ifstream in("/proc/" + std::to_string(pid_) + "/status");

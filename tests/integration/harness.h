@@ -14,6 +14,8 @@ namespace tether::test {
 const std::string& tempDir();
 /// Writes `content` to tempDir()/name and returns the path.
 std::string writeFile(const std::string& name, const std::string& content);
+/// The whole content of the file at `path` ("" when it cannot be read).
+std::string readFile(const std::string& path);
 
 /// Runs a shell command; returns its exit status and captures stdout (and stderr when
 /// `mergeStderr`).
