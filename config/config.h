@@ -51,7 +51,7 @@ LoadResult loadFromFiles(const std::string& bootstrapPath,
                          const std::vector<std::string>& extraRuleFiles,
                          const std::vector<Source>& extraSources = {});
 
-/// Loads the embedded default bootstrap (DESIGN.md §3).
+/// Loads the embedded default bootstrap (docs/design.md, "Command line").
 LoadResult loadEmbeddedDefault();
 
 /// Loads from in-memory sources: the bootstrap text and rule texts. Rule globs named in the

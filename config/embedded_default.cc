@@ -2,7 +2,8 @@
 
 namespace tether::config {
 
-// DESIGN.md §3: the configuration `tether run` uses without -c. Ports follow Istio's.
+// docs/design.md, "Command line": the configuration `tether run` uses without -c. Ports
+// follow Istio's.
 const char* embeddedDefaultYaml() {
   return R"(admin: { address: 127.0.0.1:15000 }
 workers: auto

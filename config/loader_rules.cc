@@ -220,7 +220,7 @@ void readRateLimitSpec(ErrorSink& sink, MapReader& spec, RateLimitConfig& out) {
   out.global = mode == 1;
   out.localFallbackLimit = out.limit;
   spec.readUint("localFallbackLimit", out.localFallbackLimit, 1, 100'000'000);
-  // Read whatever the algorithm (DESIGN.md's token_bucket example carries it); only a
+  // Read whatever the algorithm (docs/design.md's token_bucket example carries it); only a
   // leaky bucket uses it.
   spec.readDuration("maxQueueTime", out.maxQueueTime);
   if (out.algorithm == RateLimitAlgorithm::kSlidingWindow && out.limit > 1'000'000) {

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The README's first command ends here: Tether on its embedded default (DESIGN.md §3) in
+# The README's first command ends here: Tether on its embedded default (docs/design.md) in
 # front of a demo app on 127.0.0.1:8080, a few requests through it, and where to look.
 set -e
 TETHER=${1:-build/tether}

@@ -22,7 +22,7 @@ struct ControlStats {
 };
 
 /// Folds the merged worker counters and the control numbers into prometheus-cpp metric
-/// families and returns the text exposition format (DESIGN.md §8 names).
+/// families and returns the text exposition format (the names operations.md lists).
 std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control);
 
 }  // namespace tether::proxy

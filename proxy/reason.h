@@ -4,7 +4,7 @@
 
 namespace tether::proxy {
 
-/// Why Tether answered a request itself (DESIGN.md §5). The name is sent as
+/// Why Tether answered a request itself (docs/design.md, "Promises"). The name is sent as
 /// `x-tether-reason`, used as a metric label and written to the access log.
 enum class Reason {
   kNone,  // the upstream answered

@@ -1,4 +1,4 @@
-// The admin API (DESIGN.md §6) and the metrics it exposes (§8).
+// The admin API (operations.md) and the metrics it exposes.
 
 #include <catch2/catch.hpp>
 #include <thread>

@@ -157,7 +157,7 @@ std::string doc(const std::string& kind, const std::string& name, const std::str
 
 /// When `skip` holds, prints "TETHER_SKIP: <reason>" (CTest reports the test skipped on that
 /// line) and returns true: the test returns at once. For tests whose data or peers may be
-/// absent, such as the corpora in ../shared.
+/// absent, such as a corpus kept beside the clone rather than in it.
 bool skipTest(bool skip, const std::string& reason);
 
 /// Runs curl with `args` (silent, errors shown, 20 s limit); returns stdout and stderr.

@@ -1,4 +1,4 @@
-// SIGTERM drain (DESIGN.md §9): in-flight requests finish, nothing is lost, exit 0.
+// SIGTERM drain (docs/design.md, "Lifecycle"): in-flight requests finish, nothing is lost, exit 0.
 
 #include <signal.h>
 

@@ -6,7 +6,7 @@
 
 using namespace tether::test;
 
-TEST_CASE("validate accepts the DESIGN.md examples", "[validate]") {
+TEST_CASE("validate accepts the docs/design.md examples", "[validate]") {
   std::string out;
   int rc = runCommand(std::string(TETHER_BIN) + " validate -c " TETHER_FIXTURES_DIR
                                                 "/design_bootstrap.yaml " TETHER_FIXTURES_DIR

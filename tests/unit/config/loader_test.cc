@@ -17,9 +17,43 @@ std::vector<std::string> messages(const LoadResult& r) {
   return out;
 }
 
+/// The ```yaml blocks of a Markdown file, in order.
+std::vector<std::string> yamlBlocks(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> blocks;
+  std::string line;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (!inside && line == "```yaml") {
+      inside = true;
+      blocks.emplace_back();
+    } else if (inside && line == "```") {
+      inside = false;
+    } else if (inside) {
+      blocks.back() += line + "\n";
+    }
+  }
+  return blocks;
+}
+
 }  // namespace
 
-TEST_CASE("the DESIGN.md bootstrap and Service/Route examples load verbatim", "[config]") {
+TEST_CASE("docs/design.md: its bootstrap and every rule example load as written", "[config]") {
+  std::vector<std::string> blocks = yamlBlocks(TETHER_SOURCE_DIR "/docs/design.md");
+  REQUIRE(blocks.size() == 2);
+  LoadResult r = loadFromSources(Source{"design.md bootstrap", blocks[0]},
+                                 {Source{"design.md rules", blocks[1]}}, false);
+  INFO(Catch::Detail::stringify(messages(r)));
+  REQUIRE(r.config);
+  std::vector<std::string> kinds;
+  for (const auto& d : r.config->documents) kinds.push_back(d.kind + " " + d.name);
+  CHECK(kinds == std::vector<std::string>{"Service ratings", "Route ratings",
+                                          "TrafficLabel beta-users", "RateLimit ratings-qps",
+                                          "CircuitBreaker ratings-cb", "HmacAuth callers"});
+  CHECK(r.config->bootstrap.node.name == "reviews-7f9c");
+}
+
+TEST_CASE("the docs/design.md bootstrap and Service/Route examples load verbatim", "[config]") {
   LoadResult r = loadFromFiles(TETHER_FIXTURES_DIR "/design_bootstrap.yaml",
                                {TETHER_FIXTURES_DIR "/design_example.yaml"});
   INFO(Catch::Detail::stringify(messages(r)));
@@ -150,7 +184,7 @@ TEST_CASE("regexes are RE2: what RE2 cannot run in linear time is refused at its
   CHECK(rx->fullMatch(std::string(100000, 'a') + "b"));
 }
 
-TEST_CASE("the embedded default is DESIGN.md section 3", "[config]") {
+TEST_CASE("the embedded default is docs/design.md's", "[config]") {
   LoadResult r = loadEmbeddedDefault();
   REQUIRE(r.config);
   const Bootstrap& b = r.config->bootstrap;
@@ -206,7 +240,7 @@ TEST_CASE("fault injection and TrafficLabel documents load, with checked ranges"
             "rules.yaml:18:7: spec.match: a TrafficLabel needs a match, a percentage, or both"});
 }
 
-TEST_CASE("the DESIGN.md RateLimit and CircuitBreaker examples load verbatim", "[config]") {
+TEST_CASE("the docs/design.md RateLimit and CircuitBreaker examples load verbatim", "[config]") {
   LoadResult r = loadFromFiles(TETHER_FIXTURES_DIR "/design_bootstrap.yaml",
                                {TETHER_FIXTURES_DIR "/design_resilience.yaml"});
   INFO(Catch::Detail::stringify(messages(r)));
@@ -305,7 +339,7 @@ TEST_CASE("unsupported OpenSergo settings are errors, not silence", "[config][op
   CHECK(ok.config->rateLimits[0].algorithm == RateLimitAlgorithm::kFixedWindow);
 }
 
-TEST_CASE("the DESIGN.md HmacAuth example loads verbatim", "[config]") {
+TEST_CASE("the docs/design.md HmacAuth example loads verbatim", "[config]") {
   LoadResult r = loadFromFiles(TETHER_FIXTURES_DIR "/design_bootstrap.yaml",
                                {TETHER_FIXTURES_DIR "/design_auth.yaml"});
   INFO(Catch::Detail::stringify(messages(r)));
