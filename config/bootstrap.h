@@ -98,7 +98,7 @@ struct ListenerConfig {
 };
 
 /// How request paths are put into one form before routing and every policy
-/// (proxy/path_normalizer.h; docs/configuration.md, http.pathNormalization).
+/// (proxy/codec/path_normalizer.h; docs/configuration.md, http.pathNormalization).
 struct PathNormalization {
   enum class EscapedSlashes { kReject, kKeep, kUnescape };
   bool enabled = true;       // decode unreserved escapes, remove dot segments

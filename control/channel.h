@@ -7,7 +7,7 @@
 #include <string>
 
 #include "config/address.h"
-#include "proxy/json.h"
+#include "proxy/common/json.h"
 
 namespace tether::control {
 

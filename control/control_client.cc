@@ -7,7 +7,7 @@
 
 #include "config/config.h"
 #include "control/protocol.h"
-#include "proxy/log.h"
+#include "proxy/common/log.h"
 
 namespace tether::control {
 

@@ -11,8 +11,8 @@
 #include "control/channel.h"
 #include "control/config_source.h"
 #include "control/protocol.h"
-#include "proxy/server.h"
-#include "proxy/timer.h"
+#include "proxy/common/timer.h"
+#include "proxy/server/server.h"
 
 namespace tether::control {
 

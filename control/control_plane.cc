@@ -14,8 +14,8 @@
 
 #include "config/config.h"
 #include "control/protocol.h"
-#include "proxy/json.h"
-#include "proxy/log.h"
+#include "proxy/common/json.h"
+#include "proxy/common/log.h"
 
 namespace tether::control {
 

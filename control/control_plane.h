@@ -14,8 +14,8 @@
 #include "control/channel.h"
 #include "control/file_watcher.h"
 #include "control/protocol.h"
-#include "proxy/admin.h"
-#include "proxy/timer.h"
+#include "proxy/common/timer.h"
+#include "proxy/server/admin.h"
 
 namespace tether::control {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/server.h"
+#include "proxy/server/server.h"
 
 namespace tether::control {
 

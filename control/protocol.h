@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "config/rules.h"
-#include "proxy/json.h"
+#include "proxy/common/json.h"
 
 namespace tether::control {
 

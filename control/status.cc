@@ -11,7 +11,7 @@
 #include <cstring>
 #include <vector>
 
-#include "proxy/json.h"
+#include "proxy/common/json.h"
 
 namespace tether::control {
 

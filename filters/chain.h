@@ -2,8 +2,8 @@
 
 #include <memory>
 
-#include "proxy/endpoint_health.h"
-#include "proxy/snapshot.h"
+#include "proxy/stream/snapshot.h"
+#include "proxy/upstream/endpoint_health.h"
 
 namespace tether::filters {
 

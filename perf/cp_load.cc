@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "control/channel.h"
-#include "proxy/json.h"
-#include "proxy/timer.h"
+#include "proxy/common/json.h"
+#include "proxy/common/timer.h"
 
 using tether::control::Channel;
 

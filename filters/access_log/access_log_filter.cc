@@ -1,9 +1,9 @@
 #include "filters/access_log/access_log_filter.h"
 
-#include "proxy/access_log.h"
-#include "proxy/json.h"
-#include "proxy/log.h"
-#include "proxy/worker.h"
+#include "proxy/common/json.h"
+#include "proxy/common/log.h"
+#include "proxy/worker/access_log.h"
+#include "proxy/worker/worker.h"
 
 namespace tether::filters {
 

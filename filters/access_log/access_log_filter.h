@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "proxy/filter.h"
+#include "proxy/stream/filter.h"
 
 namespace tether::filters {
 

@@ -6,8 +6,8 @@
 #include <map>
 #include <mutex>
 
-#include "proxy/log.h"
-#include "proxy/worker.h"
+#include "proxy/common/log.h"
+#include "proxy/worker/worker.h"
 
 namespace tether::filters {
 

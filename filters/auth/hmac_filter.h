@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/filter.h"
-#include "proxy/hmac.h"
+#include "proxy/policy/hmac.h"
+#include "proxy/stream/filter.h"
 
 namespace tether::filters {
 

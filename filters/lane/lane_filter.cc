@@ -1,6 +1,6 @@
 #include "filters/lane/lane_filter.h"
 
-#include "proxy/worker.h"
+#include "proxy/worker/worker.h"
 
 namespace tether::filters {
 

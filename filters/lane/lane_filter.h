@@ -4,7 +4,7 @@
 #include <string>
 
 #include "filters/router/route_table.h"
-#include "proxy/filter.h"
+#include "proxy/stream/filter.h"
 
 namespace tether::filters {
 

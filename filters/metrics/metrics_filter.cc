@@ -1,6 +1,6 @@
 #include "filters/metrics/metrics_filter.h"
 
-#include "proxy/worker.h"
+#include "proxy/worker/worker.h"
 
 namespace tether::filters {
 

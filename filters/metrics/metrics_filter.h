@@ -1,6 +1,6 @@
 #pragma once
 
-#include "proxy/filter.h"
+#include "proxy/stream/filter.h"
 
 namespace tether::filters {
 

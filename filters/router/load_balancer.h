@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "config/rules.h"
-#include "proxy/endpoint_health.h"
+#include "proxy/upstream/endpoint_health.h"
 
 namespace tether::filters {
 
@@ -51,7 +51,7 @@ struct PickContext {
   std::function<uint32_t(size_t)> active;
 };
 
-using proxy::slowStartWeight;  // proxy/endpoint_health.h: /clusters reports it too
+using proxy::slowStartWeight;  // proxy/upstream/endpoint_health.h: /clusters reports it too
 
 /// Picks an endpoint index for `policy`. `weights` are the effective weights (slow start
 /// applied); `tables` serves the hashing policies. Requests without a hash key under a

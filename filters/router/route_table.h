@@ -11,8 +11,8 @@
 
 #include "config/config.h"
 #include "filters/router/load_balancer.h"
-#include "proxy/endpoint_health.h"
-#include "proxy/headers.h"
+#include "proxy/codec/headers.h"
+#include "proxy/upstream/endpoint_health.h"
 
 namespace tether::filters {
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <charconv>
 
-#include "proxy/http2_client.h"
-#include "proxy/snapshot.h"
-#include "proxy/worker.h"
+#include "proxy/stream/snapshot.h"
+#include "proxy/upstream/http2_client.h"
+#include "proxy/worker/worker.h"
 
 namespace tether::filters {
 

@@ -7,11 +7,11 @@
 #include "filters/auth/hmac_filter.h"
 #include "filters/router/retry_policy.h"
 #include "filters/router/route_table.h"
-#include "proxy/deadline_queue.h"
-#include "proxy/filter.h"
-#include "proxy/governance.h"
-#include "proxy/redis_client.h"
-#include "proxy/upstream_pool.h"
+#include "proxy/common/deadline_queue.h"
+#include "proxy/policy/governance.h"
+#include "proxy/policy/redis_client.h"
+#include "proxy/stream/filter.h"
+#include "proxy/upstream/upstream_pool.h"
 
 namespace tether::filters {
 

@@ -1,0 +1,807 @@
+#include "proxy/server/server.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <malloc.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+#include "proxy/common/json.h"
+#include "proxy/common/log.h"
+#include "proxy/downstream/listener.h"
+#include "proxy/network/tls.h"
+#include "proxy/policy/hmac.h"
+#include "proxy/upstream/health_probe.h"
+#include "proxy/upstream/upstream_pool.h"
+#include "proxy/worker/access_log.h"
+
+namespace tether::proxy {
+
+Server::Server(std::shared_ptr<const config::Config> config, SnapshotBuilder builder,
+               ConfigLoader loader)
+    : config_(std::move(config)),
+      baseConfig_(config_),
+      startBootstrap_(config_->bootstrap),
+      builder_(std::move(builder)),
+      loader_(std::move(loader)) {
+  uv_loop_init(&loop_);
+  tasks_ = std::make_unique<TaskQueue>(&loop_);
+}
+
+Server::~Server() {
+  for (auto& w : workers_) w->join();
+  if (accessLogFd_ > STDERR_FILENO) ::close(accessLogFd_);
+}
+
+int Server::start() {
+  const config::Bootstrap& b = config_->bootstrap;
+  unsigned n = b.workers ? b.workers : std::max(1u, std::thread::hardware_concurrency());
+  control_.workers = n;
+  snapshot_ = builder_(config_, version_, health_);
+  control_.configVersion = version_;
+
+  // Every worker gets its own SO_REUSEPORT socket per listener; the kernel spreads
+  // connections across them, and no accept lock is shared.
+  if (config::ConfigErrors errors = prepareConfigFiles(*config_, true); !errors.empty()) {
+    for (const auto& e : errors) TETHER_LOG(kError, e.format());
+    return 1;
+  }
+  std::vector<std::vector<ListenerSocket>> perWorker(n);
+  for (const auto& lc : b.listeners) {
+    config::Address addr = lc.address;
+    auto counter = std::make_shared<std::atomic<uint32_t>>(0);
+    std::shared_ptr<TlsContextSlot> tls;
+    if (lc.tls) {
+      std::string error;
+      tls = TlsRegistry::instance().server(*lc.tls, error);
+    }
+    for (unsigned i = 0; i < n; ++i) {
+      int fd = openListeningSocket(addr, 1024, true);
+      if (fd < 0) {
+        TETHER_LOG(kError, "listener " + lc.name + ": cannot listen on " + lc.address.toString() +
+                               ": " + std::strerror(-fd));
+        for (auto& list : perWorker) {
+          for (auto& s : list) ::close(s.fd);
+        }
+        return 1;
+      }
+      ListenerSocket s{lc, fd, counter, tls};
+      s.config.address = addr;  // port 0 resolved by the first bind
+      perWorker[i].push_back(s);
+    }
+    TETHER_LOG(kInfo, "listener " + lc.name + " (" + config::toString(lc.direction) + ") on " +
+                          addr.toString());
+    boundListeners_[lc.name] = addr;
+  }
+
+  admin_ = std::make_unique<AdminServer>(
+      &loop_, [this](const AdminRequest& r, AdminRespond respond) { handleAdmin(r, respond); },
+      [this](int err) {
+        control_.acceptPauses[std::string("admin") + '\0' + acceptPauseReason(err)]++;
+      });
+  config::Address adminAddr = b.admin;
+  int rc = admin_->listen(adminAddr);
+  if (rc != 0) {
+    TETHER_LOG(kError, "admin: cannot listen on " + b.admin.toString() + ": " + uv_strerror(rc));
+    for (auto& list : perWorker) {
+      for (auto& s : list) ::close(s.fd);
+    }
+    return 1;
+  }
+  TETHER_LOG(kInfo, "admin on " + adminAddr.toString());
+
+  if (!b.accessLog.path.empty()) {
+    accessLogFd_ =
+        b.accessLog.path == "-"
+            ? STDOUT_FILENO
+            : ::open(b.accessLog.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (accessLogFd_ < 0) {
+      TETHER_LOG(kError,
+                 "access log: cannot open " + b.accessLog.path + ": " + std::strerror(errno));
+      return 1;
+    }
+  }
+  if (b.runAs && geteuid() == 0) {
+    // Listeners, admin and log are open: the rest runs as the user iptables exempts.
+    if (setgroups(0, nullptr) != 0 || setgid(b.runAs->gid) != 0 || setuid(b.runAs->uid) != 0) {
+      TETHER_LOG(kError, "runAs: cannot become uid " + std::to_string(b.runAs->uid) + " gid " +
+                             std::to_string(b.runAs->gid) + ": " + std::strerror(errno));
+      return 1;
+    }
+    // setuid() cleared the dumpable flag: keep core dumps (and LeakSanitizer) working.
+    prctl(PR_SET_DUMPABLE, 1);
+    TETHER_LOG(kInfo, "running as uid " + std::to_string(b.runAs->uid) + " gid " +
+                          std::to_string(b.runAs->gid));
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(
+        std::make_unique<Worker>(static_cast<int>(i), b, snapshot_, std::move(perWorker[i])));
+    if (accessLogFd_ >= 0) workers_.back()->setAccessLogFd(accessLogFd_);
+    workers_.back()->start();
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
+    auto* s = new uv_signal_t;
+    uv_signal_init(&loop_, s);
+    s->data = this;
+    uv_signal_start(
+        s,
+        [](uv_signal_t* h, int sig) {
+          auto* self = static_cast<Server*>(h->data);
+          if (sig == SIGHUP) {
+            self->reload("SIGHUP");
+            return;
+          }
+          // The second SIGTERM/SIGINT does not wait for anything.
+          if (++self->signalsSeen_ > 1) {
+            TETHER_LOG(kWarn, "second signal: exiting now");
+            _exit(0);
+          }
+          TETHER_LOG(kInfo, std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                                ": draining");
+          self->beginShutdown(true);
+        },
+        signum);
+    signals_.push_back(s);
+  }
+
+  healthChecker_ = std::make_unique<HealthChecker>(
+      &loop_, health_, [this](ProbeSpec spec, std::function<void(ProbeResult)> done) {
+        probe(std::move(spec), std::move(done));
+      });
+  healthChecker_->update(*config_);
+  // DNS answers arrive later; each change is published like a reload of the same rules.
+  dns_ = std::make_unique<DnsDiscovery>(&loop_, discovered_, [this] {
+    if (draining_) return;
+    publish(discovered_.apply(baseConfig_));
+    TETHER_LOG(kInfo, "dns: now serving version " + std::to_string(version_));
+  });
+  dns_->update(*baseConfig_);
+  tlsReloadTimer_ = std::make_unique<Timer>(&loop_, [] {
+    if (int n = TlsRegistry::instance().reloadChanged()) {
+      TETHER_LOG(kInfo,
+                 "tls: " + std::to_string(n) + " certificate(s) reloaded from changed files");
+    }
+    if (int n = hmac::SecretStore::instance().reloadChanged()) {
+      TETHER_LOG(kInfo, "hmac: " + std::to_string(n) + " secret(s) reloaded from changed files");
+    }
+  });
+  tlsReloadTimer_->start(std::chrono::seconds(2), std::chrono::seconds(2));
+  updateReadinessCheck();
+  TETHER_LOG(kInfo, "tether started: " + std::to_string(n) + " worker(s), config " +
+                        config_->hash.substr(0, 12) + ", " +
+                        std::to_string(config_->documents.size()) + " rule document(s)");
+  for (auto& p : plugins_) p->start(*this);
+  for (auto& p : plugins_) p->onApplied(*baseConfig_);
+  started_ = true;
+  notifyReady();
+  return 0;
+}
+
+int Server::run() {
+  int rc = start();
+  if (rc != 0) {
+    admin_.reset();
+    tasks_->close();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return rc;
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  for (auto& w : workers_) w->join();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop_) != 0) TETHER_LOG(kDebug, "control loop not empty at exit");
+  TETHER_LOG(kInfo, "tether stopped");
+  return 0;
+}
+
+config::Address Server::listenerAddress(const std::string& name) const {
+  auto it = boundListeners_.find(name);
+  return it == boundListeners_.end() ? config::Address{} : it->second;
+}
+
+bool Server::ready() const { return localAppReady_ && !draining_; }
+
+std::string Server::readyReason() const {
+  if (draining_) return "draining";
+  if (!localAppReady_) return "local app not ready";
+  return "ready";
+}
+
+void Server::updateReadinessCheck() {
+  // localApp.readiness.path may come and go with a reload.
+  if (config_->bootstrap.localApp.readinessPath) {
+    if (readinessTimer_) return;
+    readinessTimer_ = std::make_unique<Timer>(&loop_, [this] { checkReadiness(); });
+    readinessTimer_->start(std::chrono::milliseconds(0), std::chrono::seconds(1));
+  } else {
+    readinessTimer_.reset();
+    if (!localAppReady_) {
+      localAppReady_ = true;
+      if (started_) notifyReady();  // at start, start() tells the plugins
+    }
+  }
+}
+
+void Server::checkReadiness() {
+  const auto& app = config_->bootstrap.localApp;
+  if (!app.readinessPath) return;
+  ProbeSpec spec;
+  spec.type = config::HealthCheckType::kHttp;
+  spec.address = app.address;
+  spec.key = app.address.toString();
+  spec.authority = spec.key;
+  spec.path = *app.readinessPath;
+  spec.timeout = std::chrono::seconds(1);
+  probe(std::move(spec), [this](ProbeResult result) {
+    bool ok = result.ok;
+    if (ok != localAppReady_) {
+      TETHER_LOG(kInfo,
+                 std::string("local app ") + (ok ? "ready" : "not ready (" + result.detail + ")"));
+    }
+    localAppReady_ = ok;
+    notifyReady();
+  });
+}
+
+void Server::probe(ProbeSpec spec, std::function<void(ProbeResult)> done) {
+  // The first worker runs every probe with its pools: a check speaks the codec, TLS and
+  // HTTP/2 settings traffic uses, and an HTTP/1.1 check's connection is kept alive.
+  if (workers_.empty() || finished_) return;
+  Worker* worker = workers_.front().get();
+  TaskQueue* back = tasks_.get();
+  worker->post([worker, back, spec = std::move(spec), done = std::move(done)]() mutable {
+    runProbe(*worker, std::move(spec), [back, done = std::move(done)](ProbeResult result) {
+      back->post([done, result = std::move(result)] { done(result); });
+    });
+  });
+}
+
+void Server::notifyReady() {
+  bool now = ready();
+  if (now == lastReady_) return;
+  lastReady_ = now;
+  for (auto& p : plugins_) p->onReadyChanged(now);
+}
+
+void Server::collectStats(std::function<void(WorkerStats)> done) {
+  struct Gather {
+    WorkerStats merged;
+    size_t remaining;
+    std::function<void(WorkerStats)> done;
+  };
+  auto g = std::make_shared<Gather>();
+  g->remaining = workers_.size();
+  g->done = std::move(done);
+  if (workers_.empty()) {
+    g->done(WorkerStats{});
+    return;
+  }
+  TaskQueue* back = tasks_.get();
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    // The copy is taken on the worker's own thread: no lock on its counters.
+    worker->post([worker, back, g] {
+      WorkerStats copy = worker->stats();
+      if (AccessLogWriter* log = worker->accessLog()) {
+        copy.accessLogLines = log->written();
+        copy.accessLogDropped = log->dropped();
+      }
+      back->post([g, copy = std::move(copy)] {
+        g->merged.merge(copy);
+        if (--g->remaining == 0) g->done(std::move(g->merged));
+      });
+    });
+  }
+}
+
+void Server::collectClusters(AdminRespond respond) {
+  struct PoolInfo {
+    size_t connections = 0, idle = 0;
+  };
+  struct Gather {
+    std::map<std::string, PoolInfo> pools;
+    size_t remaining;
+  };
+  auto g = std::make_shared<Gather>();
+  g->remaining = workers_.size();
+  auto render = [this, respond](const std::map<std::string, PoolInfo>& pools) {
+    JsonWriter j;
+    j.beginObject();
+    j.key("version").value(static_cast<int64_t>(version_));
+    j.key("services").beginArray();
+    for (const auto& [name, svc] : config_->services) {
+      j.beginObject();
+      j.key("name").value(name);
+      // The weight in force, as the load balancer computes it: 0 while out of service
+      // (unhealthy, ejected) unless the service is in panic (then every endpoint counts),
+      // ramped by slow start.
+      int64_t nowMs = steadyNowMs();
+      size_t available = 0;
+      for (const auto& e : svc.endpoints) {
+        available += health_.endpoint(name, e.address.toString())->available(nowMs);
+      }
+      bool panic = available * 2 < svc.endpoints.size() || available == 0;
+      auto inForce = [&](const config::EndpointConfig& e, const EndpointHealth& h) {
+        if (!panic && !h.available(nowMs)) return 0.0;
+        auto window = svc.loadBalancer.slowStart;
+        auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - health_.firstSeen(e.addressText));
+        return static_cast<double>(slowStartWeight(e.weight, age, window)) / 100.0;
+      };
+      j.key("panic").value(panic && !svc.endpoints.empty());
+      j.key("endpoints").beginArray();
+      for (const auto& e : svc.endpoints) {
+        std::string addr = e.address.toString();
+        auto it = pools.find(addr);
+        PoolInfo pi = it == pools.end() ? PoolInfo{} : it->second;
+        j.beginObject();
+        j.key("address").value(addr);
+        j.key("weight").value(static_cast<int64_t>(e.weight));
+        EndpointHealthPtr h = health_.endpoint(name, addr);
+        j.key("effectiveWeight").value(inForce(e, *h));
+        j.key("labels").beginObject();
+        for (const auto& [k, v] : e.labels) j.key(k).value(v);
+        j.endObject();
+        int state = h->active.load(std::memory_order_relaxed);
+        j.key("health").value(state == EndpointHealth::kHealthy     ? "healthy"
+                              : state == EndpointHealth::kUnhealthy ? "unhealthy"
+                                                                    : "unchecked");
+        int64_t until = h->ejectedUntilMs.load(std::memory_order_relaxed);
+        int64_t now = steadyNowMs();
+        j.key("ejected").value(until > now);
+        j.key("ejectedForMs").value(until > now ? until - now : int64_t{0});
+        j.key("timesEjected")
+            .value(static_cast<int64_t>(h->timesEjected.load(std::memory_order_relaxed)));
+        j.key("activeRequests").value(static_cast<int64_t>(pi.connections - pi.idle));
+        j.key("connections").value(static_cast<int64_t>(pi.connections));
+        j.key("idleConnections").value(static_cast<int64_t>(pi.idle));
+        j.endObject();
+      }
+      j.endArray();
+      j.endObject();
+    }
+    j.endArray();
+    j.endObject();
+    respond(AdminResponse{200, "application/json", j.str() + "\n"});
+  };
+  TaskQueue* back = tasks_.get();
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker, back, g, render] {
+      std::map<std::string, PoolInfo> mine;
+      for (const auto& [key, counts] : worker->pools().connectionCounts()) {
+        mine[key] = PoolInfo{counts.first, counts.second};
+      }
+      back->post([g, mine = std::move(mine), render] {
+        for (const auto& [k, v] : mine) {
+          g->pools[k].connections += v.connections;
+          g->pools[k].idle += v.idle;
+        }
+        if (--g->remaining == 0) render(g->pools);
+      });
+    });
+  }
+}
+
+std::string Server::configDump() const {
+  std::ostringstream out;
+  out << "# tether config_dump\n";
+  out << "version: " << version_ << "\n";
+  out << "hash: " << config_->hash << "\n";
+  out << "documents:\n";
+  for (const auto& d : config_->documents) {
+    out << "  - kind: " << d.kind << "\n    name: " << d.name << "\n    source: \"" << d.origin.file
+        << ":" << d.origin.line << "\"\n    hash: " << d.hash << "\n    yaml: |\n";
+    std::istringstream lines(d.yaml);
+    std::string line;
+    while (std::getline(lines, line)) out << "      " << line << "\n";
+  }
+  return out.str();
+}
+
+std::string Server::rulesJson() const {
+  JsonWriter j;
+  j.beginObject();
+  j.key("version").value(static_cast<int64_t>(version_));
+  j.key("hash").value(config_->hash);
+  j.key("documents").beginArray();
+  for (const auto& d : config_->documents) {
+    j.beginObject();
+    j.key("kind").value(d.kind);
+    j.key("name").value(d.name);
+    j.key("source").value(d.origin.file + ":" + std::to_string(d.origin.line));
+    j.key("status").value("accepted");
+    j.key("hash").value(d.hash);
+    j.endObject();
+  }
+  j.endArray();
+  // Bootstrap sections changed since start that only a restart applies.
+  j.key("restartRequired").beginArray();
+  for (const auto& f : restartRequired_) j.value(f);
+  j.endArray();
+  j.key("lastRejected");
+  if (lastRejection_.empty()) {
+    j.null();
+  } else {
+    j.beginObject();
+    j.key("trigger").value(lastRejectionTrigger_);
+    j.key("errors").beginArray();
+    for (const auto& e : lastRejection_) j.value(e.format());
+    j.endArray();
+    // The same, by source (a file, or a control-plane document): which were refused, why.
+    std::map<std::string, std::vector<std::string>> byFile;
+    for (const auto& e : lastRejection_) byFile[e.file].push_back(e.format());
+    j.key("sources").beginArray();
+    for (const auto& [file, reasons] : byFile) {
+      j.beginObject();
+      j.key("source").value(file);
+      j.key("status").value("rejected");
+      j.key("reasons").beginArray();
+      for (const auto& r : reasons) j.value(r);
+      j.endArray();
+      j.endObject();
+    }
+    j.endArray();
+    j.endObject();
+  }
+  for (const auto& p : plugins_) p->describe(j);
+  j.endObject();
+  return j.str() + "\n";
+}
+
+struct Server::ReloadJob {
+  uv_work_t req;
+  Server* server;
+  std::function<config::LoadResult()> load;
+  config::LoadResult result;
+  std::string trigger;
+  std::vector<ReloadDone> done;
+};
+
+void Server::reload(const std::string& trigger, ReloadDone done) {
+  if (draining_) {
+    ReloadOutcome out;
+    out.result = ReloadOutcome::Result::kUnchanged;
+    out.version = version_;
+    if (done) done(out);
+    return;
+  }
+  reloadWanted_ = true;
+  reloadTrigger_ = trigger;
+  reloadWaiting_.push_back(std::move(done));
+  startReload();
+}
+
+void Server::startReload() {
+  if (reloadRunning_ || !reloadWanted_) return;
+  reloadWanted_ = false;
+  reloadRunning_ = true;
+  auto* job = new ReloadJob;
+  job->req.data = job;
+  job->server = this;
+  job->load = loader_();
+  job->trigger = std::move(reloadTrigger_);
+  job->done.swap(reloadWaiting_);
+  uv_queue_work(
+      &loop_, &job->req,
+      [](uv_work_t* req) {
+        auto* j = static_cast<ReloadJob*>(req->data);
+        j->result = j->load();
+      },
+      [](uv_work_t* req, int) {
+        std::unique_ptr<ReloadJob> j(static_cast<ReloadJob*>(req->data));
+        Server* self = j->server;
+        self->reloadRunning_ = false;
+        ReloadOutcome out = self->applyLoaded(j->trigger, std::move(j->result));
+        for (auto& done : j->done) {
+          if (done) done(out);
+        }
+        j.reset();  // a rejected candidate goes now, before the next is read
+        self->startReload();
+      });
+}
+
+ReloadOutcome Server::applyLoaded(const std::string& trigger, config::LoadResult r) {
+  ReloadOutcome out;
+  out.version = version_;
+  if (draining_) {
+    out.result = ReloadOutcome::Result::kUnchanged;
+    return out;
+  }
+  config::ConfigErrors errors = std::move(r.errors);
+  if (r.config) errors = prepareConfigFiles(*r.config, false);
+  if (!errors.empty()) {
+    lastRejection_ = errors;
+    lastRejectionTrigger_ = trigger;
+    if (r.unreadable) {
+      // Not a verdict on the content: the files could not be read (descriptors exhausted,
+      // a file mid-swap). The next change or poll tries again.
+      control_.reloads["unreadable"]++;
+      for (const auto& e : errors) {
+        TETHER_LOG(kError, "reload (" + trigger +
+                               "): cannot read the configuration, still serving version " +
+                               std::to_string(version_) + ": " + e.format());
+      }
+    } else {
+      control_.reloads["rejected"]++;
+      for (const auto& e : errors) TETHER_LOG(kError, "reload rejected: " + e.format());
+    }
+    out.errors = std::move(errors);
+    scheduleTrim();
+    return out;
+  }
+  if (r.config->hash == baseConfig_->hash) {
+    control_.reloads["unchanged"]++;
+    TETHER_LOG(kInfo, "reload (" + trigger + "): configuration unchanged");
+    out.result = ReloadOutcome::Result::kUnchanged;
+    return out;
+  }
+  std::vector<std::string> restart = restartRequired(startBootstrap_, r.config->bootstrap);
+  baseConfig_ = r.config;
+  lastRejection_.clear();
+  dns_->update(*baseConfig_);
+  publish(discovered_.apply(baseConfig_));
+  restartRequired_ = restart;
+  updateReadinessCheck();
+  if (restart.empty()) {
+    control_.reloads["applied"]++;
+    TETHER_LOG(kInfo, "reload (" + trigger + "): now serving version " + std::to_string(version_));
+  } else {
+    // Applied, but not all of it: these sections keep their start-time values.
+    control_.reloads["restart_required"]++;
+    std::string fields;
+    for (const auto& f : restart) fields += (fields.empty() ? "" : ", ") + f;
+    TETHER_LOG(kWarn, "reload (" + trigger + "): now serving version " + std::to_string(version_) +
+                          "; restart required for: " + fields + " (still as at start)");
+  }
+  for (auto& p : plugins_) p->onApplied(*baseConfig_);
+  out.result = ReloadOutcome::Result::kApplied;
+  out.version = version_;
+  scheduleTrim();
+  return out;
+}
+
+void Server::scheduleTrim() {
+  // Workers drop the old snapshot as they swap (at most a sweep later); then trim.
+  if (!trimTimer_) trimTimer_ = std::make_unique<Timer>(&loop_, [] { malloc_trim(0); });
+  trimTimer_->start(std::chrono::seconds(1));
+}
+
+void Server::setControlEndpoints(
+    std::map<std::string, std::vector<config::EndpointConfig>> endpoints) {
+  bool changed = false;
+  for (const auto& name : controlServices_) {
+    if (!endpoints.count(name)) changed |= discovered_.erase(name);
+  }
+  controlServices_.clear();
+  for (auto& [name, list] : endpoints) {
+    controlServices_.insert(name);
+    changed |= discovered_.set(name, std::move(list));
+  }
+  if (changed && !draining_) {
+    publish(discovered_.apply(baseConfig_));
+    TETHER_LOG(kInfo, "control plane endpoints: now serving version " + std::to_string(version_));
+  }
+}
+
+std::vector<std::string> restartRequired(const config::Bootstrap& running,
+                                         const config::Bootstrap& next) {
+  std::vector<std::string> out;
+  auto check = [&](bool same, const char* field) {
+    if (!same) out.push_back(field);
+  };
+  // Listener configs are compared without the source positions of their file fields.
+  auto listeners = [](std::vector<config::ListenerConfig> v) {
+    for (auto& l : v) l.tlsFiles.clear();
+    return v;
+  };
+  check(listeners(running.listeners) == listeners(next.listeners), "listeners");
+  check(running.admin == next.admin, "admin");
+  check(running.workers == next.workers, "workers");
+  check(running.runAs == next.runAs, "runAs");
+  check(running.node == next.node, "node");
+  check(running.accessLog == next.accessLog, "accessLog");
+  check(running.redis == next.redis, "redis");
+  check(running.rules.controlPlane == next.rules.controlPlane, "rules.controlPlane");
+  return out;
+}
+
+namespace {
+
+/// An error in a file that a field names, at that field: the field whose file the error
+/// message names, else the first of the block.
+config::ConfigError atField(const config::FileFields& fields, const std::string& fallbackPath,
+                            const std::string& message) {
+  const config::FieldPosition* at = nullptr;
+  for (const auto& [file, pos] : fields) {
+    if (!file.empty() && message.find(file) != std::string::npos) {
+      at = &pos;
+      break;
+    }
+  }
+  if (!at && !fields.empty()) at = &fields.begin()->second;
+  if (!at) return config::ConfigError{"", 0, 0, fallbackPath, message};
+  return config::ConfigError{at->file, at->line, at->column, at->path, message};
+}
+
+}  // namespace
+
+config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners) {
+  config::ConfigErrors errors;
+  std::string error;
+  for (const auto& [name, service] : config.services) {
+    if (!service.tls) continue;
+    std::vector<const char*> alpns;
+    switch (service.protocol) {
+      case config::Protocol::kHttp2:
+        alpns = {"h2"};
+        break;
+      case config::Protocol::kHttp1:
+        alpns = {"http/1.1"};
+        break;
+      case config::Protocol::kAuto:
+        alpns = {"h2,http/1.1", "h2", "http/1.1"};
+        break;
+    }
+    for (const char* alpn : alpns) {
+      if (!TlsRegistry::instance().client(*service.tls, alpn, error)) {
+        errors.push_back(atField(service.tlsFiles, "Service " + name + ": spec.tls", error));
+        break;
+      }
+    }
+  }
+  for (const auto& h : config.hmacAuths) {
+    for (const auto& k : h.keys) {
+      if (!hmac::SecretStore::instance().load(k.secretFile, error)) {
+        const config::FieldPosition& at = k.secretAt;
+        errors.push_back({at.line ? at.file : h.origin.file, at.line ? at.line : h.origin.line,
+                          at.line ? at.column : h.origin.column,
+                          at.line ? at.path : std::string("spec.keys"),
+                          "HmacAuth " + h.name + ": key " + k.id + ": " + error});
+      }
+    }
+  }
+  if (!listeners) return errors;
+  for (const auto& lc : config.bootstrap.listeners) {
+    if (lc.tls && !TlsRegistry::instance().server(*lc.tls, error)) {
+      errors.push_back(atField(lc.tlsFiles, "listeners." + lc.name + ".tls", error));
+    }
+  }
+  return errors;
+}
+
+void Server::publish(std::shared_ptr<const config::Config> config) {
+  config_ = std::move(config);
+  ++version_;
+  snapshot_ = builder_(config_, version_, health_);
+  health_.retain(*config_);  // older snapshots keep what they still reference
+  healthChecker_->update(*config_);
+  for (auto& w : workers_) w->setSnapshot(snapshot_);
+  control_.configVersion = version_;
+}
+
+void Server::handleAdmin(const AdminRequest& req, AdminRespond respond) {
+  const std::string& p = req.path;
+  bool get = req.method == "GET" || req.method == "HEAD";
+  bool post = req.method == "POST";
+  if (get && p == "/ready") {
+    bool ok = ready();
+    respond(AdminResponse{ok ? 200 : 503, "text/plain; charset=utf-8", readyReason() + "\n"});
+  } else if (get && p == "/live") {
+    respond(AdminResponse{200, "text/plain; charset=utf-8", "live\n"});
+  } else if (get && p == "/metrics") {
+    collectStats([this, respond](WorkerStats stats) {
+      control_.ready = ready();
+      control_.draining = draining_;
+      respond(AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                            renderPrometheus(stats, control_)});
+    });
+  } else if (get && p == "/clusters") {
+    collectClusters(respond);
+  } else if (get && p == "/config_dump") {
+    respond(AdminResponse{200, "application/yaml", configDump()});
+  } else if (get && p == "/rules") {
+    respond(AdminResponse{200, "application/json", rulesJson()});
+  } else if (post && p == "/drain") {
+    beginShutdown(false);
+    respond(AdminResponse{200, "text/plain; charset=utf-8", "draining\n"});
+  } else if (post && p == "/quitquitquit") {
+    respond(AdminResponse{200, "text/plain; charset=utf-8", "exiting\n"});
+    beginShutdown(true);
+  } else if (post && p == "/reload") {
+    reload("POST /reload", [this, respond](const ReloadOutcome& o) {
+      respond(AdminResponse{o.result == ReloadOutcome::Result::kRejected ? 400 : 200,
+                            "application/json", rulesJson()});
+    });
+  } else if (p == "/" || p == "/help") {
+    respond(AdminResponse{200, "text/plain; charset=utf-8",
+                          "GET  /ready /live /metrics /clusters /config_dump /rules\n"
+                          "POST /drain /quitquitquit /reload\n"});
+  } else {
+    respond(AdminResponse{404, "text/plain; charset=utf-8", "not found\n"});
+  }
+}
+
+void Server::beginShutdown(bool exitAfter) {
+  exiting_ = exiting_ || exitAfter;
+  if (draining_) {
+    if (exiting_ && workersDraining_) pollDrain();
+    return;
+  }
+  // Withdraw from the control plane's registry before anything else, so that callers stop
+  // sending here while this sidecar still serves them.
+  for (auto& p : plugins_) p->onShutdown();
+  draining_ = true;
+  notifyReady();
+  drainStarted_ = MonoClock::now();
+  drainDeadline_ = drainStarted_ + config_->bootstrap.drainTimeout;
+  if (readinessTimer_) readinessTimer_->stop();
+  // /ready turns 503 first; the listeners keep accepting for the grace period so that
+  // whoever routes to us (a kube Service, a load balancer) notices before we stop.
+  drainTimer_ = std::make_unique<Timer>(&loop_, [this] { drainWorkers(); });
+  drainTimer_->start(config_->bootstrap.drainGrace);
+}
+
+void Server::drainWorkers() {
+  workersDraining_ = true;
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker] { worker->drain(); });
+  }
+  TETHER_LOG(kInfo, "draining: stopped accepting, finishing in-flight requests");
+  drainTimer_ = std::make_unique<Timer>(&loop_, [this] { pollDrain(); });
+  drainTimer_->start(std::chrono::milliseconds(50), std::chrono::milliseconds(50));
+}
+
+void Server::pollDrain() {
+  if (!exiting_) return;  // POST /drain only: keep serving what is open, never exit
+  size_t open = 0;
+  for (auto& w : workers_) open += w->activeConnections();
+  bool timedOut = MonoClock::now() >= drainDeadline_;
+  if (open == 0) {
+    finish();
+  } else if (timedOut && !aborting_) {
+    aborting_ = true;
+    TETHER_LOG(kWarn, "drain timeout: answering 503 draining and closing " + std::to_string(open) +
+                          " connection(s)");
+    for (auto& w : workers_) {
+      Worker* worker = w.get();
+      worker->post([worker] { worker->abortStreams(); });
+    }
+    // Give the 503s a moment to leave before the loops stop.
+    drainTimer_ = std::make_unique<Timer>(&loop_, [this] { finish(); });
+    drainTimer_->start(std::chrono::milliseconds(200));
+  }
+}
+
+void Server::finish() {
+  if (finished_) return;
+  finished_ = true;
+  drainTimer_.reset();
+  readinessTimer_.reset();
+  tlsReloadTimer_.reset();
+  trimTimer_.reset();
+  for (auto& p : plugins_) p->stop();
+  healthChecker_.reset();
+  dns_.reset();
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker] { worker->stop(); });
+  }
+  admin_.reset();
+  for (auto* s : signals_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(s),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+  }
+  signals_.clear();
+  tasks_->close();
+}
+
+}  // namespace tether::proxy
