@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "proxy/common/log.h"
+
 namespace tether::control {
 
 namespace {
@@ -73,22 +75,24 @@ int Channel::adopt(int fd) {
 
 void Channel::startSession() {
   uv_tcp_nodelay(&tcp_, 1);
+  // The session calls fail only when memory is exhausted.
   nghttp2_session_callbacks* cb;
-  nghttp2_session_callbacks_new(&cb);
+  if (nghttp2_session_callbacks_new(&cb) != 0) proxy::fatal("nghttp2: cannot allocate callbacks");
   nghttp2_session_callbacks_set_on_header_callback(cb, &Channel::onHeader);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Channel::onFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Channel::onDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Channel::onStreamClose);
-  if (role_ == Role::kClient) {
-    nghttp2_session_client_new(&session_, cb, this);
-  } else {
-    nghttp2_session_server_new(&session_, cb, this);
-  }
+  int rc = role_ == Role::kClient ? nghttp2_session_client_new(&session_, cb, this)
+                                  : nghttp2_session_server_new(&session_, cb, this);
   nghttp2_session_callbacks_del(cb);
+  if (rc != 0)
+    proxy::fatal(std::string("nghttp2: cannot create a session: ") + nghttp2_strerror(rc));
   nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 4},
                                        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kWindow}};
-  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 2);
-  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kWindow * 4);
+  if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 2) != 0 ||
+      nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kWindow * 4) != 0) {
+    proxy::fatal("nghttp2: cannot queue the channel's SETTINGS");
+  }
   if (role_ == Role::kClient) {
     std::vector<nghttp2_nv> nva = {header(":method", "POST"), header(":scheme", "http"),
                                    header(":authority", authority_), header(":path", kPath),
@@ -96,8 +100,13 @@ void Channel::startSession() {
     nghttp2_data_provider body{};
     body.read_callback = &Channel::readBody;
     streamId_ = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), &body, this);
+    if (streamId_ < 0) {
+      close(std::string("http2: cannot open the stream: ") +
+            nghttp2_strerror(static_cast<int>(streamId_)));
+      return;
+    }
   }
-  uv_read_start(
+  rc = uv_read_start(
       reinterpret_cast<uv_stream_t*>(&tcp_),
       [](uv_handle_t*, size_t, uv_buf_t* buf) {
         thread_local char buffer[64 * 1024];
@@ -106,6 +115,10 @@ void Channel::startSession() {
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         static_cast<Channel*>(s->data)->onRead(n, buf);
       });
+  if (rc != 0) {
+    close(std::string("cannot read: ") + uv_strerror(rc));
+    return;
+  }
   flush();
 }
 
@@ -227,7 +240,9 @@ int Channel::onFrameRecv(nghttp2_session* session, const nghttp2_frame* frame, v
                                  header("content-type", "application/x-ndjson")};
   nghttp2_data_provider body{};
   body.read_callback = &Channel::readBody;
-  nghttp2_submit_response(session, self->streamId_, nva.data(), nva.size(), &body);
+  if (nghttp2_submit_response(session, self->streamId_, nva.data(), nva.size(), &body) != 0) {
+    return NGHTTP2_ERR_CALLBACK_FAILURE;  // the session ends and the channel closes
+  }
   self->open_ = true;
   self->handler_.onOpen(*self);
   return 0;

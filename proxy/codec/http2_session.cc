@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/common/log.h"
 #include "proxy/worker/worker.h"
 
 namespace tether::proxy {
@@ -24,13 +25,14 @@ Http2Session::~Http2Session() {
 }
 
 void Http2Session::init(bool server, const config::Http2Settings& s) {
+  // These fail only when memory is exhausted (NGHTTP2_ERR_NOMEM).
   nghttp2_session_callbacks* cb;
-  nghttp2_session_callbacks_new(&cb);
+  if (nghttp2_session_callbacks_new(&cb) != 0) fatal("nghttp2: cannot allocate callbacks");
   nghttp2_session_callbacks_set_send_callback(cb, onSend);
   nghttp2_session_callbacks_set_send_data_callback(cb, onSendData);
   fillCallbacks(cb);
   nghttp2_option* opt;
-  nghttp2_option_new(&opt);
+  if (nghttp2_option_new(&opt) != 0) fatal("nghttp2: cannot allocate options");
   // Window updates follow what the other side of the proxy has taken (flow control).
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_max_continuations(opt, s.maxContinuations);
@@ -42,11 +44,9 @@ void Http2Session::init(bool server, const config::Http2Settings& s) {
   nghttp2_option_set_max_settings(opt, s.maxSettingsEntries);
   // Tether ignores stream priorities (RFC 9113 deprecates them).
   nghttp2_option_set_server_fallback_rfc7540_priorities(opt, 0);
-  if (server) {
-    nghttp2_session_server_new3(&session_, cb, this, opt, pool::nghttp2Allocator());
-  } else {
-    nghttp2_session_client_new3(&session_, cb, this, opt, pool::nghttp2Allocator());
-  }
+  int rc = server ? nghttp2_session_server_new3(&session_, cb, this, opt, pool::nghttp2Allocator())
+                  : nghttp2_session_client_new3(&session_, cb, this, opt, pool::nghttp2Allocator());
+  if (rc != 0) fatal(std::string("nghttp2: cannot create a session: ") + nghttp2_strerror(rc));
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
   // A client over SETTINGS_MAX_CONCURRENT_STREAMS may get its stream refused (REFUSED_STREAM,
@@ -73,9 +73,15 @@ void Http2Session::init(bool server, const config::Http2Settings& s) {
     iv[2] = iv[3];
     --n;
   }
-  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, n);
-  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                        static_cast<int32_t>(s.initialConnectionWindow));
+  // Both fail only on invalid values (the loader bounds every setting) or without memory.
+  if (int rc = nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, n); rc != 0) {
+    fatal(std::string("nghttp2: cannot queue SETTINGS: ") + nghttp2_strerror(rc));
+  }
+  if (int rc = nghttp2_session_set_local_window_size(
+          session_, NGHTTP2_FLAG_NONE, 0, static_cast<int32_t>(s.initialConnectionWindow));
+      rc != 0) {
+    fatal(std::string("nghttp2: cannot set the connection window: ") + nghttp2_strerror(rc));
+  }
 }
 
 ssize_t Http2Session::receive(const char* data, size_t len) {
@@ -102,8 +108,15 @@ void Http2Session::onTurnEnd() {
   do {
     sendWanted_ = false;
     inNghttp2_ = true;
-    nghttp2_session_send(session_);
+    int rc = nghttp2_session_send(session_);
     inNghttp2_ = false;
+    if (rc != 0) {
+      // Only fatal errors come back here (a callback failed, memory ran out): the session
+      // cannot go on, so neither can the connection.
+      TETHER_LOG(kDebug, std::string("http2: send failed: ") + nghttp2_strerror(rc));
+      conn_.close();
+      return;
+    }
   } while (sendWanted_ && !writeBlocked_);
   afterSend();
   if (closeWanted_) conn_.closeAfterFlush();
@@ -205,7 +218,10 @@ ssize_t Http2Session::onReadBody(nghttp2_session* session, int32_t streamId, uin
       *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       self->nva_.clear();
       self->appendFields(body->trailers_);
-      nghttp2_submit_trailer(session, streamId, self->nva_.data(), self->nva_.size());
+      if (nghttp2_submit_trailer(session, streamId, self->nva_.data(), self->nva_.size()) != 0) {
+        // Without its trailers the stream could never end: reset it instead.
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      }
     }
   }
   return static_cast<ssize_t>(n);
@@ -228,6 +244,7 @@ void Http2Session::queueData(int32_t streamId, Http2OutBody& body, std::string_v
   }
   if (body.deferred_ && (!data.empty() || end)) {
     body.deferred_ = false;
+    // Fails only for a stream already gone, which has nothing left to send.
     nghttp2_session_resume_data(session_, streamId);
   }
   send();

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <string>
 
@@ -26,6 +27,11 @@ std::string formatUtc(std::chrono::system_clock::time_point t) {
   size_t n = std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
   std::snprintf(stamp + n, sizeof(stamp) - n, ".%03dZ", static_cast<int>(ms.count()));
   return stamp;
+}
+
+void fatal(std::string_view message) {
+  logLine(LogLevel::kError, std::string("fatal: ") + std::string(message));
+  std::abort();
 }
 
 void logLine(LogLevel level, std::string_view message) {

@@ -19,6 +19,11 @@ bool logEnabled(LogLevel level);
 /// so lines from different threads never interleave.
 void logLine(LogLevel level, std::string_view message);
 
+/// For a library call that fails only when memory is exhausted (nghttp2's session and
+/// option constructors, say): logs "fatal: <message>" and aborts, as Envoy does on the same
+/// calls. Never for anything the network or a configuration can cause.
+[[noreturn]] void fatal(std::string_view message);
+
 }  // namespace tether::proxy
 
 #define TETHER_LOG(level, msg)                                           \

@@ -18,7 +18,14 @@ void onAsyncClosed(uv_handle_t* handle) {
 
 TaskQueue::TaskQueue(uv_loop_t* loop) : async_(new uv_async_t) {
   async_->data = new std::function<void()>([this] { drain(); });
-  uv_async_init(loop, async_, onAsync);
+  // The loop's first async handle creates its eventfd, which can fail (out of descriptors).
+  if (int rc = uv_async_init(loop, async_, onAsync); rc != 0) {
+    error_ = std::string("cannot create a task queue: ") + uv_strerror(rc);
+    delete static_cast<std::function<void()>*>(async_->data);
+    delete async_;
+    async_ = nullptr;
+    closed_ = true;  // posts are dropped
+  }
 }
 
 TaskQueue::~TaskQueue() { close(); }
@@ -49,6 +56,7 @@ void TaskQueue::close() {
     closed_ = true;
     tasks_.clear();
   }
+  if (!async_) return;
   uv_close(reinterpret_cast<uv_handle_t*>(async_), onAsyncClosed);
 }
 

@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 
 namespace tether::proxy {
 
@@ -19,6 +20,8 @@ class TaskQueue {
   TaskQueue(const TaskQueue&) = delete;
   TaskQueue& operator=(const TaskQueue&) = delete;
   ~TaskQueue();
+  /// Why the queue could not be set up ("" when it was); then every post is dropped.
+  const std::string& error() const { return error_; }
 
   /// Thread-safe. The task runs on the loop's thread; posting after close() drops it.
   void post(Task task);
@@ -32,6 +35,7 @@ class TaskQueue {
   std::mutex mu_;
   std::deque<Task> tasks_;
   bool closed_ = false;
+  std::string error_;
 };
 
 }  // namespace tether::proxy

@@ -120,15 +120,25 @@ Acceptor::Acceptor(uv_loop_t* loop, int fd, std::string name, std::function<void
       wantReserve_(reserve) {
   handles_->fd = fd;
   handles_->owner = this;
-  uv_poll_init_socket(loop_, &handles_->poll, fd);
+  int rc = uv_poll_init_socket(loop_, &handles_->poll, fd);
+  if (rc != 0) {
+    // Nothing to poll with; the socket is closed here as the destructor would.
+    error_ = std::string("cannot poll the listening socket: ") + uv_strerror(rc);
+    ::close(fd);
+    delete handles_;
+    handles_ = nullptr;
+    return;
+  }
   handles_->poll.data = handles_;
-  uv_timer_init(loop_, &handles_->timer);
+  uv_timer_init(loop_, &handles_->timer);  // cannot fail: no system call
   handles_->timer.data = handles_;
   refillReserve();
-  resume();
+  rc = resume();
+  if (rc != 0) error_ = std::string("cannot watch the listening socket: ") + uv_strerror(rc);
 }
 
 Acceptor::~Acceptor() {
+  if (!handles_) return;  // construction failed
   // Owner-less from here: the handles close, then the listening socket.
   handles_->owner = nullptr;
   auto closed = [](uv_handle_t* h) {
@@ -143,12 +153,21 @@ Acceptor::~Acceptor() {
   if (reserveFd_ >= 0) ::close(reserveFd_);
 }
 
-void Acceptor::resume() {
+int Acceptor::resume() {
   if (wantReserve_) refillReserve();
-  uv_poll_start(&handles_->poll, UV_READABLE, [](uv_poll_t* p, int status, int) {
+  int rc = uv_poll_start(&handles_->poll, UV_READABLE, [](uv_poll_t* p, int status, int) {
     auto* hs = static_cast<Handles*>(p->data);
-    if (hs->owner && status == 0) hs->owner->onReadable();
+    if (!hs->owner) return;
+    if (status == 0) {
+      hs->owner->onReadable();
+    } else {
+      // The socket itself failed (EBADF, a closed descriptor): back off and try again,
+      // logged like any other pause, rather than go deaf without a word.
+      hs->owner->pause(-status);
+    }
   });
+  if (rc != 0) pause(-rc);  // retried after the back-off
+  return rc;
 }
 
 void Acceptor::onReadable() {

@@ -37,6 +37,8 @@ class Acceptor {
   Acceptor(uv_loop_t* loop, int fd, std::string name, std::function<void(int fd)> onAccept,
            std::function<void(int err)> onPause, bool reserve = false);
   ~Acceptor();
+  /// Why the acceptor cannot accept ("" when it can): the listener fails start-up with it.
+  const std::string& error() const { return error_; }
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
 
@@ -44,7 +46,8 @@ class Acceptor {
   struct Handles;
   void onReadable();
   void pause(int err);
-  void resume();
+  /// Watches the socket again; returns the libuv error (then a back-off retries).
+  int resume();
   bool takeReserve();
   void refillReserve();
 
@@ -58,6 +61,7 @@ class Acceptor {
   uint64_t pausesSinceLog_ = 0;
   uint64_t lastLogMs_ = 0;
   bool logged_ = false;
+  std::string error_;
 };
 
 /// A short name for an accept errno, the `reason` label of tether_accept_paused_total.

@@ -35,12 +35,19 @@ class Http2ServerSession::Stream : public Http2OutBody,
     session_.pushField(":status", std::string_view(status, end - status));
     session_.appendFields(head.headers);
     responseStarted_ = true;
+    int rc;
     if (endStream) {
       end_ = true;
-      nghttp2_submit_response(session_.session_, id_, nva.data(), nva.size(), nullptr);
+      rc = nghttp2_submit_response(session_.session_, id_, nva.data(), nva.size(), nullptr);
     } else {
       nghttp2_data_provider p = provider(*this);
-      nghttp2_submit_response(session_.session_, id_, nva.data(), nva.size(), &p);
+      rc = nghttp2_submit_response(session_.session_, id_, nva.data(), nva.size(), &p);
+    }
+    if (rc != 0) {
+      // The stream cannot carry this head (it is going away, or memory ran out): reset it
+      // rather than leave the client waiting for an answer that never comes.
+      TETHER_LOG(kDebug, std::string("http2: cannot submit a response: ") + nghttp2_strerror(rc));
+      nghttp2_submit_rst_stream(session_.session_, NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
     }
     session_.send();
   }

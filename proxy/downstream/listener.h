@@ -17,6 +17,8 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   void onConnection(int fd);
+  /// Why this listener cannot accept ("" when it can).
+  const std::string& error() const { return acceptor_.error(); }
 
  private:
   Worker& worker_;

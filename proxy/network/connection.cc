@@ -45,6 +45,13 @@ void closeCb(uv_handle_t* handle) { static_cast<TcpConnection*>(handle->data)->o
 
 }  // namespace
 
+bool toSockaddr(const config::Address& address, sockaddr_storage& out) {
+  return uv_ip4_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&out)) ==
+             0 ||
+         uv_ip6_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in6*>(&out)) ==
+             0;
+}
+
 TcpConnection::TcpConnection(Worker& worker, Handler& handler)
     : worker_(worker), handler_(handler) {
   uv_tcp_init(worker_.loop(), &tcp_);
@@ -116,7 +123,7 @@ int TcpConnection::adopt(int fd) {
   int rc = uv_tcp_open(&tcp_, fd);
   if (rc != 0) return rc;
   connected_ = true;
-  uv_tcp_nodelay(&tcp_, 1);
+  uv_tcp_nodelay(&tcp_, 1);  // a failure costs latency only (Nagle stays on)
   startReading();
   return 0;
 }
@@ -135,7 +142,13 @@ void TcpConnection::onUvConnect(int status) {
     connected_ = true;
     uv_tcp_nodelay(&tcp_, 1);
     startReading();
-    if (tls_) tls_->startHandshake(out_);  // the ClientHello leaves first
+    // The ClientHello leaves first. A session that could not even be set up fails the
+    // connect, with the reason in the log.
+    if (tls_ && !tls_->startHandshake(out_)) {
+      TETHER_LOG(kWarn, "tls: " + tls_->error());
+      handler_.onConnected(UV_EPROTO);
+      return;
+    }
     if (!out_.empty()) worker_.scheduleFlush(this, flushOncePerTurn_);
   }
   handler_.onConnected(status);
@@ -143,7 +156,13 @@ void TcpConnection::onUvConnect(int status) {
 
 void TcpConnection::startReading() {
   if (closing_ || readEnded_ || !connected_ || readDisabled_ > 0) return;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), allocCb, readCb);
+  int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), allocCb, readCb);
+  if (rc != 0 && rc != UV_EALREADY) {
+    // A socket that cannot be read is of no use: close it (the handler's onClosed follows,
+    // as for any other close) rather than wait for bytes that never come.
+    TETHER_LOG(kDebug, std::string("connection: cannot read: ") + uv_strerror(rc));
+    close();
+  }
 }
 
 void TcpConnection::readDisable(bool disable) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <netinet/in.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -7,7 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "config/address.h"
+
 namespace tether::proxy {
+
+/// Fills `out` from a numeric IPv4/IPv6 address; false when the host is not one.
+bool toSockaddr(const config::Address& address, sockaddr_storage& out);
 
 class Worker;
 class TlsContext;

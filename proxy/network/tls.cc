@@ -74,14 +74,24 @@ TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 std::shared_ptr<TlsContext> TlsContext::server(const config::TlsServerConfig& c,
                                                std::string& error) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) {
+    error = opensslError("cannot create a TLS context");
+    return nullptr;
+  }
   std::shared_ptr<TlsContext> out(new TlsContext(ctx));
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+    error = opensslError("cannot require TLS 1.2");
+    return nullptr;
+  }
   if (!loadKeyPair(ctx, c.certFile, c.keyFile, error)) return nullptr;
   // Resumption: a server-side session cache for TLS 1.2 ids, tickets (OpenSSL's default)
   // for TLS 1.3. The context is shared by all workers, so a client resumes on any of them.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   static const unsigned char kSessionContext[] = "tether";
-  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  if (SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1) != 1) {
+    error = opensslError("cannot set the session id context");
+    return nullptr;
+  }
   SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, nullptr);
   if (!c.caFile.empty()) {
     // Mutual TLS: the client's chain must lead to this CA bundle (and be in date).
@@ -102,8 +112,15 @@ std::shared_ptr<TlsContext> TlsContext::server(const config::TlsServerConfig& c,
 std::shared_ptr<TlsContext> TlsContext::client(const config::TlsClientConfig& c,
                                                std::string_view alpn, std::string& error) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) {
+    error = opensslError("cannot create a TLS context");
+    return nullptr;
+  }
   std::shared_ptr<TlsContext> out(new TlsContext(ctx));
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+    error = opensslError("cannot require TLS 1.2");
+    return nullptr;
+  }
   if (SSL_CTX_load_verify_locations(ctx, c.caFile.c_str(), nullptr) != 1) {
     error = opensslError("cannot load CA file " + c.caFile);
     return nullptr;
@@ -118,8 +135,12 @@ std::shared_ptr<TlsContext> TlsContext::client(const config::TlsClientConfig& c,
     wire += name;
     alpn.remove_prefix(std::min(alpn.size(), name.size() + 1));
   }
-  SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
-                          static_cast<unsigned>(wire.size()));
+  // Unlike most of OpenSSL, 0 is success here.
+  if (SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+                              static_cast<unsigned>(wire.size())) != 0) {
+    error = opensslError("cannot set the ALPN list");
+    return nullptr;
+  }
   return out;
 }
 
@@ -194,11 +215,25 @@ int TlsRegistry::reloadChanged() {
 
 TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::string& name)
     : ctx_(std::move(ctx)), ssl_(SSL_new(ctx_->get())) {
+  // A session that cannot be set up fails its first handshake step with the reason (a
+  // client without its name check would accept any certificate: never that).
+  if (!ssl_) {
+    error_ = opensslError("cannot create a TLS session");
+    return;
+  }
   rbio_ = BIO_new(BIO_s_mem());
   wbio_ = BIO_new(BIO_s_mem());
+  if (!rbio_ || !wbio_) {
+    BIO_free(rbio_);
+    BIO_free(wbio_);
+    rbio_ = wbio_ = nullptr;
+    error_ = opensslError("cannot create a TLS session");
+    return;
+  }
   SSL_set_bio(ssl_, rbio_, wbio_);
   if (server) {
     SSL_set_accept_state(ssl_);
+    ready_ = true;
     return;
   }
   SSL_set_connect_state(ssl_);
@@ -206,18 +241,24 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, bool server, const std::
   in_addr ip4;
   bool isIp =
       inet_pton(AF_INET, name.c_str(), &ip4) == 1 || inet_pton(AF_INET6, name.c_str(), &ip6) == 1;
+  bool ok = true;
   if (isIp) {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str());
+    ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str()) == 1;
   } else if (!name.empty()) {
-    SSL_set_tlsext_host_name(ssl_, name.c_str());
-    SSL_set1_host(ssl_, name.c_str());
+    ok =
+        SSL_set_tlsext_host_name(ssl_, name.c_str()) == 1 && SSL_set1_host(ssl_, name.c_str()) == 1;
   }
+  if (!ok) {
+    error_ = opensslError("cannot set the name to verify (" + name + ")");
+    return;
+  }
+  ready_ = true;
 }
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }
 
 void TlsSession::setServerAlpn(const char* wire) {
-  SSL_set_app_data(ssl_, const_cast<char*>(wire));
+  if (ssl_) SSL_set_app_data(ssl_, const_cast<char*>(wire));
 }
 
 void TlsSession::readPeerIdentity() {
@@ -248,9 +289,9 @@ std::string_view TlsSession::alpn() const {
   return p ? std::string_view(reinterpret_cast<const char*>(p), len) : std::string_view();
 }
 
-void TlsSession::startHandshake(std::string& out) {
+bool TlsSession::startHandshake(std::string& out) {
   std::string none;
-  drive(none, out);
+  return drive(none, out);
 }
 
 bool TlsSession::fail(int rc) {
@@ -265,6 +306,7 @@ bool TlsSession::fail(int rc) {
 }
 
 bool TlsSession::drive(std::string& plain, std::string& out) {
+  if (!ready_) return false;  // error_ says why
   if (!handshakeDone_) {
     int rc = SSL_do_handshake(ssl_);
     if (rc != 1) {
@@ -289,7 +331,12 @@ bool TlsSession::drive(std::string& plain, std::string& out) {
 }
 
 bool TlsSession::receive(const char* data, size_t len, std::string& plain, std::string& out) {
-  BIO_write(rbio_, data, static_cast<int>(len));
+  if (!ready_) return false;
+  // A memory BIO takes everything (it grows) unless memory runs out.
+  if (len > 0 && BIO_write(rbio_, data, static_cast<int>(len)) != static_cast<int>(len)) {
+    error_ = opensslError("tls: cannot buffer what was read");
+    return false;
+  }
   return drive(plain, out);
 }
 
@@ -304,6 +351,7 @@ bool TlsSession::send(std::string_view plain, std::string& out) {
     pending_.append(plain);
     return true;
   }
+  if (!ready_) return false;
   if (!plain.empty() && SSL_write(ssl_, plain.data(), static_cast<int>(plain.size())) <= 0) {
     error_ = opensslError("tls write failed");
     return false;

@@ -87,8 +87,9 @@ class TlsSession {
   TlsSession& operator=(const TlsSession&) = delete;
 
   /// Client side: the ClientHello, appended to `out`. Plaintext sent before the handshake
-  /// completes is held until releaseHeld().
-  void startHandshake(std::string& out);
+  /// completes is held until releaseHeld(). False when the session could not be set up
+  /// (error() says why).
+  bool startHandshake(std::string& out);
   /// Ciphertext from the peer. Plaintext is appended to `plain`, records to send back to
   /// `out`. False on a TLS error (see error()).
   bool receive(const char* data, size_t len, std::string& plain, std::string& out);
@@ -126,6 +127,7 @@ class TlsSession {
   BIO* wbio_;
   std::string pending_;
   std::string error_;
+  bool ready_ = false;  // set up completely (else error_ says why)
   bool handshakeDone_ = false;
   bool handshakeEvent_ = false;
   std::string peerIdentity_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/common/log.h"
 
 namespace tether::proxy::hmac {
 
@@ -306,7 +307,8 @@ std::string newNonce() {
   thread_local uint8_t pool[4096];
   thread_local size_t used = sizeof(pool);
   if (used + 16 > sizeof(pool)) {
-    RAND_bytes(pool, sizeof(pool));
+    // A nonce that is not random can be replayed: with the generator broken, stop.
+    if (RAND_bytes(pool, sizeof(pool)) != 1) proxy::fatal("hmac: the random generator failed");
     used = 0;
   }
   std::string n = hex(pool + used, 16);
@@ -581,7 +583,10 @@ NonceCache::NonceCache(size_t capacity) {
   if (map_ == MAP_FAILED) throw std::bad_alloc();
   madvise(map_, mapBytes_, MADV_HUGEPAGE);  // advice only: refused where THP is off
   for (size_t i = 0; i < kShards; ++i) shards_[i].slots = static_cast<Slot*>(map_) + i * slots;
-  RAND_bytes(reinterpret_cast<unsigned char*>(&seed_), sizeof(seed_));
+  // The seed keeps callers from aiming nonces at each other's slots; it must be secret.
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed_), sizeof(seed_)) != 1) {
+    proxy::fatal("hmac: the random generator failed");
+  }
 }
 
 NonceCache::~NonceCache() { munmap(map_, mapBytes_); }

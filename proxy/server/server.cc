@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <thread>
@@ -29,8 +30,17 @@ Server::Server(std::shared_ptr<const config::Config> config, SnapshotBuilder bui
       startBootstrap_(config_->bootstrap),
       builder_(std::move(builder)),
       loader_(std::move(loader)) {
-  uv_loop_init(&loop_);
+  // Nothing can run without these two (they fail only when out of descriptors): exit with
+  // the reason, before anything was started.
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    TETHER_LOG(kError, std::string("cannot create the control loop: ") + uv_strerror(rc));
+    std::_Exit(1);
+  }
   tasks_ = std::make_unique<TaskQueue>(&loop_);
+  if (!tasks_->error().empty()) {
+    TETHER_LOG(kError, "control loop: " + tasks_->error());
+    std::_Exit(1);
+  }
 }
 
 Server::~Server() {
@@ -122,15 +132,23 @@ int Server::start() {
     workers_.push_back(
         std::make_unique<Worker>(static_cast<int>(i), b, snapshot_, std::move(perWorker[i])));
     if (accessLogFd_ >= 0) workers_.back()->setAccessLogFd(accessLogFd_);
-    workers_.back()->start();
+    if (std::string error = workers_.back()->start(); !error.empty()) {
+      workers_.pop_back();
+      return failStart("worker " + std::to_string(i) + ": " + error);
+    }
   }
 
   signal(SIGPIPE, SIG_IGN);
   for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
     auto* s = new uv_signal_t;
-    uv_signal_init(&loop_, s);
+    // The loop's first signal handle opens a pipe, which can fail (out of descriptors).
+    if (int rc = uv_signal_init(&loop_, s); rc != 0) {
+      delete s;
+      return failStart(std::string("cannot watch signals: ") + uv_strerror(rc));
+    }
     s->data = this;
-    uv_signal_start(
+    signals_.push_back(s);
+    int rc = uv_signal_start(
         s,
         [](uv_signal_t* h, int sig) {
           auto* self = static_cast<Server*>(h->data);
@@ -148,7 +166,7 @@ int Server::start() {
           self->beginShutdown(true);
         },
         signum);
-    signals_.push_back(s);
+    if (rc != 0) return failStart(std::string("cannot watch signals: ") + uv_strerror(rc));
   }
 
   healthChecker_ = std::make_unique<HealthChecker>(
@@ -182,6 +200,23 @@ int Server::start() {
   started_ = true;
   notifyReady();
   return 0;
+}
+
+int Server::failStart(const std::string& why) {
+  TETHER_LOG(kError, why);
+  // Workers already running stop and join before run() returns.
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker] { worker->stop(); });
+    worker->join();
+  }
+  workers_.clear();
+  for (auto* s : signals_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(s),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+  }
+  signals_.clear();
+  return 1;
 }
 
 int Server::run() {
@@ -489,6 +524,7 @@ void Server::startReload() {
   job->load = loader_();
   job->trigger = std::move(reloadTrigger_);
   job->done.swap(reloadWaiting_);
+  // Fails only for a null callback: never here.
   uv_queue_work(
       &loop_, &job->req,
       [](uv_work_t* req) {

@@ -113,6 +113,8 @@ class Server {
   /// Builds a snapshot of `config` under the next version and hands it to every worker.
   void publish(std::shared_ptr<const config::Config> config);
   void checkReadiness();
+  /// Logs why start() cannot go on, stops what it had started; returns start()'s 1.
+  int failStart(const std::string& why);
   /// Runs a health or readiness probe on a worker; `done` is called on the control loop.
   void probe(ProbeSpec spec, std::function<void(ProbeResult)> done);
   /// Starts or stops the local app's readiness probe as localApp.readiness.path says.

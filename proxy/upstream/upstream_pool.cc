@@ -278,13 +278,6 @@ int UpstreamConnection::onMessageComplete(HeaderMap& trailers) {
   return HPE_PAUSED;
 }
 
-bool toSockaddr(const config::Address& address, sockaddr_storage& out) {
-  return uv_ip4_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&out)) ==
-             0 ||
-         uv_ip6_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in6*>(&out)) ==
-             0;
-}
-
 UpstreamTarget::UpstreamTarget(const config::Address& address, std::shared_ptr<TlsContextSlot> tls,
                                std::string serverName)
     : address_(address), tls_(std::move(tls)), serverName_(std::move(serverName)) {

@@ -26,9 +26,6 @@ class UpstreamPool;
 class UpstreamRequest;
 class Http2Pool;
 
-/// Fills `out` from a numeric IPv4/IPv6 address; false when the host is not one.
-bool toSockaddr(const config::Address& address, sockaddr_storage& out);
-
 /// Where a pool's connections go (HTTP/1.1 or HTTP/2): the endpoint and, for a TLS service,
 /// the context and the name its certificate must carry.
 class UpstreamTarget {

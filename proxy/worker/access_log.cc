@@ -1,5 +1,7 @@
 #include "proxy/worker/access_log.h"
 
+#include "proxy/common/log.h"
+
 namespace tether::proxy {
 
 struct AccessLogWriter::Write {
@@ -26,8 +28,13 @@ AccessLogWriter::~AccessLogWriter() {
   if (!buffer_.empty()) {
     uv_fs_t req;
     uv_buf_t b = uv_buf_init(buffer_.data(), static_cast<unsigned>(buffer_.size()));
-    uv_fs_write(nullptr, &req, fd_, &b, 1, -1, nullptr);
+    int written = uv_fs_write(nullptr, &req, fd_, &b, 1, -1, nullptr);
     uv_fs_req_cleanup(&req);
+    if (written < static_cast<int>(buffer_.size())) {
+      TETHER_LOG(kWarn, "access log: the last " + std::to_string(buffer_.size()) +
+                            " bytes could not all be written at exit" +
+                            (written < 0 ? std::string(": ") + uv_strerror(written) : ""));
+    }
   }
 }
 

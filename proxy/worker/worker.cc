@@ -33,12 +33,18 @@ Worker::Worker(int index, const config::Bootstrap& bootstrap, SnapshotPtr snapsh
       readBuffer_(new char[kReadBufferSize]),
       rng_(0x9E3779B97F4A7C15ULL ^ (static_cast<uint64_t>(index) * 0xBF58476D1CE4E5B9ULL) ^
            static_cast<uint64_t>(getpid())) {
-  uv_loop_init(&loop_);
+  // Only uv_loop_init and the task queue's eventfd make system calls that can fail (out of
+  // descriptors); the check and idle handles only link into the loop.
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    initError_ = std::string("cannot create its event loop: ") + uv_strerror(rc);
+    return;
+  }
   check_.data = this;
   uv_check_init(&loop_, &check_);
   uv_check_start(&check_, onCheckCb);
   uv_idle_init(&loop_, &idle_);
   tasks_ = std::make_unique<TaskQueue>(&loop_);
+  if (!tasks_->error().empty()) initError_ = tasks_->error();
   pools_ = std::make_unique<UpstreamPools>(*this);
   deadlines_ = std::make_unique<DeadlineQueue>(&loop_);
   sweep_ = std::make_unique<Timer>(&loop_, [this] { onSweep(); });
@@ -60,19 +66,29 @@ uint64_t Worker::random() {
 
 void Worker::setAccessLogFd(int fd) { accessLog_ = std::make_unique<AccessLogWriter>(&loop_, fd); }
 
-void Worker::start() {
-  std::promise<void> started;
+std::string Worker::start() {
+  if (!initError_.empty()) return initError_;
+  std::promise<std::string> started;
   auto ready = started.get_future();
   thread_ = std::thread([this, &started] {
     tCurrent = this;
     for (auto& s : sockets_) {
       listeners_.push_back(std::make_unique<Listener>(*this, s));
+      if (const std::string& error = listeners_.back()->error(); !error.empty()) {
+        std::string why = "listener " + s.config.name + ": " + error;
+        stop();
+        runLoop();  // closes what was opened
+        started.set_value(why);
+        return;
+      }
     }
     redis();  // connect now, so the first global limit does not find Redis away
-    started.set_value();
+    started.set_value("");
     runLoop();
   });
-  ready.wait();
+  std::string error = ready.get();
+  if (!error.empty()) thread_.join();
+  return error;
 }
 
 void Worker::runLoop() {

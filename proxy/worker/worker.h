@@ -63,8 +63,9 @@ class Worker {
   /// Writes the access log to `fd` (shared, O_APPEND; owned by the caller). Call before
   /// start().
   void setAccessLogFd(int fd);
-  /// Starts the thread. Returns once the loop is running.
-  void start();
+  /// Starts the thread. Returns once the loop is running, with "" or why the worker cannot
+  /// run (its loop, or a listener, could not be set up); then the thread has ended.
+  std::string start();
   /// Runs `task` on this worker's thread.
   void post(TaskQueue::Task task);
   /// Publishes a new snapshot; new streams use it, running ones keep theirs.
@@ -185,6 +186,7 @@ class Worker {
   bool draining_ = false;
   bool idleActive_ = false;
   bool stopping_ = false;
+  std::string initError_;  // the loop could not be set up
   int ioDepth_ = 0;
 };
 

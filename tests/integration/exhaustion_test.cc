@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -124,4 +126,60 @@ TEST_CASE("out of descriptors, Tether backs off accepting, keeps serving and rec
   CHECK(count(logs, "cannot accept") >= 1);
   CHECK(count(logs, "cannot accept") <= 8);
   CHECK(t.running());
+}
+
+TEST_CASE("too few descriptors to start: exit 1 with the reason, never a crash or a hang",
+          "[limits][descriptors]") {
+  FakeUpstream app;
+  std::string config = writeFile("fd-start.yaml", basicBootstrap(app.port(), "", 2));
+#if defined(__SANITIZE_ADDRESS__)
+  // As above: UBSan's vptr probe needs a descriptor too, and reports what it could not read.
+  const char* ubsan = std::getenv("UBSAN_OPTIONS");
+  std::string saved = ubsan ? ubsan : "";
+  setenv("UBSAN_OPTIONS", (saved + ":halt_on_error=0").c_str(), 1);
+#endif
+  std::set<std::string> reasons;
+  bool started = false;
+  // From a limit that leaves no room for the control loop up to one that leaves room for
+  // everything: each step fails a later part of start-up, until Tether runs. The wrapper
+  // closes what this test process would pass on, so the limit counts Tether's descriptors
+  // only. (Below 6, libuv's own process-wide signal pipe fails and libuv aborts before
+  // Tether can say anything.)
+  const std::string wrapper =
+      "/usr/bin/python3 -c 'import os, resource, sys; os.closerange(3, 1 << 16); "
+      "n = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); "
+      "os.execv(sys.argv[2], sys.argv[2:])' ";
+  for (int limit = 6; limit <= 64 && !started; limit += 2) {
+    INFO("RLIMIT_NOFILE " << limit);
+    std::string out;
+    // Started, it drains and exits 0 on the SIGTERM that `timeout` sends.
+    int rc = runCommand("timeout --preserve-status -s TERM 2 " + wrapper + std::to_string(limit) +
+                            " " + TETHER_BIN + " run -c " + config,
+                        &out, true);
+    started = out.find("tether started") != std::string::npos;
+    if (started) {
+      CHECK(rc == 0);
+      break;
+    }
+    INFO(out);
+    CHECK(rc == 1);  // not a signal, not a hang (timeout would have stopped it: 143)
+    std::smatch m;
+    static const std::regex kReason(" error ([^\\n]*cannot [^\\n]*)");
+    REQUIRE(std::regex_search(out, m, kReason));
+    CHECK(out.find("fatal") == std::string::npos);
+    reasons.insert(std::regex_replace(m[1].str(), std::regex("127\\.0\\.0\\.1:\\d+"), "ADDR"));
+  }
+#if defined(__SANITIZE_ADDRESS__)
+  setenv("UBSAN_OPTIONS", saved.c_str(), 1);
+#endif
+  CHECK(started);
+  INFO(Catch::Detail::stringify(std::vector<std::string>(reasons.begin(), reasons.end())));
+  // Every stage of start-up that needs descriptors says what it could not do.
+  for (const char* stage :
+       {"cannot create the control loop", "cannot listen on",
+        "worker 0: cannot create its event loop", "worker 1: cannot create its event loop"}) {
+    bool seen = false;
+    for (const auto& r : reasons) seen |= r.find(stage) != std::string::npos;
+    CHECK(seen);
+  }
 }
