@@ -10,6 +10,7 @@
 
 #include "config/bootstrap.h"
 #include "config/regex.h"
+#include "config/retry_on.h"
 
 namespace tether::config {
 
@@ -124,6 +125,7 @@ struct RetryPolicy {
   uint32_t attempts = 0;
   std::optional<Duration> perTryTimeout;
   std::vector<std::string> retryOn;
+  RetryOn on;  // retryOn compiled, once per configuration
   uint32_t budgetPercent = 20;
 };
 

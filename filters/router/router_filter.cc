@@ -145,7 +145,7 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
     propagateDeadline_ = deadlineFromCaller_ || rule.timeout.has_value();
   }
   failureMode_ = effectiveFailureMode(rule);
-  if (rule.retry) retryOn_ = parseRetryOn(rule.retry->retryOn);
+  retryOn_ = rule.retry ? &rule.retry->on : &kNoRetry;
   if (auth_ && info.direction == config::Direction::kOutbound) {
     for (const auto& r : auth_->outbound) {
       if (r->signingKey && r->applies(info.service, info.route, head.pathOnly())) {
@@ -524,7 +524,7 @@ bool RouterFilter::tryRetry(AttemptFailure failure, int status) {
   const config::RetryPolicy& policy = *rule.retry;
   if (attempt_ > static_cast<int>(policy.attempts)) return false;
   if (responseStarted_ || tunnel_ || !canReplay_ || !requestEnd_) return false;
-  if (!retryOn_.matches(failure, status)) return false;
+  if (!retryOn_->matches(failure, status)) return false;
   proxy::Worker& worker = callbacks_->worker();
   auto& stats = serviceStats();
   if (!retryBudgetAllows(static_cast<uint32_t>(stats.activeRequests),
@@ -985,14 +985,14 @@ void RouterFilter::onUpstreamHeaders(proxy::ResponseHead& head, bool endStream) 
   // A gRPC call that failed before any message answers trailers-only: its grpc-status is in
   // this head, and the attempt can still be replaced.
   int grpcStatus = -1;
-  if (endStream && callbacks_->info().grpc && !retryOn_.grpcStatuses.empty()) {
+  if (endStream && callbacks_->info().grpc && !retryOn_->grpcStatuses.empty()) {
     if (const proxy::HeaderString* g = head.headers.get("grpc-status")) {
       std::from_chars(g->data(), g->data() + g->size(), grpcStatus);
     }
   }
-  bool grpcFailed = grpcStatus > 0 && retryOn_.failedGrpcStatus(grpcStatus);
+  bool grpcFailed = grpcStatus > 0 && retryOn_->failedGrpcStatus(grpcStatus);
   if (!tunnel_ && head.status != 101 && !remoteRejected &&
-      (retryOn_.failedStatus(head.status) || grpcFailed ||
+      (retryOn_->failedStatus(head.status) || grpcFailed ||
        (failureMode_ == config::FailureMode::kFailsafe && head.status >= 500))) {
     // A failed attempt: nothing of it has reached the client yet, so it can be replaced.
     if (grpcFailed ? tryRetry(AttemptFailure::kGrpcStatus, grpcStatus)

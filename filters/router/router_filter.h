@@ -171,7 +171,7 @@ class RouterFilter : public proxy::Filter,
   bool countedPending_ = false;  // counted in .pending
   bool countedRetry_ = false;    // counted in .retries (once per request)
   Call backoffDone_{this, &RouterFilter::startRetry};
-  RetryOn retryOn_;
+  const RetryOn* retryOn_ = &kNoRetry;               // the route's, compiled with the configuration
   proxy::EndpointHealth* endpointHealth_ = nullptr;  // of endpoint_; owned by the snapshot
   config::FailureMode failureMode_ = config::FailureMode::kFailfast;
   int attempt_ = 1;
