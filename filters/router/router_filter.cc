@@ -4,7 +4,8 @@
 #include <charconv>
 
 #include "proxy/stream/snapshot.h"
-#include "proxy/upstream/http2_client.h"
+#include "proxy/upstream/http1_client.h"
+#include "proxy/upstream/upstream_pool.h"
 #include "proxy/worker/worker.h"
 
 namespace tether::filters {

@@ -12,6 +12,7 @@
 #include "proxy/policy/redis_client.h"
 #include "proxy/stream/filter.h"
 #include "proxy/upstream/upstream_pool.h"
+#include "proxy/worker/stats.h"
 
 namespace tether::filters {
 

@@ -413,15 +413,9 @@ int DownstreamConnection::onHeadersComplete(Http1Message& m) {
   RequestHead head;
   if (!buildRequestHead(m, head)) return -1;
   requestComplete_ = endStream;
-  StreamInfo info;
-  info.direction = listener_.direction;
-  info.listener = listener_.name;
-  info.downstreamAddress = peer_;
-  info.peerIdentity = conn_.tlsPeerIdentity();
-  info.originalDestination = originalEndpoint_;
-  info.denyUnknownDestinations =
-      listener_.unknownDestinations == config::ListenerConfig::Unknown::kDeny;
-  stream_ = std::make_unique<ActiveStream>(worker_, worker_.snapshot(), *this, std::move(info));
+  stream_ = std::make_unique<ActiveStream>(
+      worker_, worker_.snapshot(), *this,
+      StreamInfo::forConnection(listener_, peer_, conn_.tlsPeerIdentity(), originalEndpoint_));
   if (worker_.draining()) closeAfterResponse_ = true;
   stream_->decodeHeaders(std::move(head), endStream);
   if (expectContinue && hasBody && stream_ && !stream_->responseStarted() && !closed_) {

@@ -553,15 +553,9 @@ void Http2ServerSession::dispatchHeaders(Stream& s, bool endStream) {
       return;
     }
   }
-  StreamInfo info;
-  info.direction = listener_.direction;
-  info.listener = listener_.name;
-  info.downstreamAddress = peer_;
-  info.peerIdentity = conn_.tlsPeerIdentity();
-  info.originalDestination = originalDestination_;
-  info.denyUnknownDestinations =
-      listener_.unknownDestinations == config::ListenerConfig::Unknown::kDeny;
-  s.active_ = std::make_unique<ActiveStream>(worker_, worker_.snapshot(), s, std::move(info));
+  s.active_ = std::make_unique<ActiveStream>(
+      worker_, worker_.snapshot(), s,
+      StreamInfo::forConnection(listener_, peer_, conn_.tlsPeerIdentity(), originalDestination_));
   s.active_->decodeHeaders(std::move(head), endStream);
 }
 

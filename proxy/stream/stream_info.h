@@ -40,6 +40,22 @@ struct StreamInfo {
   uint64_t requestBytes = 0;
   uint64_t responseBytes = 0;
   bool upstreamRequestSent = false;
+
+  /// What a stream knows from its connection, whatever the codec: the listener, the peer,
+  /// its verified identity and where an intercepted connection was going.
+  static StreamInfo forConnection(const config::ListenerConfig& listener, std::string peer,
+                                  std::string_view peerIdentity,
+                                  std::shared_ptr<const config::EndpointConfig> original) {
+    StreamInfo info;
+    info.direction = listener.direction;
+    info.listener = listener.name;
+    info.downstreamAddress = std::move(peer);
+    info.peerIdentity = peerIdentity;
+    info.originalDestination = std::move(original);
+    info.denyUnknownDestinations =
+        listener.unknownDestinations == config::ListenerConfig::Unknown::kDeny;
+    return info;
+  }
 };
 
 }  // namespace tether::proxy

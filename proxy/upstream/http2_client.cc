@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "proxy/common/log.h"
+#include "proxy/upstream/upstream_pool.h"
 
 namespace tether::proxy {
 

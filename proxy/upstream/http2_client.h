@@ -10,7 +10,8 @@
 #include "config/address.h"
 #include "proxy/codec/http2_session.h"
 #include "proxy/common/timer.h"
-#include "proxy/upstream/upstream_pool.h"
+#include "proxy/upstream/upstream.h"
+#include "proxy/worker/worker.h"
 
 namespace tether::proxy {
 
