@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -305,23 +306,38 @@ TEST_CASE("limits.maxConnections with maxPendingRequests: the line is bounded to
                   doc("Route", "narrow",
                       "{ hosts: [ narrow ], rules: [ { backends: [ { service: narrow } ] } ] }"));
   REQUIRE(t.started());
-  std::string url =
-      "-H 'Host: narrow' http://127.0.0.1:" + std::to_string(t.port("outbound")) + "/slow/600";
-  std::atomic<int> ok{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 3; ++i) {  // one on the connection, two in line
-    threads.emplace_back([&] {
-      if (curl("-o /dev/null -w '%{http_code}' " + url) == "200") ok++;
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Four requests, in-process (no client start-up to wait for), each taking a second
+  // upstream: one gets the connection, two wait in line, the line is full for the fourth.
+  // Which of the last three is refused depends on arrival order; that exactly one is, at
+  // once (before any answer could have come from the upstream), and the others are
+  // served on the one connection, does not.
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<RawClient>(t.port("outbound")));
+    REQUIRE(clients.back()->send("GET /slow/1000 HTTP/1.1\r\nHost: narrow\r\n\r\n"));
+    if (i == 0) REQUIRE(waitUntil([&] { return slow.requestCount() == 1; }));
   }
-  auto start = std::chrono::steady_clock::now();
-  std::string r = curl("-i " + url);
-  auto took = std::chrono::steady_clock::now() - start;
-  CHECK(r.find("HTTP/1.1 503") != std::string::npos);
-  CHECK(r.find("x-tether-reason: overflow") != std::string::npos);
-  CHECK(took < std::chrono::milliseconds(100));
-  for (auto& th : threads) th.join();
+  std::vector<pollfd> fds;
+  for (int i = 1; i < 4; ++i) fds.push_back({clients[i]->fd(), POLLIN, 0});
+  REQUIRE(::poll(fds.data(), fds.size(), 5000) > 0);
+  int first = -1, readable = 0;
+  for (int i = 0; i < 3; ++i) {
+    if (fds[i].revents & POLLIN) {
+      first = i + 1;
+      ++readable;
+    }
+  }
+  CHECK(readable == 1);  // the refusal came alone: the upstream has not answered anyone yet
+  HttpResponse refused;
+  REQUIRE(clients[first]->readResponse(refused));
+  CHECK(refused.status == 503);
+  CHECK((refused.header("x-tether-reason") && *refused.header("x-tether-reason") == "overflow"));
+  int ok = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (i == first) continue;
+    HttpResponse r;
+    if (clients[i]->readResponse(r, false, 10000) && r.status == 200) ++ok;
+  }
   CHECK(ok == 3);
   CHECK(slow.connections() == 1);
 }

@@ -1,0 +1,22 @@
+#pragma once
+// The tether executable's commands, one entry point each (argv as main got it: argv[1] is
+// the command). Each returns the process exit code: 0, 1 for a failure, 2 for bad usage.
+
+#include <string>
+
+namespace tether::cli {
+
+int run(int argc, char** argv);
+int validate(int argc, char** argv);
+int sign(int argc, char** argv);
+int inject(int argc, char** argv);
+int controlPlane(int argc, char** argv);
+int status(int argc, char** argv);
+
+/// The usage text, printed on bad usage and by `tether help`.
+extern const char* const kUsage;
+
+/// The whole of `path` ("-": standard input) appended to `out`; false when unreadable.
+bool readFile(const std::string& path, std::string& out);
+
+}  // namespace tether::cli
