@@ -259,7 +259,9 @@ TEST_CASE("a stalled upstream: the request past maxPendingRequests gets 503 over
   size_t took = r.rfind("TOOK ");
   REQUIRE(took != std::string::npos);
   INFO(r);
-  CHECK(std::stod(r.substr(took + 5)) < 0.010);  // under 10 ms
+  // At once, rather than after the wait in line (up to the 4 s route timeout): the margin
+  // is wide so that a busy machine's scheduling cannot fail the test.
+  CHECK(std::stod(r.substr(took + 5)) < 1.0);
   for (auto& th : waiting) th.join();
   ::close(fd);
 }
