@@ -4,6 +4,7 @@
 
 #include "filters/lane/lane_filter.h"
 #include "filters/router/route_table.h"
+#include "tests/fakes/fake_stream.h"
 #include "tests/unit/filters/rules_fixture.h"
 
 using namespace tether;
@@ -102,4 +103,67 @@ TEST_CASE("the lane travels in x-tether-lane and W3C baggage", "[lane]") {
   CHECK(withLaneBaggage("userId=alice, tether-lane=old,x=1", "gray") ==
         "userId=alice,x=1,tether-lane=gray");
   CHECK(withLaneBaggage("", "gray") == "tether-lane=gray");
+}
+
+TEST_CASE("the lane filter on its stream: tags outbound requests, keeps a lane it is given",
+          "[lane][filter]") {
+  auto config = tether::test::loadRules(kRules);
+  auto table = std::make_shared<const RouteTable>(config);
+  tether::test::FakeStreamCallbacks stream(config);
+  LaneFilter filter(table);
+  stream.attach(filter);
+
+  // Outbound, matching a TrafficLabel: tagged in both carriers, baggage members kept.
+  auto beta = req();
+  beta.headers.add("x-user-group", "beta");
+  beta.headers.add("baggage", "userId=42");
+  CHECK(filter.onRequestHeaders(beta, true) == proxy::FilterStatus::kContinue);
+  CHECK(stream.info().lane == "gray");
+  REQUIRE(beta.headers.get("x-tether-lane"));
+  CHECK(*beta.headers.get("x-tether-lane") == "gray");
+  CHECK(*beta.headers.get("baggage") == "userId=42,tether-lane=gray");
+  CHECK(stream.localReplies.empty());
+
+  // A lane the request already carries wins over the rules; no rule, no lane.
+  tether::test::FakeStreamCallbacks second(config);
+  LaneFilter again(table);
+  second.attach(again);
+  auto carried = req();
+  carried.headers.add("x-tether-lane", "blue");
+  carried.headers.add("x-user-group", "beta");
+  CHECK(again.onRequestHeaders(carried, true) == proxy::FilterStatus::kContinue);
+  CHECK(second.info().lane == "blue");
+
+  tether::test::FakeStreamCallbacks third(config);
+  LaneFilter plain(table);
+  third.attach(plain);
+  auto untagged = req();
+  untagged.headers.add("x-user-group", "alpha");
+  // Percentage rules draw from the worker's random numbers: over many requests about 5%
+  // are sampled, the rest carry nothing.
+  int sampled = 0;
+  for (int i = 0; i < 2000; ++i) {
+    third.info().lane.clear();
+    auto r = untagged;
+    plain.onRequestHeaders(r, true);
+    if (!third.info().lane.empty()) {
+      CHECK(third.info().lane == "sampled");
+      ++sampled;
+    } else {
+      CHECK_FALSE(r.headers.get("x-tether-lane"));
+    }
+  }
+  CHECK(sampled == Approx(100).margin(40));
+
+  // Inbound, a lane is read but nothing is added for the app.
+  tether::test::FakeStreamCallbacks inbound(config);
+  inbound.info().direction = config::Direction::kInbound;
+  LaneFilter in(table);
+  inbound.attach(in);
+  auto arriving = req();
+  arriving.headers.add("x-tether-lane", "gray");
+  arriving.headers.add("x-user-group", "beta");
+  in.onRequestHeaders(arriving, true);
+  CHECK(inbound.info().lane == "gray");
+  CHECK_FALSE(arriving.headers.get("baggage"));
 }

@@ -1,0 +1,81 @@
+#pragma once
+// A StreamCallbacks for driving one filter by hand in unit tests: what the filter asks of
+// its stream is recorded, and the worker it sees is a real one that is never started (the
+// test turns its loop when a filter waits on a timer).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/stream/filter.h"
+#include "proxy/stream/snapshot.h"
+#include "proxy/worker/worker.h"
+
+namespace tether::test {
+
+class FakeStreamCallbacks : public proxy::StreamCallbacks {
+ public:
+  /// `config` becomes the snapshot the stream pinned; its bootstrap is the worker's.
+  explicit FakeStreamCallbacks(std::shared_ptr<const config::Config> config)
+      : snapshot_(std::make_shared<proxy::Snapshot>(config, 1)),
+        worker_(std::make_unique<proxy::Worker>(0, config->bootstrap, snapshot_,
+                                                std::vector<proxy::ListenerSocket>{})) {}
+  ~FakeStreamCallbacks() override {
+    worker_->stop();
+    worker_->runLoop();  // closes what the filter left on the loop
+  }
+
+  /// Hands `filter` these callbacks, as ActiveStream does.
+  void attach(proxy::Filter& filter) { filter.setCallbacks(*this); }
+  /// Runs the worker's loop once (timers a filter armed).
+  void turn() { uv_run(worker_->loop(), UV_RUN_NOWAIT); }
+
+  // What the filter did.
+  int requestContinues = 0;
+  int responseContinues = 0;
+  struct LocalReply {
+    int status = 0;
+    std::string body;
+    proxy::Reason reason = proxy::Reason::kNone;
+    proxy::HeaderMap headers;
+  };
+  std::vector<LocalReply> localReplies;
+  std::vector<int> encodedStatuses;
+  std::string encodedBody;
+  bool readPaused = false;
+  bool reset = false;
+
+  proxy::RequestHead requestHead;  // what request() answers
+
+  // StreamCallbacks
+  void continueRequest() override { ++requestContinues; }
+  void continueResponse() override { ++responseContinues; }
+  void sendLocalReply(int status, std::string_view body, proxy::Reason reason,
+                      const proxy::HeaderMap* extra) override {
+    LocalReply r{status, std::string(body), reason, {}};
+    if (extra) r.headers = *extra;
+    info_.status = status;
+    info_.reason = reason;
+    localReplies.push_back(std::move(r));
+  }
+  const proxy::Snapshot& snapshot() const override { return *snapshot_; }
+  proxy::Worker& worker() override { return *worker_; }
+  proxy::StreamInfo& info() override { return info_; }
+  const proxy::RequestHead& request() const override { return requestHead; }
+  void encodeHeaders(proxy::ResponseHead& head, bool) override {
+    encodedStatuses.push_back(head.status);
+  }
+  void encodeData(std::string& data, bool) override { encodedBody += data; }
+  void encodeTrailers(proxy::HeaderMap&) override {}
+  void setRequestReadPaused(bool paused) override { readPaused = paused; }
+  void resetStream() override { reset = true; }
+  void switchToTunnel() override {}
+
+ private:
+  proxy::SnapshotPtr snapshot_;
+  std::unique_ptr<proxy::Worker> worker_;
+  proxy::StreamInfo info_;
+};
+
+}  // namespace tether::test
