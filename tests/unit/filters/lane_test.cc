@@ -105,49 +105,58 @@ TEST_CASE("the lane travels in x-tether-lane and W3C baggage", "[lane]") {
   CHECK(withLaneBaggage("", "gray") == "tether-lane=gray");
 }
 
+namespace {
+
+/// A lane filter on its own fake stream.
+struct LaneStream {
+  tether::test::FakeStreamCallbacks stream;
+  LaneFilter filter;
+  LaneStream(std::shared_ptr<const config::Config> config, std::shared_ptr<const RouteTable> table,
+             config::Direction direction = config::Direction::kOutbound)
+      : stream(config), filter(std::move(table)) {
+    stream.info().direction = direction;
+    stream.attach(filter);
+  }
+  std::string lane(proxy::RequestHead& head) {
+    stream.info().lane.clear();
+    CHECK(filter.onRequestHeaders(head, true) == proxy::FilterStatus::kContinue);
+    CHECK(stream.localReplies.empty());
+    return stream.info().lane;
+  }
+};
+
+}  // namespace
+
 TEST_CASE("the lane filter on its stream: tags outbound requests, keeps a lane it is given",
           "[lane][filter]") {
   auto config = tether::test::loadRules(kRules);
   auto table = std::make_shared<const RouteTable>(config);
-  tether::test::FakeStreamCallbacks stream(config);
-  LaneFilter filter(table);
-  stream.attach(filter);
+  LaneStream out(config, table);
 
   // Outbound, matching a TrafficLabel: tagged in both carriers, baggage members kept.
   auto beta = req();
   beta.headers.add("x-user-group", "beta");
   beta.headers.add("baggage", "userId=42");
-  CHECK(filter.onRequestHeaders(beta, true) == proxy::FilterStatus::kContinue);
-  CHECK(stream.info().lane == "gray");
+  CHECK(out.lane(beta) == "gray");
   REQUIRE(beta.headers.get("x-tether-lane"));
   CHECK(*beta.headers.get("x-tether-lane") == "gray");
   CHECK(*beta.headers.get("baggage") == "userId=42,tether-lane=gray");
-  CHECK(stream.localReplies.empty());
 
-  // A lane the request already carries wins over the rules; no rule, no lane.
-  tether::test::FakeStreamCallbacks second(config);
-  LaneFilter again(table);
-  second.attach(again);
+  // A lane the request already carries wins over the rules.
   auto carried = req();
   carried.headers.add("x-tether-lane", "blue");
   carried.headers.add("x-user-group", "beta");
-  CHECK(again.onRequestHeaders(carried, true) == proxy::FilterStatus::kContinue);
-  CHECK(second.info().lane == "blue");
+  CHECK(out.lane(carried) == "blue");
 
-  tether::test::FakeStreamCallbacks third(config);
-  LaneFilter plain(table);
-  third.attach(plain);
-  auto untagged = req();
-  untagged.headers.add("x-user-group", "alpha");
   // Percentage rules draw from the worker's random numbers: over many requests about 5%
   // are sampled, the rest carry nothing.
   int sampled = 0;
   for (int i = 0; i < 2000; ++i) {
-    third.info().lane.clear();
-    auto r = untagged;
-    plain.onRequestHeaders(r, true);
-    if (!third.info().lane.empty()) {
-      CHECK(third.info().lane == "sampled");
+    auto r = req();
+    r.headers.add("x-user-group", "alpha");
+    std::string lane = out.lane(r);
+    if (!lane.empty()) {
+      CHECK(lane == "sampled");
       ++sampled;
     } else {
       CHECK_FALSE(r.headers.get("x-tether-lane"));
@@ -156,14 +165,10 @@ TEST_CASE("the lane filter on its stream: tags outbound requests, keeps a lane i
   CHECK(sampled == Approx(100).margin(40));
 
   // Inbound, a lane is read but nothing is added for the app.
-  tether::test::FakeStreamCallbacks inbound(config);
-  inbound.info().direction = config::Direction::kInbound;
-  LaneFilter in(table);
-  inbound.attach(in);
+  LaneStream in(config, table, config::Direction::kInbound);
   auto arriving = req();
   arriving.headers.add("x-tether-lane", "gray");
   arriving.headers.add("x-user-group", "beta");
-  in.onRequestHeaders(arriving, true);
-  CHECK(inbound.info().lane == "gray");
+  CHECK(in.lane(arriving) == "gray");
   CHECK_FALSE(arriving.headers.get("baggage"));
 }
