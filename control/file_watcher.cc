@@ -53,6 +53,11 @@ FileWatcher::~FileWatcher() {
 }
 
 void FileWatcher::watch(const std::vector<std::string>& patterns) {
+  // Called after every applied reload. The baseline stays what the last change was
+  // detected against: taking it again here would absorb a write made while that reload
+  // was loading, and the write would never be applied. (A reload that already read the
+  // newer content costs one more reload, which finds nothing changed.)
+  bool samePatterns = patterns == patterns_ && !baseline_.empty();
   patterns_ = patterns;
   std::map<std::string, bool> wanted;
   for (const auto& p : patterns_) {
@@ -84,7 +89,7 @@ void FileWatcher::watch(const std::vector<std::string>& patterns) {
     }
     dirs_[dir] = w;
   }
-  rebase();
+  if (!samePatterns) rebase();
 }
 
 void FileWatcher::rebase() { baseline_ = fingerprint(); }

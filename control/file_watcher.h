@@ -34,7 +34,9 @@ class FileWatcher {
   FileWatcher(const FileWatcher&) = delete;
   FileWatcher& operator=(const FileWatcher&) = delete;
 
-  /// Watches `patterns` from now on; the current content is the baseline (no callback).
+  /// Watches `patterns` from now on. New patterns take the current content as the baseline
+  /// (no callback); the same patterns again keep the baseline, so nothing written since the
+  /// last detected change is absorbed unseen.
   void watch(const std::vector<std::string>& patterns);
   /// Takes the current content as the baseline (after a reload made for another reason).
   void rebase();
