@@ -16,14 +16,8 @@ DURATION=${DURATION:-5s}
 CONNS=${CONNS:-32}
 export WRK_PATH=${WRK_PATH:-/api/v1/items/42?user=7&page=2}
 TETHER=$(readlink -f "$TETHER")
-for bin in wrk nginx haproxy nghttpx curl; do
-  command -v "$bin" >/dev/null || { echo "missing $bin (run deploy/install-deps.sh)"; exit 1; }
-done
-DIR=$(mktemp -d /tmp/tether-bench-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+need wrk nginx haproxy nghttpx curl
 BACKEND=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port); NGHTTPX=$(free_port)
 TPORT=$(free_port); TADMIN=$(free_port); RPORT=$(free_port); RADMIN=$(free_port)
 

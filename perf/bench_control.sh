@@ -16,10 +16,6 @@ LOAD=$(dirname "$TETHER")/perf/tether-cp-load
 CHANGES=${CHANGES:-100}
 SIDECARS=${SIDECARS:-2000}
 PUSHES=${PUSHES:-10}
-DIR=$(mktemp -d /tmp/tether-bench-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 

@@ -12,14 +12,8 @@ set -euo pipefail
 TETHER=$(readlink -f "${1:-build/tether}")
 ROUNDS=${ROUNDS:-7}
 REQUESTS=${REQUESTS:-200000}
-for bin in h2load nginx haproxy nghttpx openssl curl; do
-  command -v "$bin" >/dev/null || { echo "missing $bin (run deploy/install-deps.sh)"; exit 1; }
-done
-DIR=$(mktemp -d /tmp/tether-bench-h2-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+need h2load nginx haproxy nghttpx openssl curl
 BACKEND=$(free_port); TH2C=$(free_port); TTLS=$(free_port); TADMIN=$(free_port)
 XH2C=$(free_port); XTLS=$(free_port); HTLS=$(free_port)
 

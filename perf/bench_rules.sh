@@ -13,10 +13,6 @@ TETHER=$(readlink -f "${1:-build/tether}")
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-32}
-DIR=$(mktemp -d /tmp/tether-bench-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
 
 BACKEND=$(free_port)

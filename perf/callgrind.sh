@@ -11,14 +11,8 @@ set -euo pipefail
 N1=${N1:-2000}
 N2=${N2:-12000}
 WRK_PATH=${WRK_PATH:-/api/v1/items/42?user=7&page=2}
-for bin in valgrind h2load nginx curl; do
-  command -v "$bin" >/dev/null || { echo "missing $bin (run deploy/install-deps.sh)"; exit 1; }
-done
-DIR=$(mktemp -d /tmp/tether-callgrind-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+need valgrind h2load nginx curl
 BACKEND=$(free_port)
 start_backend "$BACKEND"
 wait_up "$BACKEND"

@@ -1,5 +1,18 @@
-# Shared by the perf/ benchmarks: ports, the nginx backend, CPU pinning, wrk runs.
-# Source it; it expects $DIR (a scratch directory) and appends to the PIDS array.
+# Shared by the perf/ benchmarks: the scratch directory, ports, the nginx backend, CPU
+# pinning, wrk runs. Sourcing it makes $DIR (removed on exit) and the PIDS array (helper
+# processes, killed on exit).
+
+DIR=$(mktemp -d "/tmp/tether-$(basename "$0" .sh)-XXXXXX")
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+
+# need BIN...: stops with a hint when a tool is missing.
+need() {
+  for bin in "$@"; do
+    command -v "$bin" >/dev/null || { echo "missing $bin (run deploy/install-deps.sh)"; exit 1; }
+  done
+}
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 

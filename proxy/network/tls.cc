@@ -71,9 +71,8 @@ bool loadKeyPair(SSL_CTX* ctx, const std::string& cert, const std::string& key,
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
-std::shared_ptr<TlsContext> TlsContext::server(const config::TlsServerConfig& c,
-                                               std::string& error) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+std::shared_ptr<TlsContext> TlsContext::create(const SSL_METHOD* method, std::string& error) {
+  SSL_CTX* ctx = SSL_CTX_new(method);
   if (!ctx) {
     error = opensslError("cannot create a TLS context");
     return nullptr;
@@ -83,6 +82,14 @@ std::shared_ptr<TlsContext> TlsContext::server(const config::TlsServerConfig& c,
     error = opensslError("cannot require TLS 1.2");
     return nullptr;
   }
+  return out;
+}
+
+std::shared_ptr<TlsContext> TlsContext::server(const config::TlsServerConfig& c,
+                                               std::string& error) {
+  std::shared_ptr<TlsContext> out = create(TLS_server_method(), error);
+  if (!out) return nullptr;
+  SSL_CTX* ctx = out->get();
   if (!loadKeyPair(ctx, c.certFile, c.keyFile, error)) return nullptr;
   // Resumption: a server-side session cache for TLS 1.2 ids, tickets (OpenSSL's default)
   // for TLS 1.3. The context is shared by all workers, so a client resumes on any of them.
@@ -111,16 +118,9 @@ std::shared_ptr<TlsContext> TlsContext::server(const config::TlsServerConfig& c,
 
 std::shared_ptr<TlsContext> TlsContext::client(const config::TlsClientConfig& c,
                                                std::string_view alpn, std::string& error) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  if (!ctx) {
-    error = opensslError("cannot create a TLS context");
-    return nullptr;
-  }
-  std::shared_ptr<TlsContext> out(new TlsContext(ctx));
-  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-    error = opensslError("cannot require TLS 1.2");
-    return nullptr;
-  }
+  std::shared_ptr<TlsContext> out = create(TLS_client_method(), error);
+  if (!out) return nullptr;
+  SSL_CTX* ctx = out->get();
   if (SSL_CTX_load_verify_locations(ctx, c.caFile.c_str(), nullptr) != 1) {
     error = opensslError("cannot load CA file " + c.caFile);
     return nullptr;

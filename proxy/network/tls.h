@@ -31,6 +31,9 @@ class TlsContext {
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
+  /// A context for `method` that refuses anything older than TLS 1.2; nullptr and `error`
+  /// when OpenSSL cannot make one.
+  static std::shared_ptr<TlsContext> create(const SSL_METHOD* method, std::string& error);
   SSL_CTX* ctx_;
 };
 
