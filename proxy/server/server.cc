@@ -202,6 +202,14 @@ int Server::start() {
   return 0;
 }
 
+void Server::closeSignals() {
+  for (auto* s : signals_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(s),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+  }
+  signals_.clear();
+}
+
 int Server::failStart(const std::string& why) {
   TETHER_LOG(kError, why);
   // Workers already running stop and join before run() returns.
@@ -211,11 +219,7 @@ int Server::failStart(const std::string& why) {
     worker->join();
   }
   workers_.clear();
-  for (auto* s : signals_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(s),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
-  }
-  signals_.clear();
+  closeSignals();
   return 1;
 }
 
@@ -540,11 +544,7 @@ void Server::finish() {
     worker->post([worker] { worker->stop(); });
   }
   admin_.reset();
-  for (auto* s : signals_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(s),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
-  }
-  signals_.clear();
+  closeSignals();
   tasks_->close();
 }
 

@@ -115,6 +115,7 @@ class Server {
   void checkReadiness();
   /// Logs why start() cannot go on, stops what it had started; returns start()'s 1.
   int failStart(const std::string& why);
+  void closeSignals();
   /// Runs a health or readiness probe on a worker; `done` is called on the control loop.
   void probe(ProbeSpec spec, std::function<void(ProbeResult)> done);
   /// Starts or stops the local app's readiness probe as localApp.readiness.path says.
