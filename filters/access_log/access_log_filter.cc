@@ -16,9 +16,9 @@ proxy::FilterStatus AccessLogFilter::onRequestHeaders(proxy::RequestHead& head, 
 
 std::string formatAccessLogLine(const proxy::StreamInfo& info, std::string_view method,
                                 std::string_view authority, std::string_view path,
-                                std::chrono::system_clock::time_point start) {
-  double durationMs =
-      std::chrono::duration<double, std::milli>(proxy::MonoClock::now() - info.start).count();
+                                std::chrono::system_clock::time_point start,
+                                std::chrono::nanoseconds duration) {
+  double durationMs = std::chrono::duration<double, std::milli>(duration).count();
   proxy::JsonWriter j;
   j.beginObject();
   j.key("time").value(proxy::formatUtc(start));
@@ -46,10 +46,11 @@ std::string formatAccessLogLine(const proxy::StreamInfo& info, std::string_view 
 void AccessLogFilter::onStreamComplete(const proxy::StreamInfo& info) {
   proxy::AccessLogWriter* log = callbacks_->worker().accessLog();
   if (!log) return;
+  auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      callbacks_->worker().clock().steadyNow() - info.start);
   auto start = std::chrono::system_clock::now() -
-               std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                   proxy::MonoClock::now() - info.start);
-  log->append(formatAccessLogLine(info, method_, authority_, path_, start));
+               std::chrono::duration_cast<std::chrono::system_clock::duration>(duration);
+  log->append(formatAccessLogLine(info, method_, authority_, path_, start, duration));
 }
 
 }  // namespace tether::filters

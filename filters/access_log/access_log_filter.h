@@ -19,16 +19,13 @@ class AccessLogFilter : public proxy::Filter {
   std::string method_, authority_, path_;
 };
 
-class AccessLogFilterFactory : public proxy::FilterFactory {
- public:
-  std::unique_ptr<proxy::Filter> create() const override {
-    return std::make_unique<AccessLogFilter>();
-  }
-};
+using AccessLogFilterFactory = proxy::FactoryOf<AccessLogFilter>;
 
-/// Formats one access-log line (exposed for tests).
+/// Formats one access-log line (exposed for tests): the stream began at wall time `start`
+/// and took `duration`.
 std::string formatAccessLogLine(const proxy::StreamInfo& info, std::string_view method,
                                 std::string_view authority, std::string_view path,
-                                std::chrono::system_clock::time_point start);
+                                std::chrono::system_clock::time_point start,
+                                std::chrono::nanoseconds duration);
 
 }  // namespace tether::filters

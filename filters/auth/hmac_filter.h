@@ -73,16 +73,7 @@ class HmacVerifyFilter : public proxy::Filter {
   bool holding_ = false;   // headers held until the body is verified
 };
 
-class HmacVerifyFilterFactory : public proxy::FilterFactory {
- public:
-  explicit HmacVerifyFilterFactory(std::shared_ptr<const AuthRules> rules)
-      : rules_(std::move(rules)) {}
-  std::unique_ptr<proxy::Filter> create() const override {
-    return std::make_unique<HmacVerifyFilter>(rules_);
-  }
-
- private:
-  std::shared_ptr<const AuthRules> rules_;
-};
+using HmacVerifyFilterFactory =
+    proxy::FactoryOf<HmacVerifyFilter, std::shared_ptr<const AuthRules>>;
 
 }  // namespace tether::filters

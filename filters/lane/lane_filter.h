@@ -26,16 +26,7 @@ class LaneFilter : public proxy::Filter {
   std::shared_ptr<const RouteTable> table_;
 };
 
-class LaneFilterFactory : public proxy::FilterFactory {
- public:
-  explicit LaneFilterFactory(std::shared_ptr<const RouteTable> table) : table_(std::move(table)) {}
-  std::unique_ptr<proxy::Filter> create() const override {
-    return std::make_unique<LaneFilter>(table_);
-  }
-
- private:
-  std::shared_ptr<const RouteTable> table_;
-};
+using LaneFilterFactory = proxy::FactoryOf<LaneFilter, std::shared_ptr<const RouteTable>>;
 
 /// The lane a request already carries (x-tether-lane, else baggage tether-lane); "" if
 /// none or if the value is not a valid lane name.

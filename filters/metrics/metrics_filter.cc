@@ -14,7 +14,8 @@ int grpcStatusOrUnknown(const proxy::StreamInfo& info) {
 }  // namespace
 
 void MetricsFilter::onStreamComplete(const proxy::StreamInfo& info) {
-  double seconds = std::chrono::duration<double>(proxy::MonoClock::now() - info.start).count();
+  double seconds =
+      std::chrono::duration<double>(callbacks_->worker().clock().steadyNow() - info.start).count();
   callbacks_->worker().stats().recordRequest(info.direction, info.service, info.route, info.status,
                                              info.reason, seconds,
                                              info.grpc ? grpcStatusOrUnknown(info) : -1);

@@ -12,11 +12,6 @@ class MetricsFilter : public proxy::Filter {
   void onStreamComplete(const proxy::StreamInfo& info) override;
 };
 
-class MetricsFilterFactory : public proxy::FilterFactory {
- public:
-  std::unique_ptr<proxy::Filter> create() const override {
-    return std::make_unique<MetricsFilter>();
-  }
-};
+using MetricsFilterFactory = proxy::FactoryOf<MetricsFilter>;
 
 }  // namespace tether::filters

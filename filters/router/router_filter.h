@@ -4,27 +4,26 @@
 #include <memory>
 #include <string>
 
-#include "filters/auth/hmac_filter.h"
 #include "filters/router/retry_policy.h"
-#include "filters/router/route_table.h"
+#include "filters/router/route.h"
 #include "proxy/common/deadline_queue.h"
 #include "proxy/policy/governance.h"
-#include "proxy/policy/redis_client.h"
 #include "proxy/stream/filter.h"
 #include "proxy/upstream/upstream_pool.h"
 #include "proxy/worker/stats.h"
 
 namespace tether::filters {
 
-/// The terminal filter: picks the route, backend and endpoint, forwards the request over a
-/// pooled upstream connection and streams the response back, with flow control both ways.
+/// The terminal filter: narrows the route's backend to the stream's lane, picks the
+/// endpoint (load balancer, per-endpoint breakers, outlier detection), forwards the request
+/// over a pooled upstream connection and streams the response back, with flow control both
+/// ways; retries, failover and failsafe replies under the route's policy and deadline.
 class RouterFilter : public proxy::Filter,
                      public proxy::UpstreamClient,
                      public proxy::DeadlineCallback {
  public:
   RouterFilter(std::shared_ptr<const RouteTable> table,
-               std::shared_ptr<const proxy::Governance> governance,
-               std::shared_ptr<const AuthRules> auth = nullptr);
+               std::shared_ptr<const proxy::Governance> governance);
   ~RouterFilter() override;
 
   proxy::FilterStatus onRequestHeaders(proxy::RequestHead& head, bool endStream) override;
@@ -45,49 +44,34 @@ class RouterFilter : public proxy::Filter,
   void onUpstreamWatermark(bool aboveHigh) override;
   void onUpstreamGranted(proxy::UpstreamRequest& request, proxy::Lent how) override;
 
-  // DeadlineCallback: the route timeout.
+  // DeadlineCallback: the route timeout, handed over by the routing filter.
   void onDeadline() override;
 
  private:
+  // router_endpoint.cc: choosing and judging endpoints.
+  /// The lane's backend when the stream has a lane and the backend has endpoints on it;
+  /// false when the lane's fallback is none and it has not (the reply is sent).
+  bool chooseLane();
   const config::EndpointConfig* pickEndpoint(const proxy::RequestHead& head, proxy::Worker& worker);
-  /// Service limits, rate limits and circuit breakers, in that order. Returns false when the
-  /// request was answered (overflow, rate_limited, circuit_open) or is being paced (a
-  /// leaky bucket: afterAdmission() follows on a timer).
-  bool admit(const proxy::RequestHead& head);
-  /// Global rate limits (one Redis round trip each, asynchronous), then the breakers.
-  /// Returns true when the request may go on now.
-  bool admitGlobal();
-  /// What the protections' targets are matched against.
-  proxy::Governance::Subject governanceSubject() const;
-  void onGlobalAnswer(const redisReply* reply);
-  void onRedisTimeout();
-  /// One global limit's answer (from Redis or the local fallback): false when it refused
-  /// (the reply is sent); a leaky bucket's wait is kept for admitBreakers.
-  bool applyGlobal(const proxy::RateDecision& d);
-  /// Circuit breakers, then the leaky-bucket wait. True when the request may go on now.
-  bool admitBreakers();
-  /// Fault injection, then the upstream.
-  void afterAdmission();
-  /// The request's key for a limit rule (empty for key: none). `scratch` holds the value
-  /// when it has to be built.
-  std::string_view limitKey(const config::RateLimitKey& key, const proxy::RequestHead& head,
-                            std::string& scratch);
-  void replyRateLimited(const proxy::RateLimiter& limiter, const proxy::RateDecision& d);
-  void replyCircuitOpen(const proxy::CircuitBreaker& breaker);
-  /// `fallback` when it sets a status, else `status` with `body`; `extra` headers added.
-  void replyProtected(const config::FallbackReply& fallback, int status, std::string_view body,
-                      proxy::Reason reason, proxy::HeaderMap extra);
-  void startUpstream();
-  /// Carries on after a pool lent a connection (or did not).
-  void onLent(proxy::Lent how);
-  /// Reports the current attempt's outcome for its endpoint: passive outlier detection, and
-  /// the endpoint's breaker (by `status` when the attempt got one, else by `failure`).
-  void recordOutcome(bool failure, int status = 0);
   /// A perEndpoint breaker admits each attempt for the endpoint it goes to; an endpoint it
   /// refuses is swapped for another. False when none is admitted (the reply is sent).
   bool admitEndpoint();
-  /// Fault injection: after the (optional) delay, maybe abort, else go upstream.
-  void afterFaultDelay();
+  /// Reports the current attempt's outcome for its endpoint: passive outlier detection, and
+  /// the endpoint's breaker (by `status` when the attempt got one, else by `failure`).
+  void recordOutcome(bool failure, int status = 0);
+
+  // router_filter.cc: the exchange.
+  /// The route's header rules, X-Forwarded-For and Via.
+  void rewriteHead(proxy::RequestHead& head);
+  void startUpstream();
+  /// Carries on after a pool lent a connection (or did not).
+  void onLent(proxy::Lent how);
+  void sendRequestHead();
+  void releaseUpstream();
+  /// This stream's service counters in the worker's stats (looked up once).
+  proxy::ServiceStats& serviceStats();
+
+  // router_retry.cc: when an attempt fails.
   /// Starts another attempt after a failed one when the policy, the budget and the
   /// caller's deadline allow it; returns false when the failure must stand.
   bool tryRetry(AttemptFailure failure, int status);
@@ -95,44 +79,19 @@ class RouterFilter : public proxy::Filter,
   void onPerTryTimeout();
   /// The configured failsafe answer, when onFailure is failsafe (returns false otherwise).
   bool replyFailsafe();
-  int64_t remainingMs() const;
-  /// This stream's service counters in the worker's stats (looked up once).
-  proxy::ServiceStats& serviceStats();
-  bool roll(double percent);
-  void sendRequestHead();
-  /// Outbound HmacAuth: hashes the body as it arrives; false when it is too large to sign
-  /// (the reply is sent).
-  bool hashBody(std::string_view data, bool end);
-  /// Adds the signature headers for this attempt (a fresh date and nonce each time).
-  void signRequest();
+  /// Ends the stream for `reason`: the failsafe reply, a local reply, or a reset once the
+  /// response has started.
   void fail(proxy::Reason reason);
-  void releaseUpstream();
+  void cancelTimers();
 
   std::shared_ptr<const RouteTable> table_;
   std::shared_ptr<const proxy::Governance> governance_;
-  std::shared_ptr<const AuthRules> auth_;
-  // Outbound signing: the rule, the body's hash so far, and the hash once known.
-  const HmacRule* signer_ = nullptr;
-  std::unique_ptr<proxy::hmac::Sha256> bodyHash_;
-  std::string payloadHash_;
-  uint64_t hashedBytes_ = 0;
-  bool awaitingBody_ = false;  // the upstream waits until the signed body is complete
-  const CompiledRule* rule_ = nullptr;
-  /// The endpoint when the connection decided it (passthrough, an intercepted inbound
-  /// port) rather than the load balancer.
-  std::shared_ptr<const config::EndpointConfig> direct_;
+  const RouteChoice* route_ = nullptr;
   const CompiledBackend* backend_ = nullptr;
   const config::EndpointConfig* endpoint_ = nullptr;
   proxy::RequestHead* request_ = nullptr;  // owned by the stream, stable for its life
   proxy::UpstreamRequest* upstream_ = nullptr;
   proxy::UpstreamPool* queuedAt_ = nullptr;  // in line for a connection of this pool
-  proxy::Deadline timeout_;
-  proxy::Deadline faultDelay_;
-  struct FaultDelayDone : proxy::DeadlineCallback {
-    RouterFilter* self;
-    explicit FaultDelayDone(RouterFilter* s) : self(s) {}
-    void onDeadline() override { self->afterFaultDelay(); }
-  } faultDelayDone_{this};
   // Retries: each attempt's timeout, and the backoff before the next attempt.
   proxy::Deadline perTry_;
   proxy::Deadline backoff_;
@@ -143,35 +102,15 @@ class RouterFilter : public proxy::Filter,
     void onDeadline() override { (self->*fn)(); }
   };
   Call perTryDone_{this, &RouterFilter::onPerTryTimeout};
-  proxy::Deadline pacing_;  // a leaky bucket's wait
-  Call pacingDone_{this, &RouterFilter::afterAdmission};
-  // Breakers that admitted this request, to be told its outcome.
-  struct Admitted {
-    proxy::CircuitBreaker* breaker;
-    bool probe;
-  };
-  std::array<Admitted, 4> admitted_{};  // breakers beyond 4 per request are not consulted
-  size_t admittedCount_ = 0;
+  Call backoffDone_{this, &RouterFilter::startRetry};
   // The first matching perEndpoint rule, and its breaker for the current attempt.
   proxy::CircuitBreaker* endpointRule_ = nullptr;
   std::shared_ptr<proxy::CircuitBreaker> endpointBreaker_;
   bool endpointProbe_ = false;
   int64_t endpointStartNs_ = 0;
-  // Concurrency slots this request holds, released when it ends.
-  std::array<std::shared_ptr<proxy::ConcurrencyLimiter::Counter>, 4> slots_;
-  size_t slotCount_ = 0;
-  proxy::ServiceCounters* serviceCounters_ = nullptr;  // counted in .active while set
-  int64_t admitNs_ = 0;     // the clock as the local limits read it (0: not read)
-  int64_t paceWaitNs_ = 0;  // a leaky bucket's slot, from now
-  size_t nextGlobal_ = 0;   // next rate limit to consider globally
-  proxy::RateLimiter* globalWaiting_ = nullptr;  // the global limit asked of Redis
-  std::string globalKeyValue_;
-  proxy::RedisClient::Call* redisCall_ = nullptr;
-  proxy::Deadline redisTimeout_;
-  Call redisTimeoutDone_{this, &RouterFilter::onRedisTimeout};
-  bool countedPending_ = false;  // counted in .pending
-  bool countedRetry_ = false;    // counted in .retries (once per request)
-  Call backoffDone_{this, &RouterFilter::startRetry};
+  proxy::ServiceCounters* serviceCounters_ = nullptr;
+  bool countedPending_ = false;                      // counted in .pending
+  bool countedRetry_ = false;                        // counted in .retries (once per request)
   const RetryOn* retryOn_ = &kNoRetry;               // the route's, compiled with the configuration
   proxy::EndpointHealth* endpointHealth_ = nullptr;  // of endpoint_; owned by the snapshot
   config::FailureMode failureMode_ = config::FailureMode::kFailfast;
@@ -181,10 +120,6 @@ class RouterFilter : public proxy::Filter,
   std::string replay_;          // the request body, kept (up to kReplayLimit) for retries
   bool canReplay_ = true;       // the whole request is still in hand
   bool retriesAllowed_ = true;  // false when an upstream hop already retried
-  std::chrono::steady_clock::time_point deadlineAt_{};
-  bool hasDeadline_ = false;
-  bool deadlineFromCaller_ = false;  // the caller's budget, not the route timeout, is binding
-  bool propagateDeadline_ = false;   // send x-tether-timeout-ms upstream
   int retriesInFlight_ = 0;
   bool countedActive_ = false;
   proxy::ServiceStats* serviceStats_ = nullptr;
@@ -203,21 +138,7 @@ class RouterFilter : public proxy::Filter,
   bool pausedUpstream_ = false;
 };
 
-/// Builds router filters for one snapshot.
-class RouterFilterFactory : public proxy::FilterFactory {
- public:
-  RouterFilterFactory(std::shared_ptr<const RouteTable> table,
-                      std::shared_ptr<const proxy::Governance> governance,
-                      std::shared_ptr<const AuthRules> auth = nullptr)
-      : table_(std::move(table)), governance_(std::move(governance)), auth_(std::move(auth)) {}
-  std::unique_ptr<proxy::Filter> create() const override {
-    return std::make_unique<RouterFilter>(table_, governance_, auth_);
-  }
-
- private:
-  std::shared_ptr<const RouteTable> table_;
-  std::shared_ptr<const proxy::Governance> governance_;
-  std::shared_ptr<const AuthRules> auth_;
-};
+using RouterFilterFactory = proxy::FactoryOf<RouterFilter, std::shared_ptr<const RouteTable>,
+                                             std::shared_ptr<const proxy::Governance>>;
 
 }  // namespace tether::filters

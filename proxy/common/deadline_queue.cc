@@ -6,7 +6,7 @@ void Deadline::arm(DeadlineQueue& queue, std::chrono::milliseconds timeout, Dead
   cancel();
   queue_ = &queue;
   cb_ = &cb;
-  at_ = uv_now(queue.loop_) + static_cast<uint64_t>(timeout.count());
+  at_ = static_cast<uint64_t>(queue.clock_->nowMs()) + static_cast<uint64_t>(timeout.count());
   for (auto& l : queue.lists_) {
     if (l->duration == static_cast<uint64_t>(timeout.count())) {
       list_ = l.get();
@@ -25,7 +25,8 @@ void Deadline::cancel() {
   if (list_) queue_->remove(*this);
 }
 
-DeadlineQueue::DeadlineQueue(uv_loop_t* loop) : loop_(loop), timer_(loop, [this] { onTimer(); }) {}
+DeadlineQueue::DeadlineQueue(uv_loop_t* loop, const Clock& clock)
+    : clock_(&clock), timer_(loop, [this] { fireExpired(); }) {}
 
 void DeadlineQueue::add(Deadline& d) {
   DeadlineList& l = *d.list_;
@@ -55,7 +56,7 @@ void DeadlineQueue::remove(Deadline& d) {
   }
   d.list_ = nullptr;
   d.prev_ = d.next_ = nullptr;
-  // The timer may now fire for nothing; onTimer() then just reschedules.
+  // The timer may now fire for nothing; fireExpired() then just reschedules.
 }
 
 void DeadlineQueue::schedule() {
@@ -68,12 +69,12 @@ void DeadlineQueue::schedule() {
     timer_.stop();
     return;
   }
-  uint64_t now = uv_now(loop_);
+  uint64_t now = static_cast<uint64_t>(clock_->nowMs());
   timer_.start(std::chrono::milliseconds(earliest > now ? earliest - now : 0));
 }
 
-void DeadlineQueue::onTimer() {
-  uint64_t now = uv_now(loop_);
+void DeadlineQueue::fireExpired() {
+  uint64_t now = static_cast<uint64_t>(clock_->nowMs());
   // By index: a callback may arm a deadline of a new duration, growing lists_.
   for (size_t i = 0; i < lists_.size(); ++i) {
     DeadlineList* l = lists_[i].get();

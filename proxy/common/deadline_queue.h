@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "proxy/common/clock.h"
 #include "proxy/common/timer.h"
 
 namespace tether::proxy {
@@ -55,16 +56,21 @@ struct DeadlineList {
 /// distinct timeouts, so this replaces a timer-heap insert and removal per request.
 class DeadlineQueue {
  public:
-  explicit DeadlineQueue(uv_loop_t* loop);
+  /// Deadlines are measured on `clock` (the worker's), which must outlive the queue.
+  DeadlineQueue(uv_loop_t* loop, const Clock& clock);
+  /// Fires every deadline that is due by the clock. The loop's timer calls it; a test with
+  /// a ManualClock calls it after moving time.
+  void fireExpired();
+  /// Replaces the clock (tests, before any deadline is armed).
+  void setClock(const Clock& clock) { clock_ = &clock; }
 
  private:
   friend class Deadline;
   void add(Deadline& d);
   void remove(Deadline& d);
   void schedule();
-  void onTimer();
 
-  uv_loop_t* loop_;
+  const Clock* clock_;
   std::vector<std::unique_ptr<DeadlineList>> lists_;
   Timer timer_;
   uint64_t scheduledAt_ = 0;  // 0: not scheduled

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "proxy/codec/headers.h"
 #include "proxy/common/reason.h"
@@ -18,6 +19,23 @@ class Worker;
 /// event of the same direction) until the filter calls continueRequest()/continueResponse(),
 /// or ends the stream with sendLocalReply().
 enum class FilterStatus { kContinue, kStopIteration };
+
+/// The route a stream takes: chosen once, by the routing filter, before any admission
+/// filter runs, and kept for the stream's life (Envoy's route()). The stream only carries
+/// it; the filters define what it holds.
+class Route {
+ public:
+  virtual ~Route() = default;
+};
+
+/// Runs before each upstream attempt sends its head, the first and every retry: for a
+/// filter whose change to the request must be fresh per attempt (a signature's nonce).
+class UpstreamHook {
+ public:
+  virtual ~UpstreamHook() = default;
+  /// `authority` is what the attempt sends as Host / :authority.
+  virtual void onUpstreamAttempt(RequestHead& head, std::string_view authority) = 0;
+};
 
 /// Given to each filter of a stream. Valid from setCallbacks() until onDestroy().
 class StreamCallbacks {
@@ -39,6 +57,13 @@ class StreamCallbacks {
   virtual StreamInfo& info() = 0;
   /// The request head as the filters left it (valid after the request headers event).
   virtual const RequestHead& request() const = 0;
+  /// The stream's route (nullptr until the routing filter chose one).
+  virtual const Route* route() const = 0;
+  virtual void setRoute(const Route* route) = 0;
+  /// Upstream hooks run in the order added; `hook` must live as long as the stream.
+  virtual void addUpstreamHook(UpstreamHook& hook) = 0;
+  /// Called by the terminal filter before each attempt's head goes upstream.
+  virtual void runUpstreamHooks(RequestHead& head, std::string_view authority) = 0;
 
   // Used by the terminal filter (the router) to send the upstream's response back through
   // the filters, last to first, to the downstream codec.
@@ -94,6 +119,20 @@ class FilterFactory {
  public:
   virtual ~FilterFactory() = default;
   virtual std::unique_ptr<Filter> create() const = 0;
+};
+
+/// The factory of a filter `F` constructed from the same immutable arguments (a snapshot's
+/// compiled rules, shared by reference) for every stream.
+template <class F, class... Args>
+class FactoryOf : public FilterFactory {
+ public:
+  explicit FactoryOf(Args... args) : args_(std::move(args)...) {}
+  std::unique_ptr<Filter> create() const override {
+    return std::apply([](const Args&... a) { return std::make_unique<F>(a...); }, args_);
+  }
+
+ private:
+  std::tuple<Args...> args_;
 };
 
 }  // namespace tether::proxy

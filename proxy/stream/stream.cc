@@ -5,12 +5,14 @@
 #include <cstring>
 
 #include "proxy/codec/path_normalizer.h"
+#include "proxy/common/log.h"
 
 namespace tether::proxy {
 
 ActiveStream::ActiveStream(Worker& worker, SnapshotPtr snapshot, ResponseEncoder& encoder,
                            StreamInfo info)
     : worker_(worker), snapshot_(std::move(snapshot)), encoder_(encoder), info_(std::move(info)) {
+  info_.start = worker_.clock().steadyNow();
   const auto& chain = snapshot_->chain(info_.direction);
   filters_.reserve(chain.size());
   for (const auto& factory : chain) {
@@ -337,6 +339,16 @@ void ActiveStream::resetStream() {
   if (info_.status == 0) info_.status = defaultStatus(info_.reason);
   finishStream();
   encoder_.resetFromStream();
+}
+
+void ActiveStream::addUpstreamHook(UpstreamHook& hook) {
+  // Two are enough today (signing, and room for one more); a third is a programming error.
+  if (hookCount_ == hooks_.size()) fatal("too many upstream hooks on one stream");
+  hooks_[hookCount_++] = &hook;
+}
+
+void ActiveStream::runUpstreamHooks(RequestHead& head, std::string_view authority) {
+  for (size_t i = 0; i < hookCount_; ++i) hooks_[i]->onUpstreamAttempt(head, authority);
 }
 
 void ActiveStream::switchToTunnel() { encoder_.enterTunnel(); }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,10 @@ class ActiveStream : public StreamCallbacks, public Deletable, public Pooled {
   Worker& worker() override { return worker_; }
   StreamInfo& info() override { return info_; }
   const RequestHead& request() const override { return request_; }
+  const Route* route() const override { return route_; }
+  void setRoute(const Route* route) override { route_ = route; }
+  void addUpstreamHook(UpstreamHook& hook) override;
+  void runUpstreamHooks(RequestHead& head, std::string_view authority) override;
   void encodeHeaders(ResponseHead& head, bool endStream) override;
   void encodeData(std::string& data, bool endStream) override;
   void encodeTrailers(HeaderMap& trailers) override;
@@ -85,6 +90,9 @@ class ActiveStream : public StreamCallbacks, public Deletable, public Pooled {
   std::vector<std::unique_ptr<Filter>, PoolAllocator<std::unique_ptr<Filter>>> filters_;
   RequestHead request_;
   ResponseHead response_;
+  const Route* route_ = nullptr;
+  std::array<UpstreamHook*, 2> hooks_{};
+  size_t hookCount_ = 0;
   bool requestEnd_ = false;         // end of stream seen on the request side
   bool requestHeadersEnd_ = false;  // the request had no body
   bool requestComplete_ = false;    // the codec has delivered the whole request

@@ -32,7 +32,7 @@ struct StreamInfo {
   std::shared_ptr<const config::EndpointConfig> originalDestination;
   bool denyUnknownDestinations = false;  // the listener's unknownDestinations: deny
   std::string_view auth;                 // how authentication went ("" when no rule applied)
-  MonoClock::time_point start = MonoClock::now();
+  MonoClock::time_point start{};         // on the worker's clock, set when the stream starts
   int status = 0;
   Reason reason = Reason::kNone;
   bool grpc = false;    // the request is a gRPC call (content-type application/grpc*)

@@ -46,7 +46,7 @@ Worker::Worker(int index, const config::Bootstrap& bootstrap, SnapshotPtr snapsh
   tasks_ = std::make_unique<TaskQueue>(&loop_);
   if (!tasks_->error().empty()) initError_ = tasks_->error();
   pools_ = std::make_unique<UpstreamPools>(*this);
-  deadlines_ = std::make_unique<DeadlineQueue>(&loop_);
+  deadlines_ = std::make_unique<DeadlineQueue>(&loop_, *clock_);
   sweep_ = std::make_unique<Timer>(&loop_, [this] { onSweep(); });
   sweep_->start(kSweepInterval, kSweepInterval);
 }
@@ -56,6 +56,11 @@ Worker::~Worker() {
 }
 
 Worker* Worker::current() { return tCurrent; }
+
+void Worker::setClock(const Clock& clock) {
+  clock_ = &clock;
+  if (deadlines_) deadlines_->setClock(clock);
+}
 
 uint64_t Worker::random() {
   rng_ ^= rng_ << 13;

@@ -93,6 +93,10 @@ class Worker {
   UpstreamPools& pools() { return *pools_; }
   /// This worker's Redis connection (global rate limits); nullptr without redis.address.
   class RedisClient* redis();
+  /// The time filters and engines read (the real clock unless a test replaced it).
+  const Clock& clock() const { return *clock_; }
+  /// Replaces the clock, deadlines included (tests, before any stream runs).
+  void setClock(const Clock& clock);
   /// Request timeouts (route timeouts) of this worker.
   DeadlineQueue& deadlines() { return *deadlines_; }
   /// The access-log writer, or nullptr when the access log is off.
@@ -161,6 +165,7 @@ class Worker {
   std::unique_ptr<TaskQueue> tasks_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<UpstreamPools> pools_;
+  const Clock* clock_ = &RealClock::instance();
   std::unique_ptr<DeadlineQueue> deadlines_;
   std::unique_ptr<class RedisClient> redis_;
   std::unique_ptr<class AccessLogWriter> accessLog_;

@@ -16,11 +16,16 @@ namespace tether::test {
 
 class FakeStreamCallbacks : public proxy::StreamCallbacks {
  public:
-  /// `config` becomes the snapshot the stream pinned; its bootstrap is the worker's.
-  explicit FakeStreamCallbacks(std::shared_ptr<const config::Config> config)
+  /// `config` becomes the snapshot the stream pinned; its bootstrap is the worker's. With
+  /// `clock`, the worker (its deadlines too) reads time from it.
+  explicit FakeStreamCallbacks(std::shared_ptr<const config::Config> config,
+                               const proxy::Clock* clock = nullptr)
       : snapshot_(std::make_shared<proxy::Snapshot>(config, 1)),
         worker_(std::make_unique<proxy::Worker>(0, config->bootstrap, snapshot_,
-                                                std::vector<proxy::ListenerSocket>{})) {}
+                                                std::vector<proxy::ListenerSocket>{})) {
+    if (clock) worker_->setClock(*clock);
+    info_.start = worker_->clock().steadyNow();
+  }
   ~FakeStreamCallbacks() override {
     worker_->stop();
     worker_->runLoop();  // closes what the filter left on the loop
@@ -30,6 +35,8 @@ class FakeStreamCallbacks : public proxy::StreamCallbacks {
   void attach(proxy::Filter& filter) { filter.setCallbacks(*this); }
   /// Runs the worker's loop once (timers a filter armed).
   void turn() { uv_run(worker_->loop(), UV_RUN_NOWAIT); }
+  /// Fires the deadlines due by the worker's clock (after moving a ManualClock).
+  void fireDeadlines() { worker_->deadlines().fireExpired(); }
 
   // What the filter did.
   int requestContinues = 0;
@@ -47,6 +54,7 @@ class FakeStreamCallbacks : public proxy::StreamCallbacks {
   bool reset = false;
 
   proxy::RequestHead requestHead;  // what request() answers
+  std::vector<proxy::UpstreamHook*> hooks;
 
   // StreamCallbacks
   void continueRequest() override { ++requestContinues; }
@@ -63,6 +71,12 @@ class FakeStreamCallbacks : public proxy::StreamCallbacks {
   proxy::Worker& worker() override { return *worker_; }
   proxy::StreamInfo& info() override { return info_; }
   const proxy::RequestHead& request() const override { return requestHead; }
+  const proxy::Route* route() const override { return route_; }
+  void setRoute(const proxy::Route* route) override { route_ = route; }
+  void addUpstreamHook(proxy::UpstreamHook& hook) override { hooks.push_back(&hook); }
+  void runUpstreamHooks(proxy::RequestHead& head, std::string_view authority) override {
+    for (auto* h : hooks) h->onUpstreamAttempt(head, authority);
+  }
   void encodeHeaders(proxy::ResponseHead& head, bool) override {
     encodedStatuses.push_back(head.status);
   }
@@ -76,6 +90,7 @@ class FakeStreamCallbacks : public proxy::StreamCallbacks {
   proxy::SnapshotPtr snapshot_;
   std::unique_ptr<proxy::Worker> worker_;
   proxy::StreamInfo info_;
+  const proxy::Route* route_ = nullptr;
 };
 
 }  // namespace tether::test
