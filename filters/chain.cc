@@ -35,15 +35,16 @@ bool anyBreaker(const config::Config& config) {
 }  // namespace
 
 proxy::SnapshotPtr buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t version,
-                                 proxy::HealthRegistry& health) {
+                                 proxy::SharedState& state) {
   auto snapshot = std::make_shared<proxy::Snapshot>(config, version);
   // When each endpoint address was first seen by this process, for slow start (kept with
   // the health registry, which /clusters reads too; control thread only).
+  proxy::HealthRegistry& health = state.health;
   auto table = std::make_shared<const RouteTable>(
       config, [&health](const std::string& address) { return health.firstSeen(address); }, &health);
   snapshot->setStateKeyFloor(table->firstStateKey());
-  std::shared_ptr<const proxy::Governance> governance = proxy::Governance::build(*config);
-  std::shared_ptr<const AuthRules> auth = AuthRules::build(*config);
+  std::shared_ptr<const proxy::Governance> governance = proxy::Governance::build(*config, state);
+  std::shared_ptr<const AuthRules> auth = AuthRules::build(*config, state);
 
   // Each filter is in the chain only when some rule needs it: an idle step costs every
   // request a few calls. The order is the request path (docs/architecture.md).

@@ -13,25 +13,6 @@ namespace tether::filters {
 
 namespace {
 
-/// Nonce caches by rule name: a reload (even one that edits the rule) must not forget the
-/// nonces already seen, or a captured request could be replayed right after it.
-std::shared_ptr<proxy::hmac::NonceCache> nonceCacheFor(const config::HmacAuthConfig& c) {
-  static std::mutex mu;
-  static std::map<std::string, std::weak_ptr<proxy::hmac::NonceCache>> caches;
-  std::lock_guard<std::mutex> lock(mu);
-  auto& weak = caches[c.name];
-  if (auto existing = weak.lock()) return existing;
-  auto made = std::make_shared<proxy::hmac::NonceCache>(c.nonceCacheSize);
-  weak = made;
-  return made;
-}
-
-int64_t unixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 bool pathStartsWith(std::string_view path, std::string_view prefix) {
   return path.substr(0, prefix.size()) == prefix;
 }
@@ -82,15 +63,15 @@ bool HmacRule::applies(std::string_view service, std::string_view route,
   return t.pathPrefix.empty() || pathStartsWith(path, t.pathPrefix);
 }
 
-std::shared_ptr<const AuthRules> AuthRules::build(const config::Config& config) {
+std::shared_ptr<const AuthRules> AuthRules::build(const config::Config& config,
+                                                  proxy::SharedState& state) {
   auto rules = std::make_shared<AuthRules>();
   for (const auto& c : config.hmacAuths) {
     auto rule = std::make_shared<HmacRule>();
     rule->config = c;
     for (const auto& k : c.keys) {
       std::string error;
-      const proxy::hmac::SecretStore::Slot* slot =
-          proxy::hmac::SecretStore::instance().load(k.secretFile, error);
+      const proxy::hmac::SecretStore::Slot* slot = state.secrets.load(k.secretFile, error);
       if (!slot) {
         TETHER_LOG(kError, "HmacAuth " + c.name + ": key " + k.id + " left out: " + error);
         continue;
@@ -99,7 +80,8 @@ std::shared_ptr<const AuthRules> AuthRules::build(const config::Config& config) 
     }
     rule->signedHeaders = proxy::hmac::signedHeaderNames(c.signedHeaders);
     if (c.direction == config::Direction::kInbound) {
-      rule->nonces = nonceCacheFor(c);
+      rule->nonces = state.nonceCaches.get(
+          c.name, [&] { return std::make_shared<proxy::hmac::NonceCache>(c.nonceCacheSize); });
       rules->inbound.push_back(std::move(rule));
     } else {
       rule->signingKey = c.keyId.empty() ? (rule->keys.empty() ? nullptr : &rule->keys.front())
@@ -202,7 +184,7 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
     reject("malformed", 401, proxy::Reason::kUnauthenticated);
     return false;
   }
-  int64_t now = unixNow();
+  int64_t now = callbacks_->worker().clock().unixSeconds();
   int64_t skew = std::chrono::duration_cast<std::chrono::seconds>(rule_->config.clockSkew).count();
   if (*when < now - skew || *when > now + skew) {
     reject("expired", 401, proxy::Reason::kUnauthenticated);
@@ -252,7 +234,7 @@ proxy::FilterStatus HmacVerifyFilter::acceptPeer(proxy::RequestHead& head,
 
 bool HmacVerifyFilter::accept(proxy::RequestHead& head) {
   const proxy::HeaderString* nonce = head.headers.get(proxy::hmac::kNonceHeader);
-  switch (rule_->nonces->add(*nonce, expiresAt_, unixNow())) {
+  switch (rule_->nonces->add(*nonce, expiresAt_, callbacks_->worker().clock().unixSeconds())) {
     case proxy::hmac::NonceCache::Result::kAdded:
       break;
     case proxy::hmac::NonceCache::Result::kReplayed:  // the same nonce, verified meanwhile

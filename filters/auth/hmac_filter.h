@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "proxy/policy/hmac.h"
+#include "proxy/policy/shared_state.h"
 #include "proxy/stream/filter.h"
 
 namespace tether::filters {
@@ -37,7 +38,8 @@ struct AuthRules {
   std::vector<std::shared_ptr<const HmacRule>> outbound;
   /// Secrets come from SecretStore (already checked by the server before a config is
   /// accepted); a key whose file cannot be read now is left out and logged.
-  static std::shared_ptr<const AuthRules> build(const config::Config& config);
+  static std::shared_ptr<const AuthRules> build(const config::Config& config,
+                                                proxy::SharedState& state);
 };
 
 /// Inbound: verifies TETHER-HMAC-SHA256 signatures and authorizes the caller, before

@@ -56,7 +56,8 @@ int validateArgs(const Args& a) {
   tether::config::LoadResult r = tether::config::loadFromFiles(a.config, a.files);
   // What `tether run` reads besides: certificates, keys, CA bundles, HMAC secrets.
   if (r.config) {
-    r.errors = tether::proxy::prepareConfigFiles(*r.config, true);
+    tether::proxy::SharedState state;  // only to read the files once
+    r.errors = tether::proxy::prepareConfigFiles(*r.config, true, state);
     if (!r.errors.empty()) r.config.reset();
   }
   for (const auto& e : r.errors) std::printf("%s\n", e.format().c_str());

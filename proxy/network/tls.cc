@@ -154,11 +154,6 @@ void TlsContextSlot::set(std::shared_ptr<TlsContext> ctx) {
   ctx_ = std::move(ctx);
 }
 
-TlsRegistry& TlsRegistry::instance() {
-  static TlsRegistry registry;
-  return registry;
-}
-
 std::shared_ptr<TlsContextSlot> TlsRegistry::get(
     const std::string& key, std::vector<std::string> files,
     std::function<std::shared_ptr<TlsContext>(std::string&)> build, std::string& error) {

@@ -54,7 +54,6 @@ class TlsContextSlot {
 /// modification times moved.
 class TlsRegistry {
  public:
-  static TlsRegistry& instance();
   /// nullptr (and `error`) when the files do not make a valid context.
   std::shared_ptr<TlsContextSlot> server(const config::TlsServerConfig& c, std::string& error);
   std::shared_ptr<TlsContextSlot> client(const config::TlsClientConfig& c, std::string_view alpn,

@@ -62,6 +62,11 @@ class CircuitBreaker {
   bool isFailureGrpcStatus(int grpcStatus) const;
 
  private:
+  // Shared by every worker. The window's buckets are relaxed counters: an outcome recorded
+  // while another worker rolls the bucket over may land in either window (one request's
+  // worth, accepted). State changes go through mu_ and compare the state first, so two
+  // workers never both open (or both close) the breaker; admission reads state_ without the
+  // lock and may admit one request per worker that raced the transition.
   struct Bucket {
     std::atomic<int64_t> epoch{-1};
     std::atomic<uint32_t> total{0};

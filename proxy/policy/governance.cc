@@ -1,56 +1,8 @@
 #include "proxy/policy/governance.h"
 
+#include "proxy/policy/shared_state.h"
+
 namespace tether::proxy {
-
-namespace {
-
-/// Live state objects by "name\nhash" (weak: they die with the last snapshot using them).
-template <class T>
-struct Registry {
-  std::mutex mu;
-  std::map<std::string, std::weak_ptr<T>> items;
-
-  template <class Make>
-  std::shared_ptr<T> get(const std::string& key, Make make) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (auto existing = items[key].lock()) return existing;
-    auto made = make();
-    items[key] = made;
-    return made;
-  }
-  std::vector<std::shared_ptr<T>> live() {
-    std::lock_guard<std::mutex> lock(mu);
-    std::vector<std::shared_ptr<T>> out;
-    for (auto it = items.begin(); it != items.end();) {
-      if (auto p = it->second.lock()) {
-        out.push_back(std::move(p));
-        ++it;
-      } else {
-        it = items.erase(it);
-      }
-    }
-    return out;
-  }
-};
-
-Registry<RateLimiter>& limiters() {
-  static Registry<RateLimiter> r;
-  return r;
-}
-Registry<CircuitBreaker>& breakerRegistry() {
-  static Registry<CircuitBreaker> r;
-  return r;
-}
-Registry<ConcurrencyLimiter>& concurrencyRegistry() {
-  static Registry<ConcurrencyLimiter> r;
-  return r;
-}
-Registry<ServiceCounters>& counterRegistry() {
-  static Registry<ServiceCounters> r;
-  return r;
-}
-
-}  // namespace
 
 ConcurrencyLimiter::ConcurrencyLimiter(config::ConcurrencyLimitConfig config)
     : config_(std::move(config)),
@@ -74,23 +26,24 @@ std::shared_ptr<ConcurrencyLimiter::Counter> ConcurrencyLimiter::acquire(std::st
   return c;
 }
 
-std::shared_ptr<const Governance> Governance::build(const config::Config& config) {
+std::shared_ptr<const Governance> Governance::build(const config::Config& config,
+                                                    SharedState& state) {
   auto g = std::make_shared<Governance>();
   for (const auto& rl : config.rateLimits) {
-    g->rateLimits_.push_back(limiters().get(rl.name + "\n" + rl.hash,
-                                            [&] { return std::make_shared<RateLimiter>(rl); }));
+    g->rateLimits_.push_back(state.rateLimits.get(
+        rl.name + "\n" + rl.hash, [&] { return std::make_shared<RateLimiter>(rl); }));
   }
   for (const auto& cb : config.circuitBreakers) {
-    g->breakers_.push_back(breakerRegistry().get(
+    g->breakers_.push_back(state.breakers.get(
         cb.name + "\n" + cb.hash, [&] { return std::make_shared<CircuitBreaker>(cb); }));
   }
   for (const auto& c : config.concurrencyLimits) {
-    g->concurrencyLimits_.push_back(concurrencyRegistry().get(
+    g->concurrencyLimits_.push_back(state.concurrencyLimits.get(
         c.name + "\n" + c.hash, [&] { return std::make_shared<ConcurrencyLimiter>(c); }));
   }
   for (const auto& [name, service] : config.services) {
     g->counters_[name] =
-        counterRegistry().get(name, [] { return std::make_shared<ServiceCounters>(); });
+        state.serviceCounters.get(name, [] { return std::make_shared<ServiceCounters>(); });
   }
   return g;
 }
@@ -109,11 +62,5 @@ ServiceCounters* Governance::counters(std::string_view service) const {
   auto it = counters_.find(service);
   return it == counters_.end() ? nullptr : it->second.get();
 }
-
-std::vector<std::shared_ptr<CircuitBreaker>> Governance::liveBreakers() {
-  return breakerRegistry().live();
-}
-
-std::vector<std::shared_ptr<RateLimiter>> Governance::liveRateLimits() { return limiters().live(); }
 
 }  // namespace tether::proxy

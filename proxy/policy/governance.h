@@ -15,7 +15,9 @@
 
 namespace tether::proxy {
 
-/// A ConcurrencyLimit rule's counters: in-flight requests per key, shared by all workers.
+/// A ConcurrencyLimit rule's counters: in-flight requests per key, shared by all workers
+/// (relaxed fetch_add, undone on refusal: racing workers may pass the limit by one request
+/// each for an instant).
 class ConcurrencyLimiter {
  public:
   using Counter = std::atomic<int64_t>;
@@ -32,7 +34,10 @@ class ConcurrencyLimiter {
   KeyTable<Counter> table_;
 };
 
-/// Requests in flight to one service across every worker (Service `limits`).
+/// Requests in flight to one service across every worker (Service `limits`). Relaxed
+/// atomics, checked with fetch_add and undone on refusal: workers racing at the limit can
+/// pass it by at most one request each, for an instant (the same inaccuracy Envoy's
+/// circuit-breaker counters accept); no count is ever lost.
 struct ServiceCounters {
   std::atomic<int64_t> active{0};   // admitted, not finished
   std::atomic<int64_t> pending{0};  // waiting for an upstream connection to be established
@@ -42,13 +47,15 @@ struct ServiceCounters {
   std::shared_ptr<std::atomic<int64_t>> connections = std::make_shared<std::atomic<int64_t>>(0);
 };
 
+struct SharedState;
+
 /// The protections of one snapshot: its RateLimit and CircuitBreaker rules with their
-/// state objects, and the per-service counters. State comes from a process-wide registry by
-/// rule name and content, so it survives every reload that does not change the rule (and a
-/// changed rule starts fresh). Immutable once built; shared by all workers.
+/// state objects, and the per-service counters. State comes from the process's SharedState
+/// registries by rule name and content, so it survives every reload that does not change
+/// the rule (and a changed rule starts fresh). Immutable once built; shared by all workers.
 class Governance {
  public:
-  static std::shared_ptr<const Governance> build(const config::Config& config);
+  static std::shared_ptr<const Governance> build(const config::Config& config, SharedState& state);
 
   /// What a request is, for matching rule targets.
   struct Subject {
@@ -66,10 +73,6 @@ class Governance {
   }
   /// Counters for `service` (nullptr for a service the config does not know).
   ServiceCounters* counters(std::string_view service) const;
-
-  /// Every breaker and limiter alive in the process (metrics, /rules).
-  static std::vector<std::shared_ptr<CircuitBreaker>> liveBreakers();
-  static std::vector<std::shared_ptr<RateLimiter>> liveRateLimits();
 
  private:
   std::vector<std::shared_ptr<RateLimiter>> rateLimits_;

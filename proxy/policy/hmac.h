@@ -149,7 +149,6 @@ class SecretStore {
     std::string path_;
     friend class SecretStore;
   };
-  static SecretStore& instance();
   /// The slot for `path`, reading it the first time; nullptr (and `error`) when the file
   /// cannot be read or is empty. A trailing newline is not part of the secret.
   const Slot* load(const std::string& path, std::string& error);

@@ -14,11 +14,6 @@
 
 namespace tether::proxy::hmac {
 
-SecretStore& SecretStore::instance() {
-  static SecretStore store;
-  return store;
-}
-
 bool SecretStore::read(const std::string& path, std::string& value, int64_t& mtime,
                        std::string& error) {
   struct stat st {};

@@ -48,13 +48,14 @@ class RateBucket {
   int64_t burst_;
   int64_t maxQueueNs_;
   // token_bucket and leaky_bucket (GCRA): the theoretical arrival time of the next request.
-  // fixed_window: window index (high 32 bits) and count (low 32 bits).
+  // fixed_window: window index (high 32 bits) and count (low 32 bits). Updated by
+  // compare-and-swap, so it is exact across workers: no admission is lost or doubled.
   std::atomic<int64_t> state_{0};
   // sliding_window: the admission times of the last `limit` requests, a ring.
   std::vector<int64_t> ring_;
   size_t ringHead_ = 0;
   std::atomic_flag ringLock_ = ATOMIC_FLAG_INIT;
-  std::atomic<int64_t> lastUsed_{0};
+  std::atomic<int64_t> lastUsed_{0};  // relaxed: eviction order may be a little off
 };
 
 /// One RateLimit rule's state: a single bucket (key: none) or a bounded table of buckets by

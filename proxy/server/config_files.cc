@@ -28,7 +28,8 @@ config::ConfigError atField(const config::FileFields& fields, const std::string&
 
 }  // namespace
 
-config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners) {
+config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners,
+                                        SharedState& state) {
   config::ConfigErrors errors;
   std::string error;
   for (const auto& [name, service] : config.services) {
@@ -46,7 +47,7 @@ config::ConfigErrors prepareConfigFiles(const config::Config& config, bool liste
         break;
     }
     for (const char* alpn : alpns) {
-      if (!TlsRegistry::instance().client(*service.tls, alpn, error)) {
+      if (!state.tls.client(*service.tls, alpn, error)) {
         errors.push_back(atField(service.tlsFiles, "Service " + name + ": spec.tls", error));
         break;
       }
@@ -54,7 +55,7 @@ config::ConfigErrors prepareConfigFiles(const config::Config& config, bool liste
   }
   for (const auto& h : config.hmacAuths) {
     for (const auto& k : h.keys) {
-      if (!hmac::SecretStore::instance().load(k.secretFile, error)) {
+      if (!state.secrets.load(k.secretFile, error)) {
         const config::FieldPosition& at = k.secretAt;
         errors.push_back({at.line ? at.file : h.origin.file, at.line ? at.line : h.origin.line,
                           at.line ? at.column : h.origin.column,
@@ -65,7 +66,7 @@ config::ConfigErrors prepareConfigFiles(const config::Config& config, bool liste
   }
   if (!listeners) return errors;
   for (const auto& lc : config.bootstrap.listeners) {
-    if (lc.tls && !TlsRegistry::instance().server(*lc.tls, error)) {
+    if (lc.tls && !state.tls.server(*lc.tls, error)) {
       errors.push_back(atField(lc.tlsFiles, "listeners." + lc.name + ".tls", error));
     }
   }

@@ -65,7 +65,8 @@ MetricFamily histogram(const std::string& name, const std::string& help, const D
 
 }  // namespace
 
-std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control) {
+std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control,
+                             SharedState& state) {
   std::vector<MetricFamily> families;
 
   auto requests = family("tether_requests_total",
@@ -265,7 +266,7 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
       }
     }
   };
-  for (const auto& b : Governance::liveBreakers()) {
+  for (const auto& b : state.breakers.live()) {
     if (b->config().perEndpoint) {
       b->forEachEndpoint(
           [&](const std::string&, const CircuitBreaker& one) { exportBreaker(one); });
@@ -286,7 +287,7 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
              "Global rate-limit decisions made by the local fallback because Redis was unreachable "
              "or slower than redis.timeout.",
              MetricType::Counter);
-  for (const auto& l : Governance::liveRateLimits()) {
+  for (const auto& l : state.rateLimits.live()) {
     if (l->config().global) {
       limitFallback.metric.push_back(
           counter(static_cast<double>(l->fallbacks()), {{"rule", l->config().name}}));

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "proxy/policy/shared_state.h"
 #include "proxy/worker/stats.h"
 
 namespace tether::proxy {
@@ -23,6 +24,7 @@ struct ControlStats {
 
 /// Folds the merged worker counters and the control numbers into prometheus-cpp metric
 /// families and returns the text exposition format (the names operations.md lists).
-std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control);
+std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control,
+                             SharedState& state);
 
 }  // namespace tether::proxy

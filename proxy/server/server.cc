@@ -52,12 +52,12 @@ int Server::start() {
   const config::Bootstrap& b = config_->bootstrap;
   unsigned n = b.workers ? b.workers : std::max(1u, std::thread::hardware_concurrency());
   control_.workers = n;
-  snapshot_ = builder_(config_, version_, health_);
+  snapshot_ = builder_(config_, version_, state_);
   control_.configVersion = version_;
 
   // Every worker gets its own SO_REUSEPORT socket per listener; the kernel spreads
   // connections across them, and no accept lock is shared.
-  if (config::ConfigErrors errors = prepareConfigFiles(*config_, true); !errors.empty()) {
+  if (config::ConfigErrors errors = prepareConfigFiles(*config_, true, state_); !errors.empty()) {
     for (const auto& e : errors) TETHER_LOG(kError, e.format());
     return 1;
   }
@@ -68,7 +68,7 @@ int Server::start() {
     std::shared_ptr<TlsContextSlot> tls;
     if (lc.tls) {
       std::string error;
-      tls = TlsRegistry::instance().server(*lc.tls, error);
+      tls = state_.tls.server(*lc.tls, error);
     }
     for (unsigned i = 0; i < n; ++i) {
       int fd = openListeningSocket(addr, 1024, true);
@@ -129,8 +129,8 @@ int Server::start() {
                           std::to_string(b.runAs->gid));
   }
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(
-        std::make_unique<Worker>(static_cast<int>(i), b, snapshot_, std::move(perWorker[i])));
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), b, snapshot_,
+                                                std::move(perWorker[i]), state_.tls));
     if (accessLogFd_ >= 0) workers_.back()->setAccessLogFd(accessLogFd_);
     if (std::string error = workers_.back()->start(); !error.empty()) {
       workers_.pop_back();
@@ -170,7 +170,7 @@ int Server::start() {
   }
 
   healthChecker_ = std::make_unique<HealthChecker>(
-      &loop_, health_, [this](ProbeSpec spec, std::function<void(ProbeResult)> done) {
+      &loop_, state_.health, [this](ProbeSpec spec, std::function<void(ProbeResult)> done) {
         probe(std::move(spec), std::move(done));
       });
   healthChecker_->update(*config_);
@@ -181,12 +181,12 @@ int Server::start() {
     TETHER_LOG(kInfo, "dns: now serving version " + std::to_string(version_));
   });
   dns_->update(*baseConfig_);
-  tlsReloadTimer_ = std::make_unique<Timer>(&loop_, [] {
-    if (int n = TlsRegistry::instance().reloadChanged()) {
+  tlsReloadTimer_ = std::make_unique<Timer>(&loop_, [this] {
+    if (int n = state_.tls.reloadChanged()) {
       TETHER_LOG(kInfo,
                  "tls: " + std::to_string(n) + " certificate(s) reloaded from changed files");
     }
-    if (int n = hmac::SecretStore::instance().reloadChanged()) {
+    if (int n = state_.secrets.reloadChanged()) {
       TETHER_LOG(kInfo, "hmac: " + std::to_string(n) + " secret(s) reloaded from changed files");
     }
   });
@@ -370,7 +370,7 @@ ReloadOutcome Server::applyLoaded(const std::string& trigger, config::LoadResult
     return out;
   }
   config::ConfigErrors errors = std::move(r.errors);
-  if (r.config) errors = prepareConfigFiles(*r.config, false);
+  if (r.config) errors = prepareConfigFiles(*r.config, false, state_);
   if (!errors.empty()) {
     lastRejection_ = errors;
     lastRejectionTrigger_ = trigger;
@@ -470,8 +470,8 @@ std::vector<std::string> restartRequired(const config::Bootstrap& running,
 void Server::publish(std::shared_ptr<const config::Config> config) {
   config_ = std::move(config);
   ++version_;
-  snapshot_ = builder_(config_, version_, health_);
-  health_.retain(*config_);  // older snapshots keep what they still reference
+  snapshot_ = builder_(config_, version_, state_);
+  state_.health.retain(*config_);  // older snapshots keep what they still reference
   healthChecker_->update(*config_);
   for (auto& w : workers_) w->setSnapshot(snapshot_);
   control_.configVersion = version_;

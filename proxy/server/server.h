@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "proxy/common/task_queue.h"
 #include "proxy/common/timer.h"
+#include "proxy/policy/shared_state.h"
 #include "proxy/server/admin.h"
 #include "proxy/server/metrics_export.h"
 #include "proxy/stream/snapshot.h"
@@ -61,7 +62,8 @@ class ControlPlugin {
 /// `listeners`) and loads its HMAC secrets, so workers find them ready. Errors point at the
 /// field that names the file. `tether run` (at start and on every reload) and `tether
 /// validate` read the same files through this.
-config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners);
+config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners,
+                                        SharedState& state);
 
 /// The bootstrap sections that differ between `running` and `next` and that a reload cannot
 /// apply (listeners, admin, workers, runAs, node, accessLog, redis, rules.controlPlane);
@@ -131,13 +133,13 @@ class Server {
   std::string configDump() const;
   std::string rulesJson() const;
 
+  SharedState state_;  // first: it outlives the workers and every snapshot
   std::shared_ptr<const config::Config> config_;      // what is served: rules + discovery
   std::shared_ptr<const config::Config> baseConfig_;  // the rules as loaded
   config::Bootstrap startBootstrap_;                  // what the process started with
   SnapshotBuilder builder_;
   ConfigLoader loader_;
   SnapshotPtr snapshot_;
-  HealthRegistry health_;
   std::unique_ptr<HealthChecker> healthChecker_;
   DiscoveredEndpoints discovered_;  // EDS-like: DNS now, the control plane later
   std::unique_ptr<DnsDiscovery> dns_;

@@ -45,12 +45,13 @@ class Snapshot {
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
-class HealthRegistry;
+struct SharedState;
 
 /// Builds a snapshot (with its filter chains) from a config. Supplied by the executable,
-/// which links the filters; the proxy library itself knows no concrete filter. Endpoint
-/// health comes from `health`, so it survives reloads.
+/// which links the filters; the proxy library itself knows no concrete filter. The
+/// filters' state that survives reloads (endpoint health, breakers, limiters, secrets,
+/// nonces) comes from `state`.
 using SnapshotBuilder = std::function<SnapshotPtr(std::shared_ptr<const config::Config>,
-                                                  uint64_t version, HealthRegistry& health)>;
+                                                  uint64_t version, SharedState& state)>;
 
 }  // namespace tether::proxy

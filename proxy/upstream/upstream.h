@@ -47,7 +47,8 @@ class UpstreamTarget {
 /// budget, so a worker is never left unable to reach an endpoint (the excess is bounded by
 /// endpoints x workers).
 struct ConnectionBudget {
-  std::shared_ptr<std::atomic<int64_t>> open;  // connections open to the service
+  // Connections open to the service; relaxed (a racing worker may read it one stale).
+  std::shared_ptr<std::atomic<int64_t>> open;
   int64_t max = 0;
 
   /// Takes a connection from the budget; `force` takes it even when the budget is spent.

@@ -19,7 +19,7 @@ Pool* UpstreamPools::find(Map<Pool>& map, const config::Address& address, std::s
   if (tls) {
     // Contexts are built on the control loop when a config is loaded; this finds them.
     std::string error;
-    slot = TlsRegistry::instance().client(*tls, alpn, error);
+    slot = worker_.tls().client(*tls, alpn, error);
     if (!slot) {
       TETHER_LOG(kError, "upstream " + std::string(key) + ": " + error);
       return nullptr;

@@ -25,11 +25,12 @@ void onIdleCb(uv_idle_t*) {}
 }  // namespace
 
 Worker::Worker(int index, const config::Bootstrap& bootstrap, SnapshotPtr snapshot,
-               std::vector<ListenerSocket> sockets)
+               std::vector<ListenerSocket> sockets, TlsRegistry& tls)
     : index_(index),
       bootstrap_(bootstrap),
       snapshot_(std::move(snapshot)),
       sockets_(std::move(sockets)),
+      tls_(tls),
       readBuffer_(new char[kReadBufferSize]),
       rng_(0x9E3779B97F4A7C15ULL ^ (static_cast<uint64_t>(index) * 0xBF58476D1CE4E5B9ULL) ^
            static_cast<uint64_t>(getpid())) {

@@ -20,6 +20,8 @@
 
 namespace tether::proxy {
 
+class TlsRegistry;
+
 class DownstreamConnection;
 class Listener;
 class UpstreamPools;
@@ -43,8 +45,10 @@ class WorkerJob : public Deletable {
 struct ListenerSocket {
   config::ListenerConfig config;
   int fd = -1;
-  std::shared_ptr<std::atomic<uint32_t>> activeConnections;  // shared by all workers
-  std::shared_ptr<class TlsContextSlot> tls;                 // when the listener has tls
+  // Shared by all workers: relaxed fetch_add, undone on refusal, so racing workers may
+  // pass maxConnections by one connection each for an instant.
+  std::shared_ptr<std::atomic<uint32_t>> activeConnections;
+  std::shared_ptr<class TlsContextSlot> tls;  // when the listener has tls
 };
 
 /// One event loop on its own thread. Owns its listeners, downstream connections, upstream
@@ -56,8 +60,9 @@ class Worker {
   /// Granularity of connection timeouts (request head, idle).
   static constexpr std::chrono::milliseconds kSweepInterval{100};
 
+  /// `tls` (the process's, outliving the worker) supplies the upstream TLS contexts.
   Worker(int index, const config::Bootstrap& bootstrap, SnapshotPtr snapshot,
-         std::vector<ListenerSocket> sockets);
+         std::vector<ListenerSocket> sockets, TlsRegistry& tls);
   ~Worker();
 
   /// Writes the access log to `fd` (shared, O_APPEND; owned by the caller). Call before
@@ -91,6 +96,7 @@ class Worker {
   const config::Bootstrap& bootstrap() const { return bootstrap_; }
   WorkerStats& stats() { return stats_; }
   UpstreamPools& pools() { return *pools_; }
+  TlsRegistry& tls() { return tls_; }
   /// This worker's Redis connection (global rate limits); nullptr without redis.address.
   class RedisClient* redis();
   /// The time filters and engines read (the real clock unless a test replaced it).
@@ -159,6 +165,7 @@ class Worker {
   config::Bootstrap bootstrap_;
   SnapshotPtr snapshot_;
   std::vector<ListenerSocket> sockets_;
+  TlsRegistry& tls_;
   uv_loop_t loop_;
   uv_check_t check_;
   uv_idle_t idle_;
@@ -185,7 +192,7 @@ class Worker {
   std::vector<DownstreamConnection*> sweepScratch_;
   std::unique_ptr<Timer> sweep_;
   uint64_t sweeps_ = 0;
-  std::atomic<size_t> activeConnections_{0};
+  std::atomic<size_t> activeConnections_{0};  // written by this worker, read by the drain
   std::thread thread_;
   uint64_t rng_;
   bool draining_ = false;

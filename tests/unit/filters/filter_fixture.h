@@ -16,8 +16,8 @@ struct FilterFixture {
   explicit FilterFixture(const std::string& rules, const std::string& bootstrap = "")
       : config(loadRules(rules, bootstrap)),
         table(std::make_shared<const filters::RouteTable>(config)),
-        governance(proxy::Governance::build(*config)),
         cb(config, &clock),
+        governance(proxy::Governance::build(*config, cb.state)),
         route(table, governance) {
     cb.attach(route);
   }
@@ -41,9 +41,9 @@ struct FilterFixture {
 
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const filters::RouteTable> table;
-  std::shared_ptr<const proxy::Governance> governance;
   proxy::ManualClock clock;
   FakeStreamCallbacks cb;
+  std::shared_ptr<const proxy::Governance> governance;
   filters::RouteFilter route;
   bool routed = false;
 };

@@ -35,7 +35,7 @@ struct SigningFixture {
                         "{ direction: outbound, target: { service: ratings }, keyId: k1, keys: "
                         "[ { id: k1, secretFile: " +
                             secretFile + " } ], signedHeaders: [ content-type ]" + extra + " }")),
-        auth(AuthRules::build(*f.config)),
+        auth(AuthRules::build(*f.config, f.cb.state)),
         filter(auth) {
     f.cb.attach(filter);
   }

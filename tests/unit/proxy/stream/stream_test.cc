@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "proxy/common/timer.h"
+#include "proxy/network/tls.h"
 
 using namespace tether;
 using namespace tether::proxy;
@@ -118,6 +119,7 @@ struct Factory : FilterFactory {
 struct Fixture {
   Log log;
   config::Bootstrap bootstrap;
+  TlsRegistry tls;
   std::unique_ptr<Worker> worker;
   SnapshotPtr snapshot;
 
@@ -130,7 +132,7 @@ struct Fixture {
       snap->addFilter(d, std::make_shared<Factory<EchoFilter>>(log));
     }
     snapshot = snap;
-    worker = std::make_unique<Worker>(0, bootstrap, snapshot, std::vector<ListenerSocket>{});
+    worker = std::make_unique<Worker>(0, bootstrap, snapshot, std::vector<ListenerSocket>{}, tls);
   }
   ~Fixture() {
     worker->stop();
