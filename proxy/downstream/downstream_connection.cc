@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
-#include "proxy/codec/http1_encoding.h"
 #include "proxy/common/log.h"
+#include "proxy/downstream/http1_server.h"
+#include "proxy/downstream/http2_server.h"
+#include "proxy/downstream/tcp_proxy.h"
 
 namespace tether::proxy {
 
@@ -36,11 +38,7 @@ DownstreamConnection::DownstreamConnection(
     : worker_(worker),
       listener_(listener),
       listenerConnections_(std::move(listenerConnections)),
-      conn_(worker, *this),
-      parser_(Http1Parser::Type::kRequest, *this,
-              Http1Limits{worker.bootstrap().http.maxRequestHeadersBytes,
-                          worker.bootstrap().http.maxRequestHeaders}),
-      deadline_(0) {
+      conn_(worker, *this) {
   worker_.addConnection(this);
   worker_.stats().downstreamConnectionsActive++;
   worker_.stats().downstreamConnectionsTotal++;
@@ -69,7 +67,7 @@ bool DownstreamConnection::onTlsHandshake(std::string_view alpn) {
   } else if (detecting_) {
     detecting_ = false;
     if (detectTimer_) detectTimer_->stop();
-    detected("http1");
+    startHttp1();
   }
   return true;
 }
@@ -88,18 +86,23 @@ void DownstreamConnection::start() {
     e->addressText = e->address.toString();
     originalEndpoint_ = std::move(e);
   }
+  // A client that never speaks is closed like any other.
+  headersDeadline_ = uv_now(worker_.loop()) +
+                     static_cast<uint64_t>(worker_.bootstrap().http.requestHeadersTimeout.count());
   if (listener_.protocol == config::ListenerProtocol::kHttp2) {
     if (listener_.tls) {
       awaitingHttp2_ = true;
-      armHeaderTimer();  // a client that never speaks is closed like any other
       return;
     }
     startHttp2();
     return;
   }
   detecting_ = listener_.protocol == config::ListenerProtocol::kAuto;
-  if (!detecting_) detected("http1");
-  if (detecting_ && !conn_.tls()) {
+  if (!detecting_) {
+    startHttp1();
+    return;
+  }
+  if (!conn_.tls()) {
     canTcp_ = !listener_.tcpService.empty() || originalEndpoint_;
     if (canTcp_) {
       uint16_t port = sockaddrPort(hasOriginalDst_ ? originalDst_ : local);
@@ -115,7 +118,6 @@ void DownstreamConnection::start() {
       detectTimer_->start(listener_.detect.timeout);
     }
   }
-  armHeaderTimer();
 }
 
 void DownstreamConnection::detected(const char* outcome) {
@@ -126,7 +128,6 @@ void DownstreamConnection::detected(const char* outcome) {
 void DownstreamConnection::startTcp(std::string early, const char* outcome) {
   detecting_ = false;
   detected(outcome);
-  timerKind_ = TimerKind::kNone;
   if (detectTimer_) detectTimer_->stop();
   sockaddr_storage target{};
   if (originalEndpoint_) {
@@ -142,23 +143,27 @@ void DownstreamConnection::startTcp(std::string early, const char* outcome) {
       return;
     }
   }
-  tcpMode_ = true;
-  tcpProxy_ = new TcpProxy(worker_, conn_, &tcpProxy_);
-  if (!tcpProxy_->connect(reinterpret_cast<const sockaddr*>(&target),
-                          worker_.bootstrap().upstream.connectTimeout)) {
-    return;  // the proxy closes the client once its upstream handle is closed
-  }
-  if (!early.empty()) tcpProxy_->onDownstreamData(early.data(), early.size());
+  auto tcp = std::make_unique<TcpServerCodec>(worker_, conn_, listener_.tcpIdleTimeout);
+  TcpServerCodec& codec = *tcp;
+  codec_ = std::move(tcp);
+  codec.start(reinterpret_cast<const sockaddr*>(&target), std::move(early));
+}
+
+void DownstreamConnection::startHttp1() {
+  detected("http1");
+  codec_ = std::make_unique<Http1ServerCodec>(worker_, conn_, listener_, peer_, originalEndpoint_,
+                                              headersDeadline_);
 }
 
 void DownstreamConnection::startHttp2() {
   detected("http2");
-  timerKind_ = TimerKind::kNone;
   conn_.setFlushOncePerTurn();
-  h2_ = std::make_unique<Http2ServerSession>(worker_, conn_, listener_, peer_);
-  h2_->setOriginalDestination(originalEndpoint_);
-  h2_->start();
-  if (worker_.draining()) h2_->onDrain();
+  auto h2 = std::make_unique<Http2ServerSession>(worker_, conn_, listener_, peer_);
+  Http2ServerSession& session = *h2;
+  codec_ = std::move(h2);
+  session.setOriginalDestination(originalEndpoint_);
+  session.start();
+  if (worker_.draining()) session.onDrain();
 }
 
 bool DownstreamConnection::detect(const char* data, size_t len) {
@@ -174,458 +179,64 @@ bool DownstreamConnection::detect(const char* data, size_t len) {
   first.swap(pending_);
   if (prefaceSoFar) {
     startHttp2();
-    h2_->onRead(first.data(), first.size());
   } else if (canTcp_ && h1 == Match::kNo) {
     startTcp(std::move(first), "tcp");
+    return true;
   } else {
-    detected("http1");
-    parse(first.data(), first.size());
+    startHttp1();
   }
+  codec_->onRead(first.data(), first.size());
   return true;
-}
-
-// Connection timeouts are deadlines checked by the worker's sweep (every 100 ms), not timers:
-// arming one per request would cost a timer-heap insert and removal on every request.
-void DownstreamConnection::armHeaderTimer() {
-  timerKind_ = TimerKind::kHeaders;
-  deadline_ = uv_now(worker_.loop()) +
-              static_cast<uint64_t>(worker_.bootstrap().http.requestHeadersTimeout.count());
-}
-
-void DownstreamConnection::armIdleTimer() {
-  timerKind_ = TimerKind::kIdle;
-  deadline_ =
-      uv_now(worker_.loop()) + static_cast<uint64_t>(worker_.bootstrap().http.idleTimeout.count());
 }
 
 void DownstreamConnection::onSweep(uint64_t now) {
-  if (tcpMode_) {
-    uint64_t idle = static_cast<uint64_t>(listener_.tcpIdleTimeout.count());
-    if (tcpProxy_ && now > tcpProxy_->lastActivity() + idle) closeNow();
-    return;
+  if (codec_) {
+    codec_->onSweep(now);
+  } else if (now >= headersDeadline_) {
+    closeNow();  // still detecting, or waiting for TLS, past the request-head timeout
   }
-  if (h2_) {
-    h2_->onSweep(now);
-    return;
-  }
-  if (timerKind_ == TimerKind::kNone || now < deadline_ || closed_) return;
-  TimerKind kind = timerKind_;
-  timerKind_ = TimerKind::kNone;
-  if (kind == TimerKind::kHeaders && !parser_.idle()) {
-    // A request head that never finishes (slowloris) gets 408 and the door.
-    replyError(Reason::kRequestTimeout, "request headers timeout");
-    return;
-  }
-  if (!stream_) closeNow();
 }
 
 void DownstreamConnection::onRead(const char* data, size_t len) {
-  if (tcpMode_) {
-    if (tcpProxy_) tcpProxy_->onDownstreamData(data, len);
-    return;
-  }
-  if (awaitingHttp2_) {  // plaintext on a TLS-capable http2 listener: h2c
+  if (codec_) {
+    codec_->onRead(data, len);
+  } else if (awaitingHttp2_) {  // plaintext on a TLS-capable http2 listener: h2c
     awaitingHttp2_ = false;
     startHttp2();
-  }
-  if (h2_) {
-    h2_->onRead(data, len);
-    return;
-  }
-  if (detecting_) {
+    codec_->onRead(data, len);
+  } else if (detecting_) {
     detect(data, len);
-    return;
   }
-  if (tunnel_) {
-    if (stream_) {
-      bodyScratch_.assign(data, len);
-      stream_->decodeData(bodyScratch_, false);
-    }
-    return;
-  }
-  if (parserPaused_ || upgradePending_ || errorSent_) {
-    // Pipelined bytes wait until the current response is out. Reading goes on (stopping
-    // and restarting it costs two epoll_ctl per request) until a read's worth piles up.
-    pending_.append(data, len);
-    if (!pipelineReadPaused_ && pending_.size() >= Worker::kReadBufferSize) {
-      pipelineReadPaused_ = true;
-      conn_.readDisable(true);
-    }
-    return;
-  }
-  parse(data, len);
-}
-
-void DownstreamConnection::parse(const char* data, size_t len) {
-  if (timerKind_ == TimerKind::kIdle) armHeaderTimer();
-  inParse_ = true;
-  Http1Parser::Result r = parser_.execute(data, len);
-  inParse_ = false;
-  if (closed_) return;
-  switch (r.status) {
-    case Http1Parser::Status::kOk:
-      break;
-    case Http1Parser::Status::kPaused:
-      pending_.assign(data + r.consumed, len - r.consumed);
-      if (!stream_) {
-        // The response finished during the pause's own callback chain: carry on now.
-        resumeParsing();
-      } else {
-        parserPaused_ = true;
-      }
-      break;
-    case Http1Parser::Status::kUpgrade:
-      pending_.assign(data + r.consumed, len - r.consumed);
-      if (stream_ && !tunnel_) {
-        upgradePending_ = true;
-        pipelineReadPaused_ = true;
-        conn_.readDisable(true);
-      } else if (tunnel_ && stream_ && !pending_.empty()) {
-        std::string early;
-        early.swap(pending_);
-        stream_->decodeData(early, false);
-      }
-      break;
-    case Http1Parser::Status::kError:
-      replyError(parser_.errorReason(), parser_.errorMessage());
-      break;
-  }
-  closeIfPeerDone();
-}
-
-void DownstreamConnection::resumeParsing() {
-  if (closed_ || stream_ || tunnel_) return;
-  parser_.resume();
-  std::string data;
-  data.swap(pending_);
-  if (!data.empty()) parse(data.data(), data.size());
 }
 
 void DownstreamConnection::onReadEnd(int status) {
-  if (tcpMode_) {
-    if (tcpProxy_) {
-      tcpProxy_->onDownstreamEnd();
-    } else {
-      closeNow();
-    }
-    return;
-  }
-  if (h2_ || detecting_ || awaitingHttp2_) {
-    // An HTTP/2 client that stops sending is gone; its streams cannot finish.
+  if (codec_) {
+    codec_->onReadEnd(status);
+  } else {
     closeNow();
-    return;
   }
-  if (tunnel_ && stream_) {
-    std::string empty;
-    stream_->decodeData(empty, true);
-    return;
-  }
-  if (stream_ && !requestComplete_) {
-    // The client hung up mid-request: nobody is left to answer.
-    closeNow();
-    return;
-  }
-  if (stream_) {
-    // Half-closed after a full request: finish the response, and those of the requests
-    // pipelined behind it (already read, as nginx answers them), then close.
-    peerDone_ = true;
-    return;
-  }
-  if (!parser_.idle()) parser_.finish();
-  closeNow();
 }
 
 void DownstreamConnection::onWriteWatermark(bool aboveHigh) {
-  if (tcpMode_) {
-    if (tcpProxy_) tcpProxy_->onDownstreamWatermark(aboveHigh);
-    return;
-  }
-  if (h2_) {
-    h2_->onWriteWatermark(aboveHigh);
-    return;
-  }
-  if (stream_) stream_->onDownstreamWatermark(aboveHigh);
-}
-
-bool DownstreamConnection::buildRequestHead(Http1Message& m, RequestHead& head) {
-  head.method = std::move(m.method);
-  head.versionMinor = m.versionMinor;
-  const HeaderString* host = nullptr;
-  int hostCount = 0;
-  for (const auto& f : m.headers) {
-    if (f.name == "host") {
-      host = &f.value;
-      ++hostCount;
-    }
-  }
-  if (hostCount > 1) {
-    parser_.fail(Reason::kBadRequest, "multiple Host headers");
-    return false;
-  }
-  if (head.method == "CONNECT") {
-    head.authority = m.url;  // authority-form
-    head.path = m.url;
-  } else if (m.url[0] == '/' || m.url == "*") {
-    head.path = std::move(m.url);
-    if (host) head.authority = *host;
-  } else {
-    // absolute-form (RFC 9112 §3.2.2): the URI's authority wins over Host.
-    size_t scheme = m.url.find("://");
-    if (scheme == std::string::npos) {
-      parser_.fail(Reason::kBadRequest, "invalid request target");
-      return false;
-    }
-    size_t pathStart = m.url.find('/', scheme + 3);
-    head.authority = m.url.substr(
-        scheme + 3, pathStart == std::string::npos ? std::string::npos : pathStart - scheme - 3);
-    head.path = pathStart == std::string::npos ? "/" : m.url.substr(pathStart);
-  }
-  if (head.authority.empty() && m.versionMinor >= 1) {
-    parser_.fail(Reason::kBadRequest, "missing Host header");
-    return false;
-  }
-  toLowerInPlace(head.authority);
-  if (m.upgrade) {
-    head.upgrade = true;
-    if (const HeaderString* u = m.headers.get("upgrade")) head.upgradeProtocol = *u;
-  }
-  head.headers = std::move(m.headers);
-  head.headers.remove("host");
-  stripHopByHop(head.headers);
-  return true;
-}
-
-int DownstreamConnection::onHeadersComplete(Http1Message& m) {
-  timerKind_ = TimerKind::kNone;
-  requestVersionMinor_ = m.versionMinor;
-  requestKeepAlive_ = m.keepAlive;
-  requestIsHead_ = m.method == "HEAD";
-  requestIsConnect_ = m.method == "CONNECT";
-  bool expectContinue = false;
-  if (const HeaderString* e = m.headers.get("expect")) {
-    expectContinue = equalsIgnoreCase(*e, "100-continue");
-    m.headers.remove("expect");
-  }
-  bool hasBody = m.chunked || m.contentLength > 0;
-  requestBodyBytes_ = 0;
-  if (m.contentLength > 0 && bodyTooLarge(static_cast<uint64_t>(m.contentLength))) return -1;
-  bool endStream = !hasBody && !m.upgrade;
-  RequestHead head;
-  if (!buildRequestHead(m, head)) return -1;
-  requestComplete_ = endStream;
-  stream_ = std::make_unique<ActiveStream>(
-      worker_, worker_.snapshot(), *this,
-      StreamInfo::forConnection(listener_, peer_, conn_.tlsPeerIdentity(), originalEndpoint_));
-  if (worker_.draining()) closeAfterResponse_ = true;
-  stream_->decodeHeaders(std::move(head), endStream);
-  if (expectContinue && hasBody && stream_ && !stream_->responseStarted() && !closed_) {
-    // Tether accepts the body on the upstream's behalf (Envoy's default), so the client
-    // does not wait for a 100 that the upstream, which never saw Expect, would not send.
-    conn_.write("HTTP/1.1 100 Continue\r\n\r\n");
-  }
-  return 0;
-}
-
-bool DownstreamConnection::bodyTooLarge(uint64_t bytes) {
-  uint64_t max = worker_.bootstrap().http.maxRequestBodyBytes;
-  if (max == 0 || bytes <= max) return false;
-  parser_.fail(Reason::kBodyTooLarge, "request body larger than " + std::to_string(max) + " bytes");
-  return true;
-}
-
-int DownstreamConnection::onBody(const char* data, size_t len) {
-  requestBodyBytes_ += len;
-  // A chunked body can only be measured as it comes: 413 if nothing was answered yet.
-  if (bodyTooLarge(requestBodyBytes_)) return -1;
-  if (!stream_) return 0;  // the response already ended; the body is discarded
-  bodyScratch_.assign(data, len);
-  stream_->decodeData(bodyScratch_, false);
-  return closed_ ? -1 : 0;
-}
-
-int DownstreamConnection::onMessageComplete(HeaderMap& trailers) {
-  requestComplete_ = true;
-  if (!stream_) return closed_ ? -1 : 0;
-  bool upgrade = stream_->request().upgrade;
-  if (!stream_->requestComplete()) {
-    if (!trailers.empty()) {
-      stream_->decodeTrailers(std::move(trailers));
-    } else if (!upgrade) {
-      bodyScratch_.clear();
-      stream_->decodeData(bodyScratch_, true);
-    }
-  }
-  if (closed_) return -1;
-  // Stop after this request until its response is out (answers go back in order). An
-  // upgrade stops by itself (HPE_PAUSED_UPGRADE).
-  if (stream_ && !upgrade) return HPE_PAUSED;
-  return 0;
-}
-
-void DownstreamConnection::encodeHeaders(ResponseHead& head, bool endStream) {
-  bool keepAlive = requestKeepAlive_ && !closeAfterResponse_ && !worker_.draining();
-  bool bodyless = endStream || requestIsHead_ || head.status == 204 || head.status == 304 ||
-                  (head.status >= 100 && head.status < 200);
-  bool tunnelReply = head.status == 101 || (requestIsConnect_ && head.status / 100 == 2);
-  out_.clear();
-  out_ += "HTTP/1.1 ";
-  out_ += std::to_string(head.status);
-  out_ += ' ';
-  out_ += statusText(head.status);
-  out_ += "\r\n";
-  appendHeaderFields(out_, head.headers);
-  responseChunked_ = false;
-  if (tunnelReply) {
-    if (head.status == 101) out_ += "connection: upgrade\r\n";
-  } else {
-    bool hasLength = head.headers.get("content-length") != nullptr;
-    if (!hasLength && !bodyless) {
-      if (requestVersionMinor_ >= 1) {
-        out_ += "transfer-encoding: chunked\r\n";
-        responseChunked_ = true;
-      } else {
-        keepAlive = false;  // HTTP/1.0: the body ends when the connection does
-      }
-    } else if (!hasLength && endStream && head.status != 204 && head.status != 304 &&
-               head.status >= 200) {
-      out_ += "content-length: 0\r\n";
-    }
-    if (!keepAlive) {
-      out_ += "connection: close\r\n";
-      closeAfterResponse_ = true;
-    } else if (requestVersionMinor_ == 0) {
-      out_ += "connection: keep-alive\r\n";
-    }
-  }
-  out_ += "\r\n";
-  conn_.write(out_);
-}
-
-void DownstreamConnection::encodeData(std::string_view data, bool endStream) {
-  writeBody(conn_, data, endStream, responseChunked_);
-}
-
-void DownstreamConnection::encodeTrailers(const HeaderMap& trailers) {
-  if (!responseChunked_) return;  // no way to carry trailers without chunked framing
-  writeTrailers(conn_, trailers, out_);
-}
-
-void DownstreamConnection::readDisable(bool disable) { conn_.readDisable(disable); }
-
-void DownstreamConnection::resetFromStream() {
-  // The response started and cannot be finished: closing is the only honest signal.
-  closeNow();
-}
-
-void DownstreamConnection::enterTunnel() {
-  tunnel_ = true;
-  responseChunked_ = false;
-  if (upgradePending_) {
-    upgradePending_ = false;
-    if (pipelineReadPaused_) {
-      pipelineReadPaused_ = false;
-      conn_.readDisable(false);
-    }
-  }
-  if (!pending_.empty() && stream_) {
-    std::string early;
-    early.swap(pending_);
-    stream_->decodeData(early, false);
-  }
-}
-
-void DownstreamConnection::onStreamComplete() {
-  std::unique_ptr<ActiveStream> done = std::move(stream_);
-  worker_.deferDelete(std::move(done));
-  if (tunnel_ || closeAfterResponse_ || !requestComplete_ || upgradePending_) {
-    // After a tunnel, an early response (body still coming) or a close-delimited
-    // response, the connection cannot carry another request.
-    conn_.closeAfterFlush();
-    return;
-  }
-  armIdleTimer();
-  parserPaused_ = false;
-  if (pipelineReadPaused_) {
-    pipelineReadPaused_ = false;
-    conn_.readDisable(false);
-  }
-  if (!inParse_) {
-    resumeParsing();
-    closeIfPeerDone();
-  }
-}
-
-void DownstreamConnection::closeIfPeerDone() {
-  // Every whole request the client sent before its FIN is answered; what is left (nothing,
-  // or a fragment nobody will finish) closes once the last response is out.
-  if (peerDone_ && !stream_ && !closed_ && !inParse_) conn_.closeAfterFlush();
-}
-
-void DownstreamConnection::replyError(Reason reason, const std::string& why) {
-  if (errorSent_ || closed_) return;
-  errorSent_ = true;
-  TETHER_LOG(kDebug, "listener " + listener_.name + ": " + peer_ + ": " + why);
-  if (stream_) {
-    if (stream_->responseStarted()) {
-      closeNow();
-      return;
-    }
-    // The body turned out malformed: the stream's own reply path closes the connection.
-    closeAfterResponse_ = true;
-    requestKeepAlive_ = false;
-    stream_->sendLocalReply(defaultStatus(reason), why + "\n", reason, nullptr);
-    // A completed reply closes after it is flushed (onStreamComplete); anything else ends.
-    if (stream_) closeNow();
-    return;
-  }
-  int status = defaultStatus(reason);
-  worker_.stats().recordLocal(listener_.direction, status, reason);
-  std::string body = why + "\n";
-  out_ = "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) +
-         "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
-         "\r\nx-tether-reason: " + std::string(reasonName(reason)) +
-         "\r\nconnection: close\r\n\r\n" + body;
-  conn_.write(out_);
-  conn_.readDisable(true);
-  conn_.closeAfterFlush();
+  if (codec_) codec_->onWriteWatermark(aboveHigh);
 }
 
 void DownstreamConnection::onDrain() {
-  if (tcpMode_) return;  // raw TCP has no way to ask the client to go; the deadline ends it
-  if (h2_) {
-    h2_->onDrain();
+  if (codec_) {
+    codec_->onDrain();
     return;
   }
-  closeAfterResponse_ = true;
-  if (stream_ || !parser_.idle() || closed_) return;  // the response says connection: close
-  // Idle between requests: the last response promised keep-alive, so the client may be
-  // sending its next request right now. Closing would lose it; instead that request is
-  // answered (with connection: close), and a connection that stays quiet for
-  // kDrainIdleClose is closed by the sweep, as any idle connection is.
-  uint64_t closeAt = uv_now(worker_.loop()) + static_cast<uint64_t>(kDrainIdleClose.count());
-  if (timerKind_ != TimerKind::kIdle || deadline_ > closeAt) {
-    timerKind_ = TimerKind::kIdle;
-    deadline_ = closeAt;
-  }
+  // Not a word yet: given as long as an idle HTTP/1.1 connection is while draining.
+  uint64_t closeAt =
+      uv_now(worker_.loop()) + static_cast<uint64_t>(Http1ServerCodec::kDrainIdleClose.count());
+  headersDeadline_ = std::min(headersDeadline_, closeAt);
 }
 
 void DownstreamConnection::abortForShutdown() {
-  if (tcpMode_) {
-    closeNow();
-    return;
-  }
-  if (h2_) {
-    h2_->abortForShutdown();
-    return;
-  }
-  closeAfterResponse_ = true;
-  if (stream_ && !stream_->responseStarted()) {
-    stream_->sendLocalReply(503, "draining\n", Reason::kDraining, nullptr);
-  }
-  if (stream_) {
-    closeNow();  // the response had started: it cannot be finished in time
+  if (codec_) {
+    codec_->abortForShutdown();
   } else {
-    conn_.closeAfterFlush();
+    closeNow();
   }
 }
 
@@ -637,17 +248,8 @@ void DownstreamConnection::closeNow() {
 
 void DownstreamConnection::onClosed() {
   closed_ = true;
-  if (h2_) h2_->onConnectionClosed();
+  if (codec_) codec_->onConnectionClosed();
   if (detectTimer_) detectTimer_->stop();
-  if (tcpProxy_) {
-    tcpProxy_->detach();
-    tcpProxy_ = nullptr;
-  }
-  if (stream_) {
-    stream_->onDownstreamReset();
-    worker_.deferDelete(std::move(stream_));
-  }
-  timerKind_ = TimerKind::kNone;
   if (counted_) listenerConnections_->fetch_sub(1, std::memory_order_relaxed);
   worker_.stats().downstreamConnectionsActive--;
   worker_.removeConnection(this);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "proxy/codec/http2_session.h"
+#include "proxy/downstream/server_codec.h"
 #include "proxy/stream/stream.h"
 
 namespace tether::proxy {
@@ -31,7 +32,7 @@ class FrameBudget {
 /// as for HTTP/1.1. Window updates are sent only as the request body is handed on (a slow
 /// upstream shrinks the client's window), and a stream whose response queue passes the high
 /// watermark pauses its upstream (a slow client pauses the upstream read).
-class Http2ServerSession : public Http2Session {
+class Http2ServerSession : public Http2Session, public ServerCodec {
  public:
   /// `conn` belongs to the owning DownstreamConnection, which outlives this session.
   Http2ServerSession(Worker& worker, TcpConnection& conn, const config::ListenerConfig& listener,
@@ -46,15 +47,18 @@ class Http2ServerSession : public Http2Session {
   void start();
   /// Bytes from the client. Closes the connection (after flushing a GOAWAY) on a
   /// connection error.
-  void onRead(const char* data, size_t len);
+  void onRead(const char* data, size_t len) override;
+  /// A client that stops sending is gone; its streams cannot finish.
+  void onReadEnd(int status) override;
+  void onWriteWatermark(bool aboveHigh) override { Http2Session::onWriteWatermark(aboveHigh); }
   /// Graceful drain, two steps (RFC 9113 §6.8): GOAWAY with the maximum stream id now, the
   /// real last stream id a second later; the connection closes once its streams are done.
-  void onDrain();
+  void onDrain() override;
   /// The drain deadline: waiting requests get 503 `draining`, the rest are reset.
-  void abortForShutdown();
-  void onSweep(uint64_t now);
+  void abortForShutdown() override;
+  void onSweep(uint64_t now) override;
   /// The socket is gone: every stream ends quietly.
-  void onConnectionClosed();
+  void onConnectionClosed() override;
 
  private:
   class Stream;

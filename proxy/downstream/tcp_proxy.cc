@@ -126,4 +126,39 @@ uint16_t sockaddrPort(const sockaddr_storage& addr) {
   return 0;
 }
 
+void TcpServerCodec::start(const sockaddr* target, std::string early) {
+  proxy_ = new TcpProxy(worker_, conn_, &proxy_);
+  if (!proxy_->connect(target, worker_.bootstrap().upstream.connectTimeout)) {
+    return;  // the proxy closes the client once its upstream handle is closed
+  }
+  if (!early.empty()) proxy_->onDownstreamData(early.data(), early.size());
+}
+
+void TcpServerCodec::onRead(const char* data, size_t len) {
+  if (proxy_) proxy_->onDownstreamData(data, len);
+}
+
+void TcpServerCodec::onReadEnd(int) {
+  if (proxy_) {
+    proxy_->onDownstreamEnd();
+  } else {
+    conn_.close();
+  }
+}
+
+void TcpServerCodec::onWriteWatermark(bool aboveHigh) {
+  if (proxy_) proxy_->onDownstreamWatermark(aboveHigh);
+}
+
+void TcpServerCodec::onSweep(uint64_t now) {
+  uint64_t idle = static_cast<uint64_t>(idleTimeout_.count());
+  if (proxy_ && now > proxy_->lastActivity() + idle) conn_.close();
+}
+
+void TcpServerCodec::onConnectionClosed() {
+  if (!proxy_) return;
+  proxy_->detach();
+  proxy_ = nullptr;
+}
+
 }  // namespace tether::proxy

@@ -7,6 +7,7 @@
 
 #include "config/address.h"
 #include "config/duration.h"
+#include "proxy/downstream/server_codec.h"
 #include "proxy/network/connection.h"
 #include "proxy/worker/worker.h"
 
@@ -51,6 +52,31 @@ class TcpProxy : public TcpConnection::Handler, public Deletable {
   uint64_t lastActivity_;
   bool upPaused_ = false;    // we paused the upstream read for a slow client
   bool downPaused_ = false;  // we paused the downstream read for a slow upstream
+};
+
+/// Raw TCP as a downstream connection's codec: every event goes to the proxy while it
+/// lives; an idle connection (no byte either way for listener.tcpIdleTimeout) is closed.
+class TcpServerCodec : public ServerCodec {
+ public:
+  TcpServerCodec(Worker& worker, TcpConnection& conn, config::Duration idleTimeout)
+      : worker_(worker), conn_(conn), idleTimeout_(idleTimeout) {}
+  /// Starts the proxy to `target`; `early` holds bytes the client already sent.
+  void start(const sockaddr* target, std::string early);
+
+  void onRead(const char* data, size_t len) override;
+  void onReadEnd(int status) override;
+  void onWriteWatermark(bool aboveHigh) override;
+  void onSweep(uint64_t now) override;
+  /// Raw TCP has no way to ask the client to go; the drain deadline ends it.
+  void onDrain() override {}
+  void abortForShutdown() override { conn_.close(); }
+  void onConnectionClosed() override;
+
+ private:
+  Worker& worker_;
+  TcpConnection& conn_;
+  config::Duration idleTimeout_;
+  TcpProxy* proxy_ = nullptr;  // frees itself (and clears this)
 };
 
 /// The socket's local address, and in `original` the SO_ORIGINAL_DST of a connection that
