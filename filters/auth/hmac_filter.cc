@@ -64,24 +64,24 @@ bool HmacRule::applies(std::string_view service, std::string_view route,
 }
 
 std::shared_ptr<const AuthRules> AuthRules::build(const config::Config& config,
-                                                  proxy::SharedState& state) {
+                                                  filters::SharedState& state) {
   auto rules = std::make_shared<AuthRules>();
   for (const auto& c : config.hmacAuths) {
     auto rule = std::make_shared<HmacRule>();
     rule->config = c;
     for (const auto& k : c.keys) {
       std::string error;
-      const proxy::hmac::SecretStore::Slot* slot = state.secrets.load(k.secretFile, error);
+      const filters::hmac::SecretStore::Slot* slot = state.secrets.load(k.secretFile, error);
       if (!slot) {
         TETHER_LOG(kError, "HmacAuth " + c.name + ": key " + k.id + " left out: " + error);
         continue;
       }
       rule->keys.push_back({k.id, k.caller, slot});
     }
-    rule->signedHeaders = proxy::hmac::signedHeaderNames(c.signedHeaders);
+    rule->signedHeaders = filters::hmac::signedHeaderNames(c.signedHeaders);
     if (c.direction == config::Direction::kInbound) {
       rule->nonces = state.nonceCaches.get(
-          c.name, [&] { return std::make_shared<proxy::hmac::NonceCache>(c.nonceCacheSize); });
+          c.name, [&] { return std::make_shared<filters::hmac::NonceCache>(c.nonceCacheSize); });
       rules->inbound.push_back(std::move(rule));
     } else {
       rule->signingKey = c.keyId.empty() ? (rule->keys.empty() ? nullptr : &rule->keys.front())
@@ -111,16 +111,16 @@ proxy::FilterStatus HmacVerifyFilter::onRequestHeaders(proxy::RequestHead& head,
     }
   }
   if (!verifyHead(head, endStream)) return proxy::FilterStatus::kStopIteration;
-  if (endStream || declaredHash_ == proxy::hmac::kUnsignedPayload) {
+  if (endStream || declaredHash_ == filters::hmac::kUnsignedPayload) {
     // Nothing more to hash: an empty body must be the one signed.
     static const std::array<uint8_t, 32> kEmpty = [] {
       std::array<uint8_t, 32> e{};
-      proxy::hmac::unhex(proxy::hmac::kEmptyBodyHash, e.data(), e.size());
+      filters::hmac::unhex(filters::hmac::kEmptyBodyHash, e.data(), e.size());
       return e;
     }();
     uint8_t declared[32];
-    if (endStream && declaredHash_ != proxy::hmac::kUnsignedPayload &&
-        (!proxy::hmac::unhex(declaredHash_, declared, 32) ||
+    if (endStream && declaredHash_ != filters::hmac::kUnsignedPayload &&
+        (!filters::hmac::unhex(declaredHash_, declared, 32) ||
          CRYPTO_memcmp(declared, kEmpty.data(), 32) != 0)) {
       reject("bad_signature", 401, proxy::Reason::kUnauthenticated);
       return proxy::FilterStatus::kStopIteration;
@@ -128,7 +128,7 @@ proxy::FilterStatus HmacVerifyFilter::onRequestHeaders(proxy::RequestHead& head,
     return accept(head) ? proxy::FilterStatus::kContinue : proxy::FilterStatus::kStopIteration;
   }
   // The body decides: nothing goes on until it is hashed and matched.
-  body_ = std::make_unique<proxy::hmac::Sha256>();
+  body_ = std::make_unique<filters::hmac::Sha256>();
   bodyLimit_ = std::min<uint64_t>(rule_->config.maxBodyBytes,
                                   callbacks_->worker().bootstrap().http.bufferHighWatermark);
   holding_ = true;
@@ -143,23 +143,23 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
   }
   // Two credentials are one too many: which one a verifier and the app would each read is
   // anyone's guess (SigV4 verifiers refuse them too). The same for the signature's headers.
-  for (std::string_view name : {std::string_view("authorization"), proxy::hmac::kDateHeader,
-                                proxy::hmac::kNonceHeader, proxy::hmac::kContentHeader}) {
+  for (std::string_view name : {std::string_view("authorization"), filters::hmac::kDateHeader,
+                                filters::hmac::kNonceHeader, filters::hmac::kContentHeader}) {
     if (head.headers.count(name) > 1) {
       reject("malformed", 401, proxy::Reason::kUnauthenticated);
       return false;
     }
   }
-  thread_local proxy::hmac::Authorization auth;  // reused: no allocation per request
-  const proxy::HeaderString* date = head.headers.get(proxy::hmac::kDateHeader);
-  const proxy::HeaderString* nonce = head.headers.get(proxy::hmac::kNonceHeader);
-  const proxy::HeaderString* content = head.headers.get(proxy::hmac::kContentHeader);
+  thread_local filters::hmac::Authorization auth;  // reused: no allocation per request
+  const proxy::HeaderString* date = head.headers.get(filters::hmac::kDateHeader);
+  const proxy::HeaderString* nonce = head.headers.get(filters::hmac::kNonceHeader);
+  const proxy::HeaderString* content = head.headers.get(filters::hmac::kContentHeader);
   if (nonce) rule_->nonces->prefetch(*nonce);
   uint8_t digest[32];
-  if (!proxy::hmac::parseAuthorization(*authorization, auth) || !date || !nonce || !content ||
+  if (!filters::hmac::parseAuthorization(*authorization, auth) || !date || !nonce || !content ||
       !validNonce(*nonce) ||
-      (*content != proxy::hmac::kUnsignedPayload &&
-       !proxy::hmac::unhex(*content, digest, sizeof(digest)))) {
+      (*content != filters::hmac::kUnsignedPayload &&
+       !filters::hmac::unhex(*content, digest, sizeof(digest)))) {
     reject("malformed", 401, proxy::Reason::kUnauthenticated);
     return false;
   }
@@ -170,7 +170,7 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
       return false;
     }
   }
-  if (*content == proxy::hmac::kUnsignedPayload && !rule_->config.allowUnsignedPayload) {
+  if (*content == filters::hmac::kUnsignedPayload && !rule_->config.allowUnsignedPayload) {
     reject("malformed", 401, proxy::Reason::kUnauthenticated);
     return false;
   }
@@ -179,7 +179,7 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
     reject("unknown_key", 401, proxy::Reason::kUnauthenticated);
     return false;
   }
-  std::optional<int64_t> when = proxy::hmac::parseDate(*date);
+  std::optional<int64_t> when = filters::hmac::parseDate(*date);
   if (!when) {
     reject("malformed", 401, proxy::Reason::kUnauthenticated);
     return false;
@@ -190,9 +190,9 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
     reject("expired", 401, proxy::Reason::kUnauthenticated);
     return false;
   }
-  proxy::hmac::RequestView view{head.method, head.path, head.authority, &head.headers};
+  filters::hmac::RequestView view{head.method, head.path, head.authority, &head.headers};
   std::array<uint8_t, 32> expected =
-      proxy::hmac::expectedSignature(view, key_->id, key_->secret->get(), auth.signedHeaders);
+      filters::hmac::expectedSignature(view, key_->id, key_->secret->get(), auth.signedHeaders);
   // Fixed length, constant time.
   if (CRYPTO_memcmp(expected.data(), auth.signature.data(), expected.size()) != 0) {
     reject("bad_signature", 401, proxy::Reason::kUnauthenticated);
@@ -201,7 +201,7 @@ bool HmacVerifyFilter::verifyHead(proxy::RequestHead& head, bool endStream) {
   // A replay is refused before its body is read; the nonce itself is remembered only once
   // the whole request checks out, so a forged request cannot burn a genuine nonce. (Without
   // a body to wait for, accept() follows at once and its insertion finds a replay.)
-  bool bodyFollows = !endStream && *content != proxy::hmac::kUnsignedPayload;
+  bool bodyFollows = !endStream && *content != filters::hmac::kUnsignedPayload;
   if (bodyFollows && rule_->nonces->contains(*nonce, now)) {
     reject("replayed", 401, proxy::Reason::kUnauthenticated);
     return false;
@@ -228,19 +228,19 @@ proxy::FilterStatus HmacVerifyFilter::acceptPeer(proxy::RequestHead& head,
   proxy::WorkerStats& stats = callbacks_->worker().stats();
   stats.countPair(stats.auth, rule_->config.name, "mtls");
   stats.countPair(stats.callers, rule_->config.name, caller);
-  head.headers.set(proxy::hmac::kCallerHeader, caller);
+  head.headers.set(filters::hmac::kCallerHeader, caller);
   return proxy::FilterStatus::kContinue;
 }
 
 bool HmacVerifyFilter::accept(proxy::RequestHead& head) {
-  const proxy::HeaderString* nonce = head.headers.get(proxy::hmac::kNonceHeader);
+  const proxy::HeaderString* nonce = head.headers.get(filters::hmac::kNonceHeader);
   switch (rule_->nonces->add(*nonce, expiresAt_, callbacks_->worker().clock().unixSeconds())) {
-    case proxy::hmac::NonceCache::Result::kAdded:
+    case filters::hmac::NonceCache::Result::kAdded:
       break;
-    case proxy::hmac::NonceCache::Result::kReplayed:  // the same nonce, verified meanwhile
+    case filters::hmac::NonceCache::Result::kReplayed:  // the same nonce, verified meanwhile
       reject("replayed", 401, proxy::Reason::kUnauthenticated);
       return false;
-    case proxy::hmac::NonceCache::Result::kFull:
+    case filters::hmac::NonceCache::Result::kFull:
       // Fail closed: a request that cannot be remembered could be replayed.
       reject("nonce_cache_full", 503, proxy::Reason::kOverflow);
       return false;
@@ -253,12 +253,12 @@ bool HmacVerifyFilter::accept(proxy::RequestHead& head) {
   stats.countPair(stats.callers, rule_->config.name, key_->caller);
   // The app learns who called; whatever the caller claimed itself is replaced. The
   // signature has done its work: like Envoy's jwt_authn, the credentials stop here.
-  head.headers.set(proxy::hmac::kCallerHeader, key_->caller);
+  head.headers.set(filters::hmac::kCallerHeader, key_->caller);
   if (!rule_->config.forwardCredentials) {
     // One pass over the fields for the four names.
     std::erase_if(head.headers.fields(), [](const proxy::HeaderMap::Field& f) {
-      return f.name == "authorization" || f.name == proxy::hmac::kDateHeader ||
-             f.name == proxy::hmac::kNonceHeader || f.name == proxy::hmac::kContentHeader;
+      return f.name == "authorization" || f.name == filters::hmac::kDateHeader ||
+             f.name == filters::hmac::kNonceHeader || f.name == filters::hmac::kContentHeader;
     });
   }
   return true;
@@ -289,7 +289,7 @@ void HmacVerifyFilter::finishBody() {
   // The declared hash was signed; the body must be the one it names (as bytes: the hex may
   // be in either case).
   uint8_t a[32], b[32];
-  if (!proxy::hmac::unhex(actual, a, 32) || !proxy::hmac::unhex(declaredHash_, b, 32) ||
+  if (!filters::hmac::unhex(actual, a, 32) || !filters::hmac::unhex(declaredHash_, b, 32) ||
       CRYPTO_memcmp(a, b, 32) != 0) {
     reject("bad_signature", 401, proxy::Reason::kUnauthenticated);
     return;
@@ -303,7 +303,7 @@ void HmacVerifyFilter::reject(std::string_view result, int status, proxy::Reason
   callbacks_->info().auth = result;
   TETHER_LOG(kDebug, "HmacAuth " + rule_->config.name + ": refused (" + std::string(result) + ")");
   proxy::HeaderMap extra;
-  if (status == 401) extra.add("www-authenticate", std::string(proxy::hmac::kScheme));
+  if (status == 401) extra.add("www-authenticate", std::string(filters::hmac::kScheme));
   callbacks_->sendLocalReply(status, std::string(proxy::reasonName(reason)) + "\n", reason, &extra);
 }
 

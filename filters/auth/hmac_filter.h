@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/policy/hmac.h"
-#include "proxy/policy/shared_state.h"
+#include "filters/auth/hmac.h"
+#include "filters/common/shared_state.h"
 #include "proxy/stream/filter.h"
 
 namespace tether::filters {
@@ -17,13 +17,13 @@ struct HmacRule {
   struct Key {
     std::string id;
     std::string caller;
-    const proxy::hmac::SecretStore::Slot* secret;
+    const filters::hmac::SecretStore::Slot* secret;
   };
   config::HmacAuthConfig config;
   std::vector<Key> keys;
-  std::vector<std::string> signedHeaders;           // what outbound signatures cover
-  const Key* signingKey = nullptr;                  // outbound
-  std::shared_ptr<proxy::hmac::NonceCache> nonces;  // inbound; kept across reloads by rule name
+  std::vector<std::string> signedHeaders;             // what outbound signatures cover
+  const Key* signingKey = nullptr;                    // outbound
+  std::shared_ptr<filters::hmac::NonceCache> nonces;  // inbound; kept across reloads by rule name
 
   const Key* find(std::string_view id) const;
   /// Deny rules first; then, when there are allow rules, one must match.
@@ -39,7 +39,7 @@ struct AuthRules {
   /// Secrets come from SecretStore (already checked by the server before a config is
   /// accepted); a key whose file cannot be read now is left out and logged.
   static std::shared_ptr<const AuthRules> build(const config::Config& config,
-                                                proxy::SharedState& state);
+                                                filters::SharedState& state);
 };
 
 /// Inbound: verifies TETHER-HMAC-SHA256 signatures and authorizes the caller, before
@@ -67,7 +67,7 @@ class HmacVerifyFilter : public proxy::Filter {
   const HmacRule* rule_ = nullptr;
   const HmacRule::Key* key_ = nullptr;
   proxy::RequestHead* head_ = nullptr;
-  std::unique_ptr<proxy::hmac::Sha256> body_;  // while a signed body is being hashed
+  std::unique_ptr<filters::hmac::Sha256> body_;  // while a signed body is being hashed
   std::string declaredHash_;
   uint64_t bodyBytes_ = 0;
   uint64_t bodyLimit_ = 0;

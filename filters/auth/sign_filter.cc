@@ -20,15 +20,15 @@ FilterStatus SignFilter::onRequestHeaders(proxy::RequestHead& head, bool endStre
   callbacks_->addUpstreamHook(*this);
   // A tunnel's bytes cannot be hashed ahead: its head is signed without them.
   if (head.upgrade || head.isConnect()) {
-    payloadHash_ = proxy::hmac::kUnsignedPayload;
+    payloadHash_ = filters::hmac::kUnsignedPayload;
     return FilterStatus::kContinue;
   }
   if (endStream) {
-    payloadHash_ = proxy::hmac::kEmptyBodyHash;
+    payloadHash_ = filters::hmac::kEmptyBodyHash;
     return FilterStatus::kContinue;
   }
   // The head goes upstream once the body is hashed: held until then.
-  bodyHash_ = std::make_unique<proxy::hmac::Sha256>();
+  bodyHash_ = std::make_unique<filters::hmac::Sha256>();
   return FilterStatus::kStopIteration;
 }
 
@@ -52,7 +52,7 @@ bool SignFilter::hash(std::string_view data, bool end) {
       callbacks_->sendLocalReply(413, "body too large to sign\n", proxy::Reason::kBodyTooLarge);
       return false;
     }
-    payloadHash_ = proxy::hmac::kUnsignedPayload;
+    payloadHash_ = filters::hmac::kUnsignedPayload;
   } else {
     bodyHash_->update(data);
     if (!end) return true;
@@ -69,13 +69,13 @@ void SignFilter::onUpstreamAttempt(proxy::RequestHead& head, std::string_view au
   int64_t now = callbacks_->worker().clock().unixSeconds();
   // Tether's three headers go on first (replacing a previous attempt's), then the
   // signature over the request as it will be sent.
-  head.headers.set(proxy::hmac::kContentHeader, payloadHash_);
-  head.headers.set(proxy::hmac::kDateHeader, proxy::hmac::formatDate(now));
-  head.headers.set(proxy::hmac::kNonceHeader, proxy::hmac::newNonce());
+  head.headers.set(filters::hmac::kContentHeader, payloadHash_);
+  head.headers.set(filters::hmac::kDateHeader, filters::hmac::formatDate(now));
+  head.headers.set(filters::hmac::kNonceHeader, filters::hmac::newNonce());
   head.headers.remove("authorization");
-  proxy::hmac::RequestView view{head.method, head.path, authority, &head.headers};
-  head.headers.add("authorization", proxy::hmac::authorization(view, key.id, key.secret->get(),
-                                                               signer_->signedHeaders));
+  filters::hmac::RequestView view{head.method, head.path, authority, &head.headers};
+  head.headers.add("authorization", filters::hmac::authorization(view, key.id, key.secret->get(),
+                                                                 signer_->signedHeaders));
   proxy::WorkerStats& stats = callbacks_->worker().stats();
   stats.countPair(stats.auth, signer_->config.name, "signed");
 }

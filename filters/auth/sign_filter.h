@@ -28,7 +28,7 @@ class SignFilter : public proxy::Filter, public proxy::UpstreamHook {
 
   std::shared_ptr<const AuthRules> rules_;
   const HmacRule* signer_ = nullptr;
-  std::unique_ptr<proxy::hmac::Sha256> bodyHash_;  // while the body is being hashed
+  std::unique_ptr<filters::hmac::Sha256> bodyHash_;  // while the body is being hashed
   std::string payloadHash_;
   uint64_t hashedBytes_ = 0;
 };

@@ -9,7 +9,7 @@ namespace tether::filters {
 using proxy::FilterStatus;
 using proxy::Reason;
 
-bool breakerFailure(const proxy::CircuitBreaker& breaker, const proxy::StreamInfo& info) {
+bool breakerFailure(const filters::CircuitBreaker& breaker, const proxy::StreamInfo& info) {
   switch (info.reason) {
     case Reason::kNone:
       return breaker.isFailureStatus(info.status) ||
@@ -27,15 +27,16 @@ bool breakerFailure(const proxy::CircuitBreaker& breaker, const proxy::StreamInf
 
 FilterStatus CircuitBreakerFilter::onRequestHeaders(proxy::RequestHead& head, bool) {
   proxy::Worker& worker = callbacks_->worker();
-  const proxy::Governance::Subject subject = routeOf(*callbacks_).subject(callbacks_->info(), head);
+  const filters::Governance::Subject subject =
+      routeOf(*callbacks_).subject(callbacks_->info(), head);
   int64_t now = 0;
   for (const auto& breaker : governance_->breakers()) {
     if (admittedCount_ == admitted_.size()) break;
     const config::CircuitBreakerConfig& rule = breaker->config();
-    if (rule.perEndpoint || !proxy::Governance::matches(rule.target, subject)) continue;
+    if (rule.perEndpoint || !filters::Governance::matches(rule.target, subject)) continue;
     if (now == 0) now = worker.clock().nowNs();
     double r = static_cast<double>(worker.random() % 1'000'000) / 1e6;
-    proxy::CircuitBreaker::Admission a = breaker->admit(now, r);
+    filters::CircuitBreaker::Admission a = breaker->admit(now, r);
     if (!a.allowed) {
       replyCircuitOpen(*callbacks_, rule);
       return FilterStatus::kStopIteration;

@@ -3,7 +3,7 @@
 #include <array>
 #include <memory>
 
-#include "proxy/policy/governance.h"
+#include "filters/common/governance.h"
 #include "proxy/stream/filter.h"
 
 namespace tether::filters {
@@ -14,16 +14,16 @@ namespace tether::filters {
 /// router's: they judge each attempt's endpoint.
 class CircuitBreakerFilter : public proxy::Filter {
  public:
-  explicit CircuitBreakerFilter(std::shared_ptr<const proxy::Governance> governance)
+  explicit CircuitBreakerFilter(std::shared_ptr<const filters::Governance> governance)
       : governance_(std::move(governance)) {}
 
   proxy::FilterStatus onRequestHeaders(proxy::RequestHead& head, bool endStream) override;
   void onStreamComplete(const proxy::StreamInfo& info) override;
 
  private:
-  std::shared_ptr<const proxy::Governance> governance_;
+  std::shared_ptr<const filters::Governance> governance_;
   struct Admitted {
-    proxy::CircuitBreaker* breaker;
+    filters::CircuitBreaker* breaker;
     bool probe;
   };
   std::array<Admitted, 4> admitted_{};  // breakers beyond 4 per request are not consulted
@@ -32,9 +32,9 @@ class CircuitBreakerFilter : public proxy::Filter {
 
 /// Whether a finished request counts as a failure for `breaker`: a failure status (or gRPC
 /// status), or no answer from the upstream at all.
-bool breakerFailure(const proxy::CircuitBreaker& breaker, const proxy::StreamInfo& info);
+bool breakerFailure(const filters::CircuitBreaker& breaker, const proxy::StreamInfo& info);
 
 using CircuitBreakerFilterFactory =
-    proxy::FactoryOf<CircuitBreakerFilter, std::shared_ptr<const proxy::Governance>>;
+    proxy::FactoryOf<CircuitBreakerFilter, std::shared_ptr<const filters::Governance>>;
 
 }  // namespace tether::filters

@@ -30,7 +30,7 @@ void replyProtected(proxy::StreamCallbacks& cb, const config::FallbackReply& fal
 }
 
 void replyRateLimited(proxy::StreamCallbacks& cb, const config::RateLimitConfig& rule,
-                      const proxy::RateDecision& decision) {
+                      const filters::RateDecision& decision) {
   int64_t window = std::chrono::duration_cast<std::chrono::seconds>(rule.per).count();
   std::string reset = ceilSeconds(decision.retryAfterNs);
   proxy::HeaderMap h;

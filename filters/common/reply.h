@@ -3,9 +3,9 @@
 #include <string_view>
 
 #include "config/rules.h"
+#include "filters/rate_limit/rate_limiter.h"
 #include "proxy/codec/headers.h"
 #include "proxy/common/reason.h"
-#include "proxy/policy/rate_limiter.h"
 #include "proxy/stream/filter.h"
 
 namespace tether::filters {
@@ -19,7 +19,7 @@ void replyProtected(proxy::StreamCallbacks& cb, const config::FallbackReply& fal
 
 /// 429 rate_limited with Retry-After and the IETF RateLimit-Policy / RateLimit headers.
 void replyRateLimited(proxy::StreamCallbacks& cb, const config::RateLimitConfig& rule,
-                      const proxy::RateDecision& decision);
+                      const filters::RateDecision& decision);
 
 /// 503 circuit_open with Retry-After: the breaker's open duration.
 void replyCircuitOpen(proxy::StreamCallbacks& cb, const config::CircuitBreakerConfig& rule);

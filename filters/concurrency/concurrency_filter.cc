@@ -11,7 +11,7 @@ using proxy::FilterStatus;
 
 FilterStatus ConcurrencyFilter::onRequestHeaders(proxy::RequestHead& head, bool) {
   const RouteChoice& route = routeOf(*callbacks_);
-  if (proxy::ServiceCounters* c = route.counters) {
+  if (filters::ServiceCounters* c = route.counters) {
     // Accepted inaccuracy: workers race between the add and the check, so the limit can be
     // passed by at most one request per worker for an instant; the add is undone at once.
     if (c->active.fetch_add(1, std::memory_order_relaxed) >= route.service().limits.maxRequests) {
@@ -24,12 +24,12 @@ FilterStatus ConcurrencyFilter::onRequestHeaders(proxy::RequestHead& head, bool)
   const auto& limits = governance_->concurrencyLimits();
   if (limits.empty()) return FilterStatus::kContinue;
   const auto& info = callbacks_->info();
-  const proxy::Governance::Subject subject = route.subject(info, head);
+  const filters::Governance::Subject subject = route.subject(info, head);
   int64_t now = 0;
   for (const auto& limiter : limits) {
     if (slotCount_ == slots_.size()) break;
     const config::ConcurrencyLimitConfig& rule = limiter->config();
-    if (!proxy::Governance::matches(rule.target, subject)) continue;
+    if (!filters::Governance::matches(rule.target, subject)) continue;
     if (now == 0) now = callbacks_->worker().clock().nowNs();
     std::string scratch;
     auto slot = limiter->acquire(requestKey(rule.key, head, info, scratch), now);

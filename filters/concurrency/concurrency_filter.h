@@ -3,7 +3,7 @@
 #include <array>
 #include <memory>
 
-#include "proxy/policy/governance.h"
+#include "filters/common/governance.h"
 #include "proxy/stream/filter.h"
 
 namespace tether::filters {
@@ -14,22 +14,22 @@ namespace tether::filters {
 /// until the stream ends.
 class ConcurrencyFilter : public proxy::Filter {
  public:
-  explicit ConcurrencyFilter(std::shared_ptr<const proxy::Governance> governance)
+  explicit ConcurrencyFilter(std::shared_ptr<const filters::Governance> governance)
       : governance_(std::move(governance)) {}
 
   proxy::FilterStatus onRequestHeaders(proxy::RequestHead& head, bool endStream) override;
   void onDestroy() override;
 
  private:
-  std::shared_ptr<const proxy::Governance> governance_;
-  proxy::ServiceCounters* service_ = nullptr;  // counted in .active while set
+  std::shared_ptr<const filters::Governance> governance_;
+  filters::ServiceCounters* service_ = nullptr;  // counted in .active while set
   // Slots beyond 4 per request are not taken: a request matching more limits than that is
   // held to the first four.
-  std::array<std::shared_ptr<proxy::ConcurrencyLimiter::Counter>, 4> slots_;
+  std::array<std::shared_ptr<filters::ConcurrencyLimiter::Counter>, 4> slots_;
   size_t slotCount_ = 0;
 };
 
 using ConcurrencyFilterFactory =
-    proxy::FactoryOf<ConcurrencyFilter, std::shared_ptr<const proxy::Governance>>;
+    proxy::FactoryOf<ConcurrencyFilter, std::shared_ptr<const filters::Governance>>;
 
 }  // namespace tether::filters

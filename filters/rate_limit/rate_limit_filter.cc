@@ -13,11 +13,11 @@ using proxy::FilterStatus;
 
 FilterStatus RateLimitFilter::onRequestHeaders(proxy::RequestHead& head, bool) {
   const auto& info = callbacks_->info();
-  const proxy::Governance::Subject subject = routeOf(*callbacks_).subject(info, head);
+  const filters::Governance::Subject subject = routeOf(*callbacks_).subject(info, head);
   int64_t now = 0;
   for (const auto& limiter : governance_->rateLimits()) {
     const config::RateLimitConfig& rule = limiter->config();
-    if (rule.global || !proxy::Governance::matches(rule.target, subject)) continue;
+    if (rule.global || !filters::Governance::matches(rule.target, subject)) continue;
     if (now == 0) now = callbacks_->worker().clock().nowNs();
     std::string scratch;
     if (!apply(*limiter, limiter->acquire(requestKey(rule.key, head, info, scratch), now))) {
@@ -27,7 +27,7 @@ FilterStatus RateLimitFilter::onRequestHeaders(proxy::RequestHead& head, bool) {
   return admitGlobal() ? FilterStatus::kContinue : FilterStatus::kStopIteration;
 }
 
-bool RateLimitFilter::apply(const proxy::RateLimiter& limiter, const proxy::RateDecision& d) {
+bool RateLimitFilter::apply(const filters::RateLimiter& limiter, const filters::RateDecision& d) {
   if (!d.allowed) {
     replyRateLimited(*callbacks_, limiter.config(), d);
     return false;
@@ -41,11 +41,11 @@ bool RateLimitFilter::admitGlobal() {
   proxy::Worker& worker = callbacks_->worker();
   const auto& info = callbacks_->info();
   const proxy::RequestHead& head = callbacks_->request();
-  const proxy::Governance::Subject subject = routeOf(*callbacks_).subject(info, head);
+  const filters::Governance::Subject subject = routeOf(*callbacks_).subject(info, head);
   while (next_ < limits.size()) {
-    proxy::RateLimiter& limiter = *limits[next_++];
+    filters::RateLimiter& limiter = *limits[next_++];
     const config::RateLimitConfig& rule = limiter.config();
-    if (!rule.global || !proxy::Governance::matches(rule.target, subject)) continue;
+    if (!rule.global || !filters::Governance::matches(rule.target, subject)) continue;
     std::string scratch;
     keyValue_ = requestKey(rule.key, head, info, scratch);
     waiting_ = &limiter;
@@ -76,8 +76,8 @@ bool RateLimitFilter::pace() {
 void RateLimitFilter::onGlobalAnswer(const redisReply* reply) {
   call_ = nullptr;
   redisTimeout_.cancel();
-  proxy::RateDecision d;
-  if (!proxy::RateLimiter::parseGlobalReply(reply, d)) {
+  filters::RateDecision d;
+  if (!filters::RateLimiter::parseGlobalReply(reply, d)) {
     d = waiting_->acquireFallback(keyValue_, callbacks_->worker().clock().nowNs());
   }
   if (apply(*waiting_, d)) resume();

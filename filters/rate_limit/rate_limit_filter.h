@@ -3,10 +3,10 @@
 #include <memory>
 #include <string>
 
+#include "filters/common/governance.h"
 #include "proxy/common/deadline_queue.h"
-#include "proxy/policy/governance.h"
-#include "proxy/policy/redis_client.h"
 #include "proxy/stream/filter.h"
+#include "proxy/upstream/redis_client.h"
 
 namespace tether::filters {
 
@@ -17,7 +17,7 @@ namespace tether::filters {
 /// a timer (the worker goes on) before iteration continues.
 class RateLimitFilter : public proxy::Filter, public proxy::DeadlineCallback {
  public:
-  explicit RateLimitFilter(std::shared_ptr<const proxy::Governance> governance)
+  explicit RateLimitFilter(std::shared_ptr<const filters::Governance> governance)
       : governance_(std::move(governance)) {}
 
   proxy::FilterStatus onRequestHeaders(proxy::RequestHead& head, bool endStream) override;
@@ -30,7 +30,7 @@ class RateLimitFilter : public proxy::Filter, public proxy::DeadlineCallback {
   /// answered or waits (for Redis, or for its pacing slot).
   bool admitGlobal();
   /// One decision: false when it refused (the reply is sent); a wait is kept.
-  bool apply(const proxy::RateLimiter& limiter, const proxy::RateDecision& d);
+  bool apply(const filters::RateLimiter& limiter, const filters::RateDecision& d);
   void onGlobalAnswer(const redisReply* reply);
   void onRedisTimeout();
   /// After a wait for Redis: the remaining global rules, then the pacing wait.
@@ -38,10 +38,10 @@ class RateLimitFilter : public proxy::Filter, public proxy::DeadlineCallback {
   /// Starts the pacing wait, if any. True when the request may go on now.
   bool pace();
 
-  std::shared_ptr<const proxy::Governance> governance_;
-  int64_t waitNs_ = 0;                     // the longest leaky-bucket slot so far, from now
-  size_t next_ = 0;                        // the next rule to consider globally
-  proxy::RateLimiter* waiting_ = nullptr;  // the global rule asked of Redis
+  std::shared_ptr<const filters::Governance> governance_;
+  int64_t waitNs_ = 0;                       // the longest leaky-bucket slot so far, from now
+  size_t next_ = 0;                          // the next rule to consider globally
+  filters::RateLimiter* waiting_ = nullptr;  // the global rule asked of Redis
   std::string keyValue_;
   proxy::RedisClient::Call* call_ = nullptr;
   proxy::Deadline pacing_;
@@ -54,6 +54,6 @@ class RateLimitFilter : public proxy::Filter, public proxy::DeadlineCallback {
 };
 
 using RateLimitFilterFactory =
-    proxy::FactoryOf<RateLimitFilter, std::shared_ptr<const proxy::Governance>>;
+    proxy::FactoryOf<RateLimitFilter, std::shared_ptr<const filters::Governance>>;
 
 }  // namespace tether::filters

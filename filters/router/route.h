@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <memory>
 
+#include "filters/common/governance.h"
 #include "filters/router/route_table.h"
 #include "proxy/common/deadline_queue.h"
-#include "proxy/policy/governance.h"
 #include "proxy/stream/filter.h"
 
 namespace tether::filters {
@@ -56,14 +56,14 @@ struct RouteChoice : proxy::Route {
   /// port) rather than the load balancer.
   std::shared_ptr<const config::EndpointConfig> direct;
   /// The service's counters, all workers together (nullptr for a service not in config).
-  proxy::ServiceCounters* counters = nullptr;
+  filters::ServiceCounters* counters = nullptr;
   RouteTimeout* timeout = nullptr;  // owned by the routing filter
 
   const config::RouteRule& routeRule() const { return *rule->rule; }
   const config::ServiceConfig& service() const { return *backend->service; }
   /// What rule targets (RateLimit, CircuitBreaker, ConcurrencyLimit) are matched against.
-  proxy::Governance::Subject subject(const proxy::StreamInfo& info,
-                                     const proxy::RequestHead& head) const {
+  filters::Governance::Subject subject(const proxy::StreamInfo& info,
+                                       const proxy::RequestHead& head) const {
     return {info.direction, info.service, info.route, head.pathOnly()};
   }
 };

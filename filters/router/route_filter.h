@@ -15,7 +15,7 @@ namespace tether::filters {
 class RouteFilter : public proxy::Filter {
  public:
   RouteFilter(std::shared_ptr<const RouteTable> table,
-              std::shared_ptr<const proxy::Governance> governance)
+              std::shared_ptr<const filters::Governance> governance)
       : table_(std::move(table)), governance_(std::move(governance)) {}
 
   proxy::FilterStatus onRequestHeaders(proxy::RequestHead& head, bool endStream) override;
@@ -23,12 +23,12 @@ class RouteFilter : public proxy::Filter {
 
  private:
   std::shared_ptr<const RouteTable> table_;
-  std::shared_ptr<const proxy::Governance> governance_;
+  std::shared_ptr<const filters::Governance> governance_;
   RouteChoice choice_;
   RouteTimeout timeout_;
 };
 
 using RouteFilterFactory = proxy::FactoryOf<RouteFilter, std::shared_ptr<const RouteTable>,
-                                            std::shared_ptr<const proxy::Governance>>;
+                                            std::shared_ptr<const filters::Governance>>;
 
 }  // namespace tether::filters

@@ -109,10 +109,10 @@ bool RouterFilter::admitEndpoint() {
   size_t refusedCount = 0;
   const size_t draws = std::min<size_t>(16, 2 * backend_->endpoints.size());
   while (true) {
-    std::shared_ptr<proxy::CircuitBreaker> b =
+    std::shared_ptr<filters::CircuitBreaker> b =
         endpointRule_->forEndpoint(endpoint_->addressText, now);
     double r = static_cast<double>(worker.random() % 1'000'000) / 1e6;
-    proxy::CircuitBreaker::Admission a = b->admit(now, r);
+    filters::CircuitBreaker::Admission a = b->admit(now, r);
     if (a.allowed) {
       endpointBreaker_ = std::move(b);
       endpointProbe_ = a.probe;

@@ -23,7 +23,7 @@ constexpr size_t kReplayLimit = 64 * 1024;
 }  // namespace
 
 RouterFilter::RouterFilter(std::shared_ptr<const RouteTable> table,
-                           std::shared_ptr<const proxy::Governance> governance)
+                           std::shared_ptr<const filters::Governance> governance)
     : table_(std::move(table)), governance_(std::move(governance)) {}
 
 RouterFilter::~RouterFilter() { releaseUpstream(); }
@@ -40,10 +40,10 @@ FilterStatus RouterFilter::onRequestHeaders(proxy::RequestHead& head, bool endSt
   if (!chooseLane()) return FilterStatus::kStopIteration;
   if (governance_) {
     // The first perEndpoint rule that matches judges this request's endpoints.
-    const proxy::Governance::Subject subject = route_->subject(info, head);
+    const filters::Governance::Subject subject = route_->subject(info, head);
     for (const auto& breaker : governance_->breakers()) {
       if (breaker->config().perEndpoint &&
-          proxy::Governance::matches(breaker->config().target, subject)) {
+          filters::Governance::matches(breaker->config().target, subject)) {
         endpointRule_ = breaker.get();
         break;
       }

@@ -4,10 +4,10 @@
 #include <memory>
 #include <string>
 
+#include "filters/common/governance.h"
 #include "filters/router/retry_policy.h"
 #include "filters/router/route.h"
 #include "proxy/common/deadline_queue.h"
-#include "proxy/policy/governance.h"
 #include "proxy/stream/filter.h"
 #include "proxy/upstream/upstream_pool.h"
 #include "proxy/worker/stats.h"
@@ -23,7 +23,7 @@ class RouterFilter : public proxy::Filter,
                      public proxy::DeadlineCallback {
  public:
   RouterFilter(std::shared_ptr<const RouteTable> table,
-               std::shared_ptr<const proxy::Governance> governance);
+               std::shared_ptr<const filters::Governance> governance);
   ~RouterFilter() override;
 
   proxy::FilterStatus onRequestHeaders(proxy::RequestHead& head, bool endStream) override;
@@ -85,7 +85,7 @@ class RouterFilter : public proxy::Filter,
   void cancelTimers();
 
   std::shared_ptr<const RouteTable> table_;
-  std::shared_ptr<const proxy::Governance> governance_;
+  std::shared_ptr<const filters::Governance> governance_;
   const RouteChoice* route_ = nullptr;
   const CompiledBackend* backend_ = nullptr;
   const config::EndpointConfig* endpoint_ = nullptr;
@@ -104,11 +104,11 @@ class RouterFilter : public proxy::Filter,
   Call perTryDone_{this, &RouterFilter::onPerTryTimeout};
   Call backoffDone_{this, &RouterFilter::startRetry};
   // The first matching perEndpoint rule, and its breaker for the current attempt.
-  proxy::CircuitBreaker* endpointRule_ = nullptr;
-  std::shared_ptr<proxy::CircuitBreaker> endpointBreaker_;
+  filters::CircuitBreaker* endpointRule_ = nullptr;
+  std::shared_ptr<filters::CircuitBreaker> endpointBreaker_;
   bool endpointProbe_ = false;
   int64_t endpointStartNs_ = 0;
-  proxy::ServiceCounters* serviceCounters_ = nullptr;
+  filters::ServiceCounters* serviceCounters_ = nullptr;
   bool countedPending_ = false;                      // counted in .pending
   bool countedRetry_ = false;                        // counted in .retries (once per request)
   const RetryOn* retryOn_ = &kNoRetry;               // the route's, compiled with the configuration
@@ -139,6 +139,6 @@ class RouterFilter : public proxy::Filter,
 };
 
 using RouterFilterFactory = proxy::FactoryOf<RouterFilter, std::shared_ptr<const RouteTable>,
-                                             std::shared_ptr<const proxy::Governance>>;
+                                             std::shared_ptr<const filters::Governance>>;
 
 }  // namespace tether::filters

@@ -56,8 +56,9 @@ int validateArgs(const Args& a) {
   tether::config::LoadResult r = tether::config::loadFromFiles(a.config, a.files);
   // What `tether run` reads besides: certificates, keys, CA bundles, HMAC secrets.
   if (r.config) {
-    tether::proxy::SharedState state;  // only to read the files once
-    r.errors = tether::proxy::prepareConfigFiles(*r.config, true, state);
+    tether::proxy::TlsRegistry tls;  // only to read the files once
+    tether::filters::FilterChains filters;
+    r.errors = tether::proxy::prepareConfigFiles(*r.config, true, tls, filters);
     if (!r.errors.empty()) r.config.reset();
   }
   for (const auto& e : r.errors) std::printf("%s\n", e.format().c_str());
@@ -105,11 +106,12 @@ int runArgs(const Args& a) {
       }
     }
   }
-  tether::proxy::Server server(r.config, tether::filters::buildSnapshot, [source] {
-    // A copy: the load runs on another thread while the
-    // control-plane client may replace the documents.
-    return [copy = *source] { return copy.load(); };
-  });
+  tether::proxy::Server server(r.config, std::make_unique<tether::filters::FilterChains>(),
+                               [source] {
+                                 // A copy: the load runs on another thread while the
+                                 // control-plane client may replace the documents.
+                                 return [copy = *source] { return copy.load(); };
+                               });
   std::vector<std::string> watched = a.files;
   if (!a.config.empty()) watched.insert(watched.begin(), a.config);
   server.addPlugin(std::make_unique<tether::control::RulesWatch>(std::move(watched)));

@@ -4,14 +4,14 @@
 #include <string>
 #include <vector>
 
+#include "filters/auth/hmac.h"
 #include "proxy/cli/commands.h"
 #include "proxy/codec/headers.h"
-#include "proxy/policy/hmac.h"
 
 namespace tether::cli {
 
 int sign(int argc, char** argv) {
-  namespace hmac = tether::proxy::hmac;
+  namespace hmac = tether::filters::hmac;
   std::string keyId, secretFile, method = "GET", url, host, date, nonce, body;
   std::vector<std::string> signedHeaders;
   tether::proxy::HeaderMap headers;

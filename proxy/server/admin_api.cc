@@ -64,14 +64,14 @@ void Server::collectClusters(AdminRespond respond) {
       int64_t nowMs = steadyNowMs();
       size_t available = 0;
       for (const auto& e : svc.endpoints) {
-        available += state_.health.endpoint(name, e.address.toString())->available(nowMs);
+        available += health_.endpoint(name, e.address.toString())->available(nowMs);
       }
       bool panic = available * 2 < svc.endpoints.size() || available == 0;
       auto inForce = [&](const config::EndpointConfig& e, const EndpointHealth& h) {
         if (!panic && !h.available(nowMs)) return 0.0;
         auto window = svc.loadBalancer.slowStart;
         auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::steady_clock::now() - state_.health.firstSeen(e.addressText));
+            std::chrono::steady_clock::now() - health_.firstSeen(e.addressText));
         return static_cast<double>(slowStartWeight(e.weight, age, window)) / 100.0;
       };
       j.key("panic").value(panic && !svc.endpoints.empty());
@@ -83,7 +83,7 @@ void Server::collectClusters(AdminRespond respond) {
         j.beginObject();
         j.key("address").value(addr);
         j.key("weight").value(static_cast<int64_t>(e.weight));
-        EndpointHealthPtr h = state_.health.endpoint(name, addr);
+        EndpointHealthPtr h = health_.endpoint(name, addr);
         j.key("effectiveWeight").value(inForce(e, *h));
         j.key("labels").beginObject();
         for (const auto& [k, v] : e.labels) j.key(k).value(v);
@@ -209,7 +209,7 @@ void Server::handleAdmin(const AdminRequest& req, AdminRespond respond) {
       control_.ready = ready();
       control_.draining = draining_;
       respond(AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                            renderPrometheus(stats, control_, state_)});
+                            renderPrometheus(stats, control_, filters_->metrics())});
     });
   } else if (get && p == "/clusters") {
     collectClusters(respond);

@@ -1,9 +1,9 @@
-// What `tether run` reads besides the configuration: certificates, keys, CA bundles and
-// HMAC secrets, loaded (and kept for the workers) and checked with the position of the
-// field that names them. `tether validate` runs the same checks.
+// What `tether run` reads besides the configuration: certificates, keys and CA bundles
+// here, and what the filters' rules name (HMAC secrets) through them, loaded (and kept for
+// the workers) and checked with the position of the field that names them. `tether
+// validate` runs the same checks.
 
 #include "proxy/network/tls.h"
-#include "proxy/policy/hmac.h"
 #include "proxy/server/server.h"
 
 namespace tether::proxy {
@@ -29,7 +29,7 @@ config::ConfigError atField(const config::FileFields& fields, const std::string&
 }  // namespace
 
 config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners,
-                                        SharedState& state) {
+                                        TlsRegistry& tls, FilterRuntime& filters) {
   config::ConfigErrors errors;
   std::string error;
   for (const auto& [name, service] : config.services) {
@@ -47,26 +47,17 @@ config::ConfigErrors prepareConfigFiles(const config::Config& config, bool liste
         break;
     }
     for (const char* alpn : alpns) {
-      if (!state.tls.client(*service.tls, alpn, error)) {
+      if (!tls.client(*service.tls, alpn, error)) {
         errors.push_back(atField(service.tlsFiles, "Service " + name + ": spec.tls", error));
         break;
       }
     }
   }
-  for (const auto& h : config.hmacAuths) {
-    for (const auto& k : h.keys) {
-      if (!state.secrets.load(k.secretFile, error)) {
-        const config::FieldPosition& at = k.secretAt;
-        errors.push_back({at.line ? at.file : h.origin.file, at.line ? at.line : h.origin.line,
-                          at.line ? at.column : h.origin.column,
-                          at.line ? at.path : std::string("spec.keys"),
-                          "HmacAuth " + h.name + ": key " + k.id + ": " + error});
-      }
-    }
-  }
+  config::ConfigErrors theirs = filters.prepareFiles(config);
+  errors.insert(errors.end(), theirs.begin(), theirs.end());
   if (!listeners) return errors;
   for (const auto& lc : config.bootstrap.listeners) {
-    if (lc.tls && !state.tls.server(*lc.tls, error)) {
+    if (lc.tls && !tls.server(*lc.tls, error)) {
       errors.push_back(atField(lc.tlsFiles, "listeners." + lc.name + ".tls", error));
     }
   }

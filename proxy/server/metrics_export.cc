@@ -7,8 +7,6 @@
 #include <limits>
 #include <sstream>
 
-#include "proxy/policy/governance.h"
-
 namespace tether::proxy {
 
 namespace {
@@ -66,7 +64,7 @@ MetricFamily histogram(const std::string& name, const std::string& help, const D
 }  // namespace
 
 std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control,
-                             SharedState& state) {
+                             const std::vector<MetricFamilyData>& extra) {
   std::vector<MetricFamily> families;
 
   auto requests = family("tether_requests_total",
@@ -244,61 +242,16 @@ std::string renderPrometheus(const WorkerStats& stats, const ControlStats& contr
   one("tether_draining", "1 while draining.", MetricType::Gauge, control.draining ? 1 : 0);
   one("tether_workers", "Worker threads.", MetricType::Gauge, control.workers);
 
-  auto circuitState =
-      family("tether_circuit_state",
-             "Circuit breaker state: 0 closed, 1 open, 2 half_open, 3 recovering (ramping back).",
-             MetricType::Gauge);
-  auto circuitTransitions = family("tether_circuit_transitions_total",
-                                   "Circuit breaker state changes.", MetricType::Counter);
-  // A perEndpoint rule shows one series per endpoint (label `endpoint`), not its own.
-  auto exportBreaker = [&](const CircuitBreaker& b) {
-    std::vector<ClientMetric::Label> labels = {{"rule", b.config().name}};
-    if (!b.endpoint().empty()) labels.insert(labels.begin(), {"endpoint", b.endpoint()});
-    circuitState.metric.push_back(gauge(static_cast<double>(static_cast<int>(b.state())), labels));
-    for (int from = 0; from < kBreakerStates; ++from) {
-      for (int to = 0; to < kBreakerStates; ++to) {
-        uint64_t n = b.transitions(static_cast<BreakerState>(from), static_cast<BreakerState>(to));
-        if (n == 0) continue;
-        std::vector<ClientMetric::Label> l = labels;
-        l.insert(l.end() - 1, {"from", breakerStateName(static_cast<BreakerState>(from))});
-        l.push_back({"to", breakerStateName(static_cast<BreakerState>(to))});
-        circuitTransitions.metric.push_back(counter(static_cast<double>(n), l));
-      }
+  for (const MetricFamilyData& d : extra) {
+    auto f = family(d.name, d.help, d.counter ? MetricType::Counter : MetricType::Gauge);
+    for (const auto& sample : d.samples) {
+      std::vector<ClientMetric::Label> labels;
+      for (const auto& [name, value] : sample.labels) labels.push_back({name, value});
+      f.metric.push_back(d.counter ? counter(sample.value, std::move(labels))
+                                   : gauge(sample.value, std::move(labels)));
     }
-  };
-  for (const auto& b : state.breakers.live()) {
-    if (b->config().perEndpoint) {
-      b->forEachEndpoint(
-          [&](const std::string&, const CircuitBreaker& one) { exportBreaker(one); });
-    } else {
-      exportBreaker(*b);
-    }
+    families.push_back(std::move(f));
   }
-  families.push_back(std::move(circuitState));
-  families.push_back(std::move(circuitTransitions));
-  auto limitKeys =
-      family("tether_rate_limit_keys", "Keys with their own bucket, per rule.", MetricType::Gauge);
-  auto limitOverflow =
-      family("tether_rate_limit_key_overflow_total",
-             "Requests whose key found the key table full and shared the overflow bucket.",
-             MetricType::Counter);
-  auto limitFallback =
-      family("tether_rate_limit_fallback_total",
-             "Global rate-limit decisions made by the local fallback because Redis was unreachable "
-             "or slower than redis.timeout.",
-             MetricType::Counter);
-  for (const auto& l : state.rateLimits.live()) {
-    if (l->config().global) {
-      limitFallback.metric.push_back(
-          counter(static_cast<double>(l->fallbacks()), {{"rule", l->config().name}}));
-    }
-    limitKeys.metric.push_back(gauge(static_cast<double>(l->keys()), {{"rule", l->config().name}}));
-    limitOverflow.metric.push_back(
-        counter(static_cast<double>(l->overflowed()), {{"rule", l->config().name}}));
-  }
-  families.push_back(std::move(limitKeys));
-  families.push_back(std::move(limitOverflow));
-  families.push_back(std::move(limitFallback));
 
   auto reloads =
       family("tether_config_reloads_total", "Config reloads, by result.", MetricType::Counter);

@@ -3,8 +3,9 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
-#include "proxy/policy/shared_state.h"
+#include "proxy/server/filter_runtime.h"
 #include "proxy/worker/stats.h"
 
 namespace tether::proxy {
@@ -22,9 +23,10 @@ struct ControlStats {
   WorkerStats::PairCounts acceptPauses;                 // the admin listener's back-offs
 };
 
-/// Folds the merged worker counters and the control numbers into prometheus-cpp metric
-/// families and returns the text exposition format (the names operations.md lists).
+/// Folds the merged worker counters, the control numbers and the filters' own families
+/// (`extra`) into prometheus-cpp metric families and returns the text exposition format
+/// (the names operations.md lists).
 std::string renderPrometheus(const WorkerStats& stats, const ControlStats& control,
-                             SharedState& state);
+                             const std::vector<MetricFamilyData>& extra = {});
 
 }  // namespace tether::proxy

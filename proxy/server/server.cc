@@ -16,19 +16,18 @@
 #include "proxy/common/log.h"
 #include "proxy/downstream/listener.h"
 #include "proxy/network/tls.h"
-#include "proxy/policy/hmac.h"
 #include "proxy/upstream/health_probe.h"
 #include "proxy/upstream/upstream_pool.h"
 #include "proxy/worker/access_log.h"
 
 namespace tether::proxy {
 
-Server::Server(std::shared_ptr<const config::Config> config, SnapshotBuilder builder,
+Server::Server(std::shared_ptr<const config::Config> config, std::unique_ptr<FilterRuntime> filters,
                ConfigLoader loader)
-    : config_(std::move(config)),
+    : filters_(std::move(filters)),
+      config_(std::move(config)),
       baseConfig_(config_),
       startBootstrap_(config_->bootstrap),
-      builder_(std::move(builder)),
       loader_(std::move(loader)) {
   // Nothing can run without these two (they fail only when out of descriptors): exit with
   // the reason, before anything was started.
@@ -52,12 +51,13 @@ int Server::start() {
   const config::Bootstrap& b = config_->bootstrap;
   unsigned n = b.workers ? b.workers : std::max(1u, std::thread::hardware_concurrency());
   control_.workers = n;
-  snapshot_ = builder_(config_, version_, state_);
+  snapshot_ = filters_->build(config_, version_, health_);
   control_.configVersion = version_;
 
   // Every worker gets its own SO_REUSEPORT socket per listener; the kernel spreads
   // connections across them, and no accept lock is shared.
-  if (config::ConfigErrors errors = prepareConfigFiles(*config_, true, state_); !errors.empty()) {
+  if (config::ConfigErrors errors = prepareConfigFiles(*config_, true, tls_, *filters_);
+      !errors.empty()) {
     for (const auto& e : errors) TETHER_LOG(kError, e.format());
     return 1;
   }
@@ -68,7 +68,7 @@ int Server::start() {
     std::shared_ptr<TlsContextSlot> tls;
     if (lc.tls) {
       std::string error;
-      tls = state_.tls.server(*lc.tls, error);
+      tls = tls_.server(*lc.tls, error);
     }
     for (unsigned i = 0; i < n; ++i) {
       int fd = openListeningSocket(addr, 1024, true);
@@ -129,8 +129,8 @@ int Server::start() {
                           std::to_string(b.runAs->gid));
   }
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), b, snapshot_,
-                                                std::move(perWorker[i]), state_.tls));
+    workers_.push_back(
+        std::make_unique<Worker>(static_cast<int>(i), b, snapshot_, std::move(perWorker[i]), tls_));
     if (accessLogFd_ >= 0) workers_.back()->setAccessLogFd(accessLogFd_);
     if (std::string error = workers_.back()->start(); !error.empty()) {
       workers_.pop_back();
@@ -170,7 +170,7 @@ int Server::start() {
   }
 
   healthChecker_ = std::make_unique<HealthChecker>(
-      &loop_, state_.health, [this](ProbeSpec spec, std::function<void(ProbeResult)> done) {
+      &loop_, health_, [this](ProbeSpec spec, std::function<void(ProbeResult)> done) {
         probe(std::move(spec), std::move(done));
       });
   healthChecker_->update(*config_);
@@ -182,11 +182,11 @@ int Server::start() {
   });
   dns_->update(*baseConfig_);
   tlsReloadTimer_ = std::make_unique<Timer>(&loop_, [this] {
-    if (int n = state_.tls.reloadChanged()) {
+    if (int n = tls_.reloadChanged()) {
       TETHER_LOG(kInfo,
                  "tls: " + std::to_string(n) + " certificate(s) reloaded from changed files");
     }
-    if (int n = state_.secrets.reloadChanged()) {
+    if (int n = filters_->reloadChangedFiles()) {
       TETHER_LOG(kInfo, "hmac: " + std::to_string(n) + " secret(s) reloaded from changed files");
     }
   });
@@ -370,7 +370,7 @@ ReloadOutcome Server::applyLoaded(const std::string& trigger, config::LoadResult
     return out;
   }
   config::ConfigErrors errors = std::move(r.errors);
-  if (r.config) errors = prepareConfigFiles(*r.config, false, state_);
+  if (r.config) errors = prepareConfigFiles(*r.config, false, tls_, *filters_);
   if (!errors.empty()) {
     lastRejection_ = errors;
     lastRejectionTrigger_ = trigger;
@@ -470,8 +470,8 @@ std::vector<std::string> restartRequired(const config::Bootstrap& running,
 void Server::publish(std::shared_ptr<const config::Config> config) {
   config_ = std::move(config);
   ++version_;
-  snapshot_ = builder_(config_, version_, state_);
-  state_.health.retain(*config_);  // older snapshots keep what they still reference
+  snapshot_ = filters_->build(config_, version_, health_);
+  health_.retain(*config_);  // older snapshots keep what they still reference
   healthChecker_->update(*config_);
   for (auto& w : workers_) w->setSnapshot(snapshot_);
   control_.configVersion = version_;

@@ -12,8 +12,9 @@
 #include "config/config.h"
 #include "proxy/common/task_queue.h"
 #include "proxy/common/timer.h"
-#include "proxy/policy/shared_state.h"
+#include "proxy/network/tls.h"
 #include "proxy/server/admin.h"
+#include "proxy/server/filter_runtime.h"
 #include "proxy/server/metrics_export.h"
 #include "proxy/stream/snapshot.h"
 #include "proxy/upstream/dns_discovery.h"
@@ -59,11 +60,11 @@ class ControlPlugin {
 };
 
 /// Reads the files `config` names: builds its TLS contexts (services; listeners when
-/// `listeners`) and loads its HMAC secrets, so workers find them ready. Errors point at the
-/// field that names the file. `tether run` (at start and on every reload) and `tether
-/// validate` read the same files through this.
+/// `listeners`) in `tls` and has the filters load theirs (HMAC secrets), so workers find
+/// them ready. Errors point at the field that names the file. `tether run` (at start and on
+/// every reload) and `tether validate` read the same files through this.
 config::ConfigErrors prepareConfigFiles(const config::Config& config, bool listeners,
-                                        SharedState& state);
+                                        TlsRegistry& tls, FilterRuntime& filters);
 
 /// The bootstrap sections that differ between `running` and `next` and that a reload cannot
 /// apply (listeners, admin, workers, runAs, node, accessLog, redis, rules.controlPlane);
@@ -75,7 +76,7 @@ std::vector<std::string> restartRequired(const config::Bootstrap& running,
 /// signals, readiness, reloads and the drain on shutdown. Lives on the main thread.
 class Server {
  public:
-  Server(std::shared_ptr<const config::Config> config, SnapshotBuilder builder,
+  Server(std::shared_ptr<const config::Config> config, std::unique_ptr<FilterRuntime> filters,
          ConfigLoader loader);
   ~Server();
 
@@ -133,11 +134,14 @@ class Server {
   std::string configDump() const;
   std::string rulesJson() const;
 
-  SharedState state_;  // first: it outlives the workers and every snapshot
+  // State that outlives the workers and every snapshot, so declared first: the filters'
+  // (breakers, limiters, secrets, nonces), TLS contexts, endpoint health.
+  std::unique_ptr<FilterRuntime> filters_;
+  TlsRegistry tls_;
+  HealthRegistry health_;
   std::shared_ptr<const config::Config> config_;      // what is served: rules + discovery
   std::shared_ptr<const config::Config> baseConfig_;  // the rules as loaded
   config::Bootstrap startBootstrap_;                  // what the process started with
-  SnapshotBuilder builder_;
   ConfigLoader loader_;
   SnapshotPtr snapshot_;
   std::unique_ptr<HealthChecker> healthChecker_;

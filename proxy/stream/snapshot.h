@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,14 +43,5 @@ class Snapshot {
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
-
-struct SharedState;
-
-/// Builds a snapshot (with its filter chains) from a config. Supplied by the executable,
-/// which links the filters; the proxy library itself knows no concrete filter. The
-/// filters' state that survives reloads (endpoint health, breakers, limiters, secrets,
-/// nonces) comes from `state`.
-using SnapshotBuilder = std::function<SnapshotPtr(std::shared_ptr<const config::Config>,
-                                                  uint64_t version, SharedState& state)>;
 
 }  // namespace tether::proxy

@@ -9,7 +9,7 @@
 #include "proxy/downstream/downstream_connection.h"
 #include "proxy/downstream/listener.h"
 #include "proxy/network/connection.h"
-#include "proxy/policy/redis_client.h"
+#include "proxy/upstream/redis_client.h"
 #include "proxy/upstream/upstream_pool.h"
 #include "proxy/worker/access_log.h"
 

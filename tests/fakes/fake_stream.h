@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/policy/shared_state.h"
+#include "proxy/network/tls.h"
 #include "proxy/stream/filter.h"
 #include "proxy/stream/snapshot.h"
 #include "proxy/worker/worker.h"
@@ -23,7 +23,7 @@ class FakeStreamCallbacks : public proxy::StreamCallbacks {
                                const proxy::Clock* clock = nullptr)
       : snapshot_(std::make_shared<proxy::Snapshot>(config, 1)),
         worker_(std::make_unique<proxy::Worker>(0, config->bootstrap, snapshot_,
-                                                std::vector<proxy::ListenerSocket>{}, state.tls)) {
+                                                std::vector<proxy::ListenerSocket>{}, tls)) {
     if (clock) worker_->setClock(*clock);
     info_.start = worker_->clock().steadyNow();
   }
@@ -32,8 +32,8 @@ class FakeStreamCallbacks : public proxy::StreamCallbacks {
     worker_->runLoop();  // closes what the filter left on the loop
   }
 
-  /// What the server would own: the filters' shared state (the worker's TLS registry).
-  proxy::SharedState state;
+  /// What the server would own: the worker's TLS registry.
+  proxy::TlsRegistry tls;
 
   /// Hands `filter` these callbacks, as ActiveStream does.
   void attach(proxy::Filter& filter) { filter.setCallbacks(*this); }

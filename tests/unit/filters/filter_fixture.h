@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "filters/common/shared_state.h"
 #include "filters/router/route_filter.h"
 #include "proxy/common/clock.h"
 #include "tests/fakes/fake_stream.h"
@@ -17,7 +18,7 @@ struct FilterFixture {
       : config(loadRules(rules, bootstrap)),
         table(std::make_shared<const filters::RouteTable>(config)),
         cb(config, &clock),
-        governance(proxy::Governance::build(*config, cb.state)),
+        governance(filters::Governance::build(*config, state)),
         route(table, governance) {
     cb.attach(route);
   }
@@ -41,9 +42,10 @@ struct FilterFixture {
 
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const filters::RouteTable> table;
+  filters::SharedState state;  // what the server's FilterChains would own
   proxy::ManualClock clock;
   FakeStreamCallbacks cb;
-  std::shared_ptr<const proxy::Governance> governance;
+  std::shared_ptr<const filters::Governance> governance;
   filters::RouteFilter route;
   bool routed = false;
 };

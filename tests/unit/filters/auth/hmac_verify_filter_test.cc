@@ -38,7 +38,7 @@ struct AuthFixture {
                         "{ direction: inbound, clockSkew: 300s, keys: [ { id: orders-1, caller: "
                         "orders, secretFile: " +
                             secret + " } ], allow: [ { caller: orders, pathPrefix: /api } ] }")),
-        rules(AuthRules::build(*f.config, f.cb.state)) {}
+        rules(AuthRules::build(*f.config, f.state)) {}
   ~AuthFixture() { unlink(secret.c_str()); }
 
   /// A request to /api/`path`, signed now by the outbound filter.

@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 
-#include "proxy/policy/hmac.h"
+#include "filters/auth/hmac.h"
 #include "tests/unit/filters/filter_fixture.h"
 
 using namespace tether;
@@ -35,7 +35,7 @@ struct SigningFixture {
                         "{ direction: outbound, target: { service: ratings }, keyId: k1, keys: "
                         "[ { id: k1, secretFile: " +
                             secretFile + " } ], signedHeaders: [ content-type ]" + extra + " }")),
-        auth(AuthRules::build(*f.config, f.cb.state)),
+        auth(AuthRules::build(*f.config, f.state)),
         filter(auth) {
     f.cb.attach(filter);
   }
@@ -61,11 +61,11 @@ TEST_CASE("a signed request with a body is held until the body is hashed", "[fil
   CHECK(s.f.cb.requestContinues == 1);
   REQUIRE(s.f.cb.hooks.size() == 1);
   s.f.cb.runUpstreamHooks(head, "ratings");
-  CHECK(proxy::view(head.headers.get(proxy::hmac::kContentHeader)) ==
-        proxy::hmac::sha256Hex("hello world"));
+  CHECK(proxy::view(head.headers.get(filters::hmac::kContentHeader)) ==
+        filters::hmac::sha256Hex("hello world"));
   // The date is the worker's clock's.
-  CHECK(proxy::view(head.headers.get(proxy::hmac::kDateHeader)) ==
-        proxy::hmac::formatDate(s.f.clock.unixSeconds()));
+  CHECK(proxy::view(head.headers.get(filters::hmac::kDateHeader)) ==
+        filters::hmac::formatDate(s.f.clock.unixSeconds()));
   CHECK(head.headers.get("authorization") != nullptr);
 }
 
@@ -75,12 +75,13 @@ TEST_CASE("every attempt is signed afresh: a new date and nonce, one Authorizati
   auto& head = s.f.request("ratings");
   CHECK(s.filter.onRequestHeaders(head, true) == proxy::FilterStatus::kContinue);
   s.f.cb.runUpstreamHooks(head, "ratings");
-  std::string nonce1(*head.headers.get(proxy::hmac::kNonceHeader));
+  std::string nonce1(*head.headers.get(filters::hmac::kNonceHeader));
   std::string auth1(*head.headers.get("authorization"));
-  CHECK(proxy::view(head.headers.get(proxy::hmac::kContentHeader)) == proxy::hmac::kEmptyBodyHash);
+  CHECK(proxy::view(head.headers.get(filters::hmac::kContentHeader)) ==
+        filters::hmac::kEmptyBodyHash);
   s.f.clock.advance(std::chrono::seconds(2));
   s.f.cb.runUpstreamHooks(head, "ratings");
-  CHECK(std::string(*head.headers.get(proxy::hmac::kNonceHeader)) != nonce1);
+  CHECK(std::string(*head.headers.get(filters::hmac::kNonceHeader)) != nonce1);
   CHECK(std::string(*head.headers.get("authorization")) != auth1);
   size_t authorizations = 0;
   for (const auto& field : head.headers) authorizations += field.name == "authorization";
@@ -103,5 +104,6 @@ TEST_CASE("a body over maxBodyBytes is 413, or UNSIGNED-PAYLOAD when allowed", "
   lax.filter.onRequestData(body, true);
   CHECK(lax.f.cb.requestContinues == 1);
   lax.f.cb.runUpstreamHooks(h2, "ratings");
-  CHECK(proxy::view(h2.headers.get(proxy::hmac::kContentHeader)) == proxy::hmac::kUnsignedPayload);
+  CHECK(proxy::view(h2.headers.get(filters::hmac::kContentHeader)) ==
+        filters::hmac::kUnsignedPayload);
 }

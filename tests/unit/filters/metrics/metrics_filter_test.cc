@@ -23,7 +23,7 @@ TEST_CASE("the metrics filter counts a finished request with its duration", "[fi
   f.cb.info().status = 503;
   f.cb.info().reason = proxy::Reason::kCircuitOpen;
   metrics.onStreamComplete(f.cb.info());
-  std::string text = proxy::renderPrometheus(f.cb.worker().stats(), {}, f.cb.state);
+  std::string text = proxy::renderPrometheus(f.cb.worker().stats(), {});
   INFO(text);
   // prometheus-cpp writes labels in name order.
   CHECK(text.find("tether_requests_total{code=\"503\",direction=\"outbound\",reason=\"circuit_"

@@ -15,8 +15,7 @@ TEST_CASE("worker stats count by label set and merge across workers", "[proxy]")
   b.recordRequest(Direction::kInbound, "local_app", "inbound", 200, Reason::kNone, 20);
   a.merge(b);
   REQUIRE(a.routes.size() == 2);
-  SharedState state;
-  std::string text = renderPrometheus(a, ControlStats{}, state);
+  std::string text = renderPrometheus(a, ControlStats{});
   CHECK(text.find("tether_requests_total{code=\"200\",direction=\"outbound\",reason=\"\","
                   "route=\"r1\",service=\"ratings\"} 2") != std::string::npos);
   CHECK(text.find("reason=\"no_healthy_upstream\"") != std::string::npos);

@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "config/config.h"
+#include "filters/circuit_breaker/circuit_breaker.h"
+#include "filters/rate_limit/rate_limiter.h"
 #include "proxy/common/key_table.h"
-#include "proxy/policy/circuit_breaker.h"
-#include "proxy/policy/rate_limiter.h"
 
-namespace tether::proxy {
+namespace tether::filters {
 
 /// A ConcurrencyLimit rule's counters: in-flight requests per key, shared by all workers
 /// (relaxed fetch_add, undone on refusal: racing workers may pass the limit by one request
@@ -31,7 +31,7 @@ class ConcurrencyLimiter {
   config::ConcurrencyLimitConfig config_;
   std::shared_ptr<Counter> single_;    // key: none
   std::shared_ptr<Counter> overflow_;  // keys beyond maxKeys share this one
-  KeyTable<Counter> table_;
+  proxy::KeyTable<Counter> table_;
 };
 
 /// Requests in flight to one service across every worker (Service `limits`). Relaxed
@@ -81,4 +81,4 @@ class Governance {
   std::map<std::string, std::shared_ptr<ServiceCounters>, std::less<>> counters_;
 };
 
-}  // namespace tether::proxy
+}  // namespace tether::filters

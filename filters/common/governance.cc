@@ -1,8 +1,8 @@
-#include "proxy/policy/governance.h"
+#include "filters/common/governance.h"
 
-#include "proxy/policy/shared_state.h"
+#include "filters/common/shared_state.h"
 
-namespace tether::proxy {
+namespace tether::filters {
 
 ConcurrencyLimiter::ConcurrencyLimiter(config::ConcurrencyLimitConfig config)
     : config_(std::move(config)),
@@ -63,4 +63,4 @@ ServiceCounters* Governance::counters(std::string_view service) const {
   return it == counters_.end() ? nullptr : it->second.get();
 }
 
-}  // namespace tether::proxy
+}  // namespace tether::filters

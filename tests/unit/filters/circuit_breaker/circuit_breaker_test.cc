@@ -1,10 +1,10 @@
-#include "proxy/policy/circuit_breaker.h"
+#include "filters/circuit_breaker/circuit_breaker.h"
 
 #include <catch2/catch.hpp>
 
 using namespace tether;
-using proxy::BreakerState;
-using proxy::CircuitBreaker;
+using filters::BreakerState;
+using filters::CircuitBreaker;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "proxy/policy/redis_client.h"
+#include "proxy/upstream/redis_client.h"
 
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>

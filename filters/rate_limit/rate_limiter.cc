@@ -1,11 +1,11 @@
-#include "proxy/policy/rate_limiter.h"
+#include "filters/rate_limit/rate_limiter.h"
 
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
 #include <functional>
 
-namespace tether::proxy {
+namespace tether::filters {
 
 RateBucket::RateBucket(const config::RateLimitConfig& c)
     : algorithm_(c.algorithm),
@@ -267,4 +267,4 @@ RateDecision RateLimiter::acquire(std::string_view key, int64_t nowNs) {
   return b ? b->acquire(nowNs) : overflow_.acquire(nowNs);
 }
 
-}  // namespace tether::proxy
+}  // namespace tether::filters

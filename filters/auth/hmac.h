@@ -28,7 +28,7 @@
 
 #include "proxy/codec/headers.h"
 
-namespace tether::proxy::hmac {
+namespace tether::filters::hmac {
 
 inline constexpr std::string_view kScheme = "TETHER-HMAC-SHA256";
 inline constexpr std::string_view kDateHeader = "x-tether-date";
@@ -206,4 +206,4 @@ class NonceCache {
   mutable Shard shards_[kShards];
 };
 
-}  // namespace tether::proxy::hmac
+}  // namespace tether::filters::hmac

@@ -1,4 +1,4 @@
-#include "proxy/policy/hmac.h"
+#include "filters/auth/hmac.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -11,7 +11,7 @@
 #include "config/config.h"
 #include "proxy/common/log.h"
 
-namespace tether::proxy::hmac {
+namespace tether::filters::hmac {
 
 namespace {
 
@@ -474,8 +474,8 @@ std::string authorization(const RequestView& r, std::string_view keyId, const Hm
 std::array<uint8_t, 32> expectedSignature(const RequestView& r, std::string_view keyId,
                                           const HmacKey& key,
                                           const std::vector<std::string>& signedHeaders) {
-  const HeaderString* payload = r.headers->get(kContentHeader);
-  const HeaderString* date = r.headers->get(kDateHeader);
+  const proxy::HeaderString* payload = r.headers->get(kContentHeader);
+  const proxy::HeaderString* date = r.headers->get(kDateHeader);
   // One buffer per thread for the canonical request, then the string to sign.
   thread_local std::string canonical;
   canonical.clear();
@@ -505,4 +505,4 @@ std::array<uint8_t, 32> expectedSignature(const RequestView& r, std::string_view
   return key.mac(canonical);
 }
 
-}  // namespace tether::proxy::hmac
+}  // namespace tether::filters::hmac

@@ -1,10 +1,10 @@
-#include "proxy/policy/rate_limiter.h"
+#include "filters/rate_limit/rate_limiter.h"
 
 #include <catch2/catch.hpp>
 
 using namespace tether;
-using proxy::RateDecision;
-using proxy::RateLimiter;
+using filters::RateDecision;
+using filters::RateLimiter;
 
 namespace {
 

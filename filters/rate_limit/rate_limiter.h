@@ -15,7 +15,7 @@
 
 struct redisReply;
 
-namespace tether::proxy {
+namespace tether::filters {
 
 /// What a rate limiter says about one request.
 struct RateDecision {
@@ -87,9 +87,9 @@ class RateLimiter {
   config::RateLimitConfig config_;
   RateBucket single_;    // key: none
   RateBucket overflow_;  // keys beyond maxKeys
-  KeyTable<RateBucket> table_;
+  proxy::KeyTable<RateBucket> table_;
   std::unique_ptr<RateLimiter> fallback_;  // global mode: the local limit used without Redis
   std::atomic<uint64_t> fallbacks_{0};
 };
 
-}  // namespace tether::proxy
+}  // namespace tether::filters

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace tether::proxy {
+namespace tether::filters {
 
 /// Live state objects by key, held weakly: an object lives as long as some snapshot uses
 /// it, and a snapshot built while it lives gets the same one (so state survives a reload
@@ -45,4 +45,4 @@ class Registry {
   std::map<std::string, std::weak_ptr<T>> items_;
 };
 
-}  // namespace tether::proxy
+}  // namespace tether::filters

@@ -7,7 +7,7 @@
 #include "config/rules.h"
 #include "proxy/common/key_table.h"
 
-namespace tether::proxy {
+namespace tether::filters {
 
 enum class BreakerState : int { kClosed = 0, kOpen = 1, kHalfOpen = 2, kRecovering = 3 };
 inline constexpr int kBreakerStates = 4;
@@ -89,8 +89,8 @@ class CircuitBreaker {
   config::CircuitBreakerConfig config_;
   std::string endpoint_;  // one endpoint's breaker: its address
   static constexpr size_t kMaxEndpoints = 4096;
-  std::unique_ptr<KeyTable<CircuitBreaker>> endpoints_;  // perEndpoint rules
-  std::shared_ptr<CircuitBreaker> sharedEndpoint_;       // past kMaxEndpoints
+  std::unique_ptr<proxy::KeyTable<CircuitBreaker>> endpoints_;  // perEndpoint rules
+  std::shared_ptr<CircuitBreaker> sharedEndpoint_;              // past kMaxEndpoints
   int64_t bucketNs_;
   Bucket buckets_[kBuckets];
   std::atomic<int> state_{0};
@@ -104,4 +104,4 @@ class CircuitBreaker {
   std::atomic<uint64_t> transitions_[kBreakerStates][kBreakerStates] = {};
 };
 
-}  // namespace tether::proxy
+}  // namespace tether::filters

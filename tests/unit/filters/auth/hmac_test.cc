@@ -1,7 +1,7 @@
 // The TETHER-HMAC-SHA256 signature: canonicalization, round trips, and that no single
 // change to a signed request goes unnoticed.
 
-#include "proxy/policy/hmac.h"
+#include "filters/auth/hmac.h"
 
 #include <openssl/crypto.h>
 
@@ -10,7 +10,8 @@
 #include <random>
 
 using namespace tether::proxy;
-using namespace tether::proxy::hmac;
+using namespace tether::filters;
+using namespace tether::filters::hmac;
 
 namespace {
 

@@ -9,10 +9,10 @@
 #include <new>
 
 #include "config/config.h"
+#include "filters/auth/hmac.h"
 #include "proxy/common/log.h"
-#include "proxy/policy/hmac.h"
 
-namespace tether::proxy::hmac {
+namespace tether::filters::hmac {
 
 bool SecretStore::read(const std::string& path, std::string& value, int64_t& mtime,
                        std::string& error) {
@@ -153,4 +153,4 @@ size_t NonceCache::size() const {
   return n;
 }
 
-}  // namespace tether::proxy::hmac
+}  // namespace tether::filters::hmac

@@ -1,10 +1,10 @@
-#include "proxy/policy/circuit_breaker.h"
+#include "filters/circuit_breaker/circuit_breaker.h"
 
 #include <algorithm>
 
 #include "proxy/common/log.h"
 
-namespace tether::proxy {
+namespace tether::filters {
 
 namespace {
 
@@ -39,7 +39,7 @@ CircuitBreaker::CircuitBreaker(config::CircuitBreakerConfig config, std::string 
       return std::make_shared<CircuitBreaker>(std::move(one), std::string(address));
     };
     // A closed breaker is the one worth least: its window is all it loses.
-    endpoints_ = std::make_unique<KeyTable<CircuitBreaker>>(
+    endpoints_ = std::make_unique<proxy::KeyTable<CircuitBreaker>>(
         kMaxEndpoints, make,
         [](const CircuitBreaker& b, int64_t) { return b.state() == BreakerState::kClosed; });
     sharedEndpoint_ = make("*");
@@ -201,4 +201,4 @@ void CircuitBreaker::clearWindow() {
   for (Bucket& b : buckets_) b.epoch = -1;
 }
 
-}  // namespace tether::proxy
+}  // namespace tether::filters
