@@ -57,10 +57,7 @@ bool HmacRule::authorized(std::string_view caller, std::string_view path,
 
 bool HmacRule::applies(std::string_view service, std::string_view route,
                        std::string_view path) const {
-  const config::RuleTarget& t = config.target;
-  if (!t.service.empty() && t.service != service) return false;
-  if (!t.route.empty() && t.route != route) return false;
-  return t.pathPrefix.empty() || pathStartsWith(path, t.pathPrefix);
+  return Governance::matches(config.target, {config.direction, service, route, path});
 }
 
 std::shared_ptr<const AuthRules> AuthRules::build(const config::Config& config,

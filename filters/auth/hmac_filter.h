@@ -28,7 +28,8 @@ struct HmacRule {
   const Key* find(std::string_view id) const;
   /// Deny rules first; then, when there are allow rules, one must match.
   bool authorized(std::string_view caller, std::string_view path, std::string_view method) const;
-  /// Whether the rule applies to a request of `service` / `route` to `path`.
+  /// Whether the rule's target takes a request of `service` / `route` to `path` (the one
+  /// target matching every rule kind uses, Governance::matches).
   bool applies(std::string_view service, std::string_view route, std::string_view path) const;
 };
 
