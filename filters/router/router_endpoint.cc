@@ -89,7 +89,7 @@ const config::EndpointConfig* RouterFilter::pickEndpoint(const proxy::RequestHea
       };
     }
   }
-  ctx.nowMs = worker.clock().nowMs();
+  ctx.nowMs = worker.clock().loopMs(worker.loop());
   bool panic = false;
   int index =
       RouteTable::pickEndpoint(*backend_, static_cast<WorkerLbState*>(state)->lb, ctx, &panic);

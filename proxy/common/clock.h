@@ -1,5 +1,7 @@
 #pragma once
 
+#include <uv.h>
+
 #include <chrono>
 #include <cstdint>
 
@@ -18,6 +20,10 @@ class Clock {
   virtual int64_t unixSeconds() const = 0;
 
   int64_t nowMs() const { return nowNs() / 1'000'000; }
+  /// Milliseconds on the same time base, as `loop` last read them: the real clock answers
+  /// from the loop's cached time (no system call; request timeouts and endpoint health
+  /// need no more), a manual clock with its own time.
+  virtual int64_t loopMs(uv_loop_t* loop) const { return nowMs(); }
   std::chrono::steady_clock::time_point steadyNow() const {
     return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(nowNs()));
   }
@@ -36,6 +42,8 @@ class RealClock : public Clock {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
+  // uv_now is uv_hrtime (CLOCK_MONOTONIC, as steady_clock) in ms, cached per loop turn.
+  int64_t loopMs(uv_loop_t* loop) const override { return static_cast<int64_t>(uv_now(loop)); }
   /// One instance serves every worker: it has no state.
   static RealClock& instance() {
     static RealClock clock;

@@ -6,7 +6,8 @@ void Deadline::arm(DeadlineQueue& queue, std::chrono::milliseconds timeout, Dead
   cancel();
   queue_ = &queue;
   cb_ = &cb;
-  at_ = static_cast<uint64_t>(queue.clock_->nowMs()) + static_cast<uint64_t>(timeout.count());
+  at_ = static_cast<uint64_t>(queue.clock_->loopMs(queue.loop_)) +
+        static_cast<uint64_t>(timeout.count());
   for (auto& l : queue.lists_) {
     if (l->duration == static_cast<uint64_t>(timeout.count())) {
       list_ = l.get();
@@ -26,7 +27,7 @@ void Deadline::cancel() {
 }
 
 DeadlineQueue::DeadlineQueue(uv_loop_t* loop, const Clock& clock)
-    : clock_(&clock), timer_(loop, [this] { fireExpired(); }) {}
+    : loop_(loop), clock_(&clock), timer_(loop, [this] { fireExpired(); }) {}
 
 void DeadlineQueue::add(Deadline& d) {
   DeadlineList& l = *d.list_;
@@ -69,12 +70,12 @@ void DeadlineQueue::schedule() {
     timer_.stop();
     return;
   }
-  uint64_t now = static_cast<uint64_t>(clock_->nowMs());
+  uint64_t now = static_cast<uint64_t>(clock_->loopMs(loop_));
   timer_.start(std::chrono::milliseconds(earliest > now ? earliest - now : 0));
 }
 
 void DeadlineQueue::fireExpired() {
-  uint64_t now = static_cast<uint64_t>(clock_->nowMs());
+  uint64_t now = static_cast<uint64_t>(clock_->loopMs(loop_));
   // By index: a callback may arm a deadline of a new duration, growing lists_.
   for (size_t i = 0; i < lists_.size(); ++i) {
     DeadlineList* l = lists_[i].get();

@@ -70,6 +70,7 @@ class DeadlineQueue {
   void remove(Deadline& d);
   void schedule();
 
+  uv_loop_t* loop_;
   const Clock* clock_;
   std::vector<std::unique_ptr<DeadlineList>> lists_;
   Timer timer_;
