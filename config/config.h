@@ -65,8 +65,9 @@ const char* embeddedDefaultYaml();
 /// The files matching a glob pattern, sorted (none when nothing matches).
 std::vector<std::string> expandGlob(const std::string& pattern);
 
-/// The whole content of the regular file at `path` into `out`; false (and `out` untouched,
-/// `error` set to why) when it cannot be read or is larger than kMaxConfigBytes.
+/// The whole content of the file at `path` ("-": standard input) into `out`; false (and
+/// `out` untouched, `error` set to why) when it cannot be read or is larger than
+/// kMaxConfigBytes. Every whole-file read in Tether goes through this.
 bool readFile(const std::string& path, std::string& out, std::string* error = nullptr);
 
 /// Hex SHA-256 of `data`.

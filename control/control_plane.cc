@@ -67,7 +67,6 @@ ControlPlaneServer::ControlPlaneServer(ControlPlaneOptions options) : options_(s
 ControlPlaneServer::~ControlPlaneServer() { uv_loop_close(&loop_); }
 
 int ControlPlaneServer::run() {
-  signal(SIGPIPE, SIG_IGN);
   // One descriptor per connected sidecar: thousands of them.
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
@@ -117,14 +116,12 @@ int ControlPlaneServer::run() {
   watcher_->watch({options_.rulesDir + "/*.yaml", options_.rulesDir + "/*.yml"});
   sweep_ = std::make_unique<proxy::Timer>(&loop_, [this] { expireInstances(); });
   sweep_->start(std::chrono::milliseconds(200), std::chrono::milliseconds(200));
-  for (int signum : {SIGTERM, SIGINT}) {
-    auto* s = new uv_signal_t;
-    uv_signal_init(&loop_, s);
-    s->data = this;
-    uv_signal_start(
-        s, [](uv_signal_t* h, int) { static_cast<ControlPlaneServer*>(h->data)->shutdown(); },
-        signum);
-    signals_.push_back(s);
+  if (std::string error = signals_.start(&loop_, {SIGTERM, SIGINT}, [this](int) { shutdown(); });
+      !error.empty()) {
+    TETHER_LOG(kError, "control plane: " + error);
+    shutdown();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    return 1;
   }
   TETHER_LOG(kInfo, "control plane on " + options_.listen.toString() + " (admin " +
                         options_.admin.toString() + "), serving " + options_.rulesDir +
@@ -142,11 +139,7 @@ void ControlPlaneServer::shutdown() {
   sweep_.reset();
   if (admin_) admin_->close();
   listener_.reset();
-  for (auto* s : signals_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(s),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
-  }
-  signals_.clear();
+  signals_.close();
   std::vector<Channel*> open;
   for (auto& [c, s] : sidecars_) open.push_back(c);
   for (Channel* c : open) c->close("control plane stopping");

@@ -14,6 +14,7 @@
 #include "control/channel.h"
 #include "control/file_watcher.h"
 #include "control/protocol.h"
+#include "proxy/common/signals.h"
 #include "proxy/common/timer.h"
 #include "proxy/server/admin.h"
 
@@ -88,7 +89,7 @@ class ControlPlaneServer : public Channel::Handler {
   std::unique_ptr<proxy::AdminServer> admin_;
   std::unique_ptr<FileWatcher> watcher_;
   std::unique_ptr<proxy::Timer> sweep_;
-  std::vector<uv_signal_t*> signals_;
+  proxy::SignalWatch signals_;
   std::map<Channel*, std::unique_ptr<Sidecar>> sidecars_;
   std::map<std::string, Instance> instances_;  // by node name
   std::vector<config::RuleDocumentText> documents_;

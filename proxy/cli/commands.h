@@ -16,7 +16,4 @@ int status(int argc, char** argv);
 /// The usage text, printed on bad usage and by `tether help`.
 extern const char* const kUsage;
 
-/// The whole of `path` ("-": standard input) appended to `out`; false when unreadable.
-bool readFile(const std::string& path, std::string& out);
-
 }  // namespace tether::cli

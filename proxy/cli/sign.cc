@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "filters/auth/hmac.h"
 #include "proxy/cli/commands.h"
 #include "proxy/codec/headers.h"
@@ -47,7 +48,7 @@ int sign(int argc, char** argv) {
     } else if (arg == "-d" || arg == "--data") {
       body = next();
     } else if (arg == "--data-file") {
-      if (!readFile(next(), body)) {
+      if (!config::readFile(next(), body)) {
         std::fprintf(stderr, "tether sign: cannot read %s\n", argv[i]);
         return 1;
       }
@@ -79,7 +80,7 @@ int sign(int argc, char** argv) {
   std::string target = slash == std::string::npos ? "/" : rest.substr(slash);
   if (target[0] == '?') target = "/" + target;
   std::string secret;
-  if (!readFile(secretFile, secret)) {
+  if (!config::readFile(secretFile, secret)) {
     std::fprintf(stderr, "tether sign: cannot read %s\n", secretFile.c_str());
     return 1;
   }

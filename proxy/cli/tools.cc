@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/address.h"
+#include "config/config.h"
 #include "config/duration.h"
 #include "control/control_plane.h"
 #include "control/inject.h"
@@ -14,17 +15,6 @@
 #include "proxy/cli/commands.h"
 
 namespace tether::cli {
-
-/// The whole of `path` ("-": standard input).
-bool readFile(const std::string& path, std::string& out) {
-  FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  if (f != stdin) std::fclose(f);
-  return true;
-}
 
 int inject(int argc, char** argv) {
   tether::control::InjectOptions o;
@@ -72,7 +62,7 @@ int inject(int argc, char** argv) {
   int injected = 0, unchanged = 0;
   for (size_t i = 0; i < files.size(); ++i) {
     std::string input;
-    if (!readFile(files[i], input)) {
+    if (!config::readFile(files[i], input)) {
       std::fprintf(stderr, "tether inject: cannot read %s\n", files[i].c_str());
       return 1;
     }

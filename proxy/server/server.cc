@@ -138,36 +138,21 @@ int Server::start() {
     }
   }
 
-  signal(SIGPIPE, SIG_IGN);
-  for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
-    auto* s = new uv_signal_t;
-    // The loop's first signal handle opens a pipe, which can fail (out of descriptors).
-    if (int rc = uv_signal_init(&loop_, s); rc != 0) {
-      delete s;
-      return failStart(std::string("cannot watch signals: ") + uv_strerror(rc));
+  std::string signalError = signals_.start(&loop_, {SIGTERM, SIGINT, SIGHUP}, [this](int sig) {
+    if (sig == SIGHUP) {
+      reload("SIGHUP");
+      return;
     }
-    s->data = this;
-    signals_.push_back(s);
-    int rc = uv_signal_start(
-        s,
-        [](uv_signal_t* h, int sig) {
-          auto* self = static_cast<Server*>(h->data);
-          if (sig == SIGHUP) {
-            self->reload("SIGHUP");
-            return;
-          }
-          // The second SIGTERM/SIGINT does not wait for anything.
-          if (++self->signalsSeen_ > 1) {
-            TETHER_LOG(kWarn, "second signal: exiting now");
-            _exit(0);
-          }
-          TETHER_LOG(kInfo, std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
-                                ": draining");
-          self->beginShutdown(true);
-        },
-        signum);
-    if (rc != 0) return failStart(std::string("cannot watch signals: ") + uv_strerror(rc));
-  }
+    // The second SIGTERM/SIGINT does not wait for anything.
+    if (++signalsSeen_ > 1) {
+      TETHER_LOG(kWarn, "second signal: exiting now");
+      _exit(0);
+    }
+    TETHER_LOG(kInfo,
+               std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": draining");
+    beginShutdown(true);
+  });
+  if (!signalError.empty()) return failStart(signalError);
 
   healthChecker_ = std::make_unique<HealthChecker>(
       &loop_, health_, [this](ProbeSpec spec, std::function<void(ProbeResult)> done) {
@@ -202,14 +187,6 @@ int Server::start() {
   return 0;
 }
 
-void Server::closeSignals() {
-  for (auto* s : signals_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(s),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
-  }
-  signals_.clear();
-}
-
 int Server::failStart(const std::string& why) {
   TETHER_LOG(kError, why);
   // Workers already running stop and join before run() returns.
@@ -219,7 +196,7 @@ int Server::failStart(const std::string& why) {
     worker->join();
   }
   workers_.clear();
-  closeSignals();
+  signals_.close();
   return 1;
 }
 
@@ -544,7 +521,7 @@ void Server::finish() {
     worker->post([worker] { worker->stop(); });
   }
   admin_.reset();
-  closeSignals();
+  signals_.close();
   tasks_->close();
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/common/signals.h"
 #include "proxy/common/task_queue.h"
 #include "proxy/common/timer.h"
 #include "proxy/network/tls.h"
@@ -118,7 +119,6 @@ class Server {
   void checkReadiness();
   /// Logs why start() cannot go on, stops what it had started; returns start()'s 1.
   int failStart(const std::string& why);
-  void closeSignals();
   /// Runs a health or readiness probe on a worker; `done` is called on the control loop.
   void probe(ProbeSpec spec, std::function<void(ProbeResult)> done);
   /// Starts or stops the local app's readiness probe as localApp.readiness.path says.
@@ -151,7 +151,7 @@ class Server {
   std::unique_ptr<TaskQueue> tasks_;
   std::unique_ptr<AdminServer> admin_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<uv_signal_t*> signals_;
+  SignalWatch signals_;
   std::unique_ptr<Timer> readinessTimer_;
   std::unique_ptr<Timer> tlsReloadTimer_;  // re-reads certificate files that changed
   std::unique_ptr<Timer> drainTimer_;
