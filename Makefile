@@ -2,8 +2,11 @@
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+# Seconds per fuzz target for `make fuzz` (a campaign: FUZZ_SECONDS=1800).
+FUZZ_SECONDS ?= 60
 
-.PHONY: deps build build-asan demo test test-release test-asan bench dist format format-check clean
+.PHONY: deps build build-asan build-fuzz demo test test-release test-asan fuzz bench dist format format-check clean
 
 deps:
 	deploy/install-deps.sh
@@ -15,6 +18,15 @@ build:
 build-asan:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+# libFuzzer binaries (clang, ASan+UBSan); tests/fuzz/run.sh runs each for FUZZ_SECONDS.
+build-fuzz:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DTETHER_SANITIZE=ON -DTETHER_FUZZ=ON -DTETHER_TESTS=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+
+fuzz: deps build-fuzz
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # Command (a): install, build, run Tether on its embedded default in front of a demo app.
 demo: deps build
@@ -51,4 +63,4 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.h' '*.cc')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

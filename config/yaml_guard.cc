@@ -4,6 +4,7 @@
 #include <yaml-cpp/exceptions.h>
 #include <yaml-cpp/parser.h>
 
+#include <cstdio>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -16,6 +17,9 @@ namespace {
 struct TooLarge {
   YAML::Mark mark;
 };
+struct NoProgress {
+  YAML::Mark mark;
+};
 
 /// Walks parser events keeping one frame per open collection: enough to name a path, find a
 /// duplicate key and count the nodes an alias stands for.
@@ -25,7 +29,11 @@ class Guard : public YAML::EventHandler {
 
   bool failed() const { return failed_; }
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 can start empty documents at one place without end (a stray "," first
+    // does it): a document that starts where the last one did is refused.
+    if (documents_++ > 0 && mark.pos == lastDocumentPos_) throw NoProgress{mark};
+    lastDocumentPos_ = mark.pos;
     frames_.clear();
     anchors_.clear();
   }
@@ -142,12 +150,33 @@ class Guard : public YAML::EventHandler {
   std::vector<Frame> frames_;
   std::unordered_map<YAML::anchor_t, size_t> anchors_;  // expanded node count of each anchor
   size_t nodes_ = 0;
+  size_t documents_ = 0;
+  int lastDocumentPos_ = -1;
   bool failed_ = false;
 };
 
 }  // namespace
 
 bool checkYaml(const std::string& file, const std::string& content, ConfigErrors& errors) {
+  // YAML's printable set (1.2 §5.1) leaves out C0 controls but tab, LF and CR, and DEL.
+  int line = 1;
+  int column = 1;
+  for (unsigned char c : content) {
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "0x%02X", c);
+      errors.push_back(
+          ConfigError{file, line, column, "",
+                      std::string("control character ") + hex + " is not allowed in YAML"});
+      return false;
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
   std::istringstream in(content);
   Guard guard(file, errors);
   try {
@@ -158,6 +187,8 @@ bool checkYaml(const std::string& file, const std::string& content, ConfigErrors
     guard.error(e.mark, "",
                 "more than " + std::to_string(kMaxYamlNodes) +
                     " YAML nodes (aliases counted as what they expand to): refused");
+  } catch (const NoProgress& e) {
+    guard.error(e.mark, "", "the YAML parser makes no progress here (a stray character?): refused");
   } catch (const YAML::Exception&) {
     // A syntax error: the loader reports it.
   }

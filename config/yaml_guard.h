@@ -14,8 +14,9 @@ inline constexpr size_t kMaxYamlNodes = 4'000'000;           // per source, alia
 /// A streaming pass over `content` (named `file` in messages) before it is loaded: reports
 /// duplicate mapping keys at the second key, and refuses a source whose node count, with
 /// every alias expanded, passes kMaxYamlNodes (an alias bomb grows exponentially from a few
-/// lines). Syntax errors are left to the loader, which reports them with its own position.
-/// Returns false when it added an error.
+/// lines), and refuses control characters YAML does not allow (a NUL sends yaml-cpp through
+/// millions of empty events). Syntax errors are left to the loader, which reports them with
+/// its own position. Returns false when it added an error.
 bool checkYaml(const std::string& file, const std::string& content, ConfigErrors& errors);
 
 }  // namespace tether::config

@@ -2,7 +2,7 @@
 # Installs every Debian 12 package Tether needs to build, test and benchmark.
 # Idempotent: does nothing (and needs no network) when everything is present.
 set -e
-PKGS="cmake g++ make pkg-config clang-format libuv1-dev node-llhttp libnghttp2-dev libyaml-cpp-dev libssl-dev libre2-dev
+PKGS="cmake g++ make pkg-config clang-format clang libfuzzer-14-dev libuv1-dev node-llhttp libnghttp2-dev libyaml-cpp-dev libssl-dev libre2-dev
 prometheus-cpp-dev catch2 libhiredis-dev redis-server curl nghttp2-client nghttp2-server wrk nginx-light haproxy
 nghttp2-proxy prometheus python3 python3-grpcio python3-h2 iptables iproute2 procps systemd"
 missing=""

@@ -249,6 +249,13 @@ bool RateLimiter::parseGlobalReply(const redisReply* reply, RateDecision& out) {
   for (size_t i = 0; i < 4; ++i) {
     if (reply->element[i]->type != REDIS_REPLY_INTEGER) return false;
   }
+  // Durations come in microseconds; an answer outside [0, a day] is not one our script
+  // gives (and would overflow in nanoseconds): the local fallback decides instead.
+  constexpr long long kMaxMicros = 86'400'000'000LL;
+  for (size_t i : {1, 3}) {
+    long long us = reply->element[i]->integer;
+    if (us < 0 || us > kMaxMicros) return false;
+  }
   out.allowed = reply->element[0]->integer == 1;
   out.retryAfterNs = reply->element[1]->integer * 1000;
   out.remaining = reply->element[2]->integer;

@@ -67,9 +67,9 @@ void Server::collectClusters(AdminRespond respond) {
         available += health_.endpoint(name, e.address.toString())->available(nowMs);
       }
       bool panic = available * 2 < svc.endpoints.size() || available == 0;
+      auto window = svc.loadBalancer.slowStart;  // (clang 14 cannot capture a binding)
       auto inForce = [&](const config::EndpointConfig& e, const EndpointHealth& h) {
         if (!panic && !h.available(nowMs)) return 0.0;
-        auto window = svc.loadBalancer.slowStart;
         auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - health_.firstSeen(e.addressText));
         return static_cast<double>(slowStartWeight(e.weight, age, window)) / 100.0;

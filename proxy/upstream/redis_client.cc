@@ -41,6 +41,25 @@ RedisClient::~RedisClient() {
   }
 }
 
+void limitRedisReader(redisReader* reader) {
+  // hiredis keeps its default reply functions private: they are read off a reader once.
+  static const redisReplyObjectFunctions kDefaults = [] {
+    redisReader* r = redisReaderCreate();
+    redisReplyObjectFunctions f = *r->fn;
+    redisReaderFree(r);
+    return f;
+  }();
+  static redisReplyObjectFunctions limited = [] {
+    redisReplyObjectFunctions f = kDefaults;
+    f.createArray = [](const redisReadTask* task, int elements) -> void* {
+      if (elements > kMaxRedisArray) return nullptr;  // hiredis reports it as an error
+      return kDefaults.createArray(task, elements);
+    };
+    return f;
+  }();
+  reader->fn = &limited;
+}
+
 void RedisClient::connect() {
   ctx_ = redisAsyncConnect(address_.host.c_str(), address_.port);
   if (!ctx_ || ctx_->err) {
@@ -49,6 +68,7 @@ void RedisClient::connect() {
     retry_.start(std::chrono::seconds(1));
     return;
   }
+  limitRedisReader(ctx_->c.reader);
   ctx_->data = this;
   redisLibuvAttach(ctx_, loop_);
   redisAsyncSetConnectCallback(ctx_, connectCb);

@@ -12,8 +12,17 @@
 
 struct redisAsyncContext;
 struct redisReply;
+struct redisReader;
 
 namespace tether::proxy {
+
+/// The most elements a Redis reply array may announce. hiredis 0.14 allocates whatever
+/// count a reply's header states ("*100000000" is 800 MB, freed element by element), so
+/// every reader Tether uses refuses bigger arrays: the reply is an error, the connection is
+/// dropped and the local fallback decides until it is back. Tether's scripts answer 4.
+inline constexpr int kMaxRedisArray = 1024;
+/// Applies kMaxRedisArray to `reader` (its other reply functions stay hiredis's own).
+void limitRedisReader(redisReader* reader);
 
 /// One worker's connection to Redis, for global rate limits: hiredis's async API on the
 /// worker's own libuv loop (redisLibuvAttach), so a request never blocks the worker. A lost
