@@ -4,7 +4,7 @@
 set -e
 PKGS="cmake g++ make pkg-config clang-format clang libfuzzer-14-dev libuv1-dev node-llhttp libnghttp2-dev libyaml-cpp-dev libssl-dev libre2-dev
 prometheus-cpp-dev catch2 libhiredis-dev redis-server curl nghttp2-client nghttp2-server wrk nginx-light haproxy
-nghttp2-proxy prometheus python3 python3-grpcio python3-h2 iptables iproute2 procps systemd"
+nghttp2-proxy prometheus python3 python3-grpcio python3-h2 python3-yaml iptables iproute2 procps systemd"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

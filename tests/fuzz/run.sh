@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs every fuzz target of a `make build-fuzz` tree for SECONDS each (libFuzzer, ASan+UBSan,
 # one process per target), starting from the repository's corpus (tests/fuzz/corpus/<target>)
-# and the desync corpus when ../shared has it. New inputs go to BUILD/corpus/<target>,
+# and (http1_request) the desync corpus when ../shared has it. New inputs go to BUILD/corpus/<target>,
 # crashes to BUILD/artifacts/. Prints per target: executions, coverage (cov: edges,
 # ft: features), corpus size, and whether it found anything; exits 1 if any target did.
 #
@@ -17,7 +17,12 @@ TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
   for f in "$BUILD"/tests/fuzz/fuzz_*; do TARGETS+=("$(basename "$f" | sed 's/^fuzz_//')"); done
 fi
-DESYNC="$HERE/../../../shared/corpora"
+# The desync corpus (optional data beside the repository) as raw requests.
+DESYNC_SEEDS=""
+if [ -d "$HERE/../../../shared/corpora" ] &&
+   "$HERE/desync_seeds.py" "$HERE/../../../shared/corpora" "$BUILD/desync-seeds" >/dev/null; then
+  DESYNC_SEEDS="$BUILD/desync-seeds"
+fi
 mkdir -p "$BUILD/artifacts"
 failed=0
 printf '%-16s %12s %8s %8s %8s  %s\n' target executions cov ft corpus result
@@ -26,9 +31,7 @@ for t in "${TARGETS[@]}"; do
   work="$BUILD/corpus/$t"
   mkdir -p "$work"
   seeds=("$HERE/corpus/$t")
-  if [ -d "$DESYNC" ] && { [ "$t" = http1_request ] || [ "$t" = chunked ]; }; then
-    seeds+=("$DESYNC")
-  fi
+  if [ -n "$DESYNC_SEEDS" ] && [ "$t" = http1_request ]; then seeds+=("$DESYNC_SEEDS"); fi
   log="$BUILD/fuzz_$t.log"
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
