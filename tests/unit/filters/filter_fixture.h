@@ -2,6 +2,8 @@
 // Drives one filter of a stream by hand: the routing filter runs first on the same fake
 // callbacks (it is what every later filter reads), and time is a ManualClock the test moves.
 
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 
@@ -59,6 +61,17 @@ inline std::string serviceAndRoute(const std::string& name, const std::string& e
          " }\n---\napiVersion: tether.dev/v1alpha1\nkind: Route\nmetadata: { name: " + name +
          " }\nspec: { hosts: [ " + name + " ], rules: [ { backends: [ { service: " + name + " } ]" +
          extra + " } ] }\n";
+}
+
+/// A file of its own holding `content` (a secret the config loader reads); the caller
+/// removes it.
+inline std::string writeTempFile(const std::string& content) {
+  char path[] = "/tmp/tether-secret-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+  close(fd);
+  return path;
 }
 
 inline std::string ruleDoc(const std::string& kind, const std::string& name,

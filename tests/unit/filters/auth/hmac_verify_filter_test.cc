@@ -16,20 +16,11 @@ using tether::test::FilterFixture;
 
 namespace {
 
-std::string writeSecret() {
-  char path[] = "/tmp/tether-secret-XXXXXX";
-  int fd = mkstemp(path);
-  REQUIRE(fd >= 0);
-  REQUIRE(write(fd, "shared-secret", 13) == 13);
-  close(fd);
-  return path;
-}
-
 /// One outbound rule that signs as orders-1 and one inbound rule that verifies it, over the
 /// same secret file; time is the fixture's ManualClock for both.
 struct AuthFixture {
   AuthFixture()
-      : secret(writeSecret()),
+      : secret(test::writeTempFile("shared-secret")),
         f(test::serviceAndRoute("ratings") +
           test::ruleDoc(
               "HmacAuth", "sign",

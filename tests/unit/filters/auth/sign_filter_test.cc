@@ -3,8 +3,6 @@
 
 #include "filters/auth/sign_filter.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <cstdio>
 
@@ -17,19 +15,9 @@ using tether::test::FilterFixture;
 
 namespace {
 
-/// A secret in a file of its own (the config loader reads it).
-std::string writeSecret() {
-  char path[] = "/tmp/tether-secret-XXXXXX";
-  int fd = mkstemp(path);
-  REQUIRE(fd >= 0);
-  REQUIRE(write(fd, "s3cret-key-material", 19) == 19);
-  close(fd);
-  return path;
-}
-
 struct SigningFixture {
   explicit SigningFixture(const std::string& extra = "")
-      : secretFile(writeSecret()),
+      : secretFile(test::writeTempFile("s3cret-key-material")),
         f(test::serviceAndRoute("ratings") +
           test::ruleDoc("HmacAuth", "sign",
                         "{ direction: outbound, target: { service: ratings }, keyId: k1, keys: "
