@@ -108,6 +108,38 @@ bool isGrpc(const HeaderMap& headers) {
   return ct && ct->compare(0, 16, "application/grpc") == 0;
 }
 
+bool validAuthority(std::string_view a, bool requirePort) {
+  auto hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  size_t i = 0;
+  if (!a.empty() && a[0] == '[') {
+    for (i = 1; i < a.size() && a[i] != ']'; ++i) {
+      if (!hex(a[i]) && a[i] != ':' && a[i] != '.') return false;
+    }
+    if (i == a.size() || i == 1) return false;
+    ++i;
+  } else {
+    static constexpr std::string_view kOther = "-._~!$&'()*+,;=";
+    for (; i < a.size() && a[i] != ':'; ++i) {
+      char c = a[i];
+      bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      if (alnum || kOther.find(c) != std::string_view::npos) continue;
+      if (c != '%' || i + 2 >= a.size() || !hex(a[i + 1]) || !hex(a[i + 2])) return false;
+      i += 2;
+    }
+    if (i == 0) return false;  // no host
+  }
+  if (i == a.size()) return !requirePort;
+  if (a[i] != ':') return false;
+  std::string_view port = a.substr(i + 1);
+  if (requirePort && port.empty()) return false;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
 void stripHopByHop(HeaderMap& headers) {
   // Fields named by Connection are hop-by-hop too. Its values are set aside first, since the
   // compaction below overwrites the Connection field itself. "keep-alive", the usual value,

@@ -82,6 +82,12 @@ struct ResponseHead {
 void toLowerInPlace(std::string& s);
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
+/// Whether `authority` is a valid Host / :authority value (RFC 9110 §7.2, RFC 3986
+/// §3.2.2): a reg-name (unreserved, pct-encoded, sub-delims) or an IP literal in brackets,
+/// then an optional ":" port of digits, the port required when `requirePort` (CONNECT).
+/// No userinfo ("user@host": RFC 9110 §4.2.4 makes it an error), no spaces, no slashes.
+bool validAuthority(std::string_view authority, bool requirePort);
+
 /// A gRPC message: content-type application/grpc (or application/grpc+proto, ...).
 bool isGrpc(const HeaderMap& headers);
 

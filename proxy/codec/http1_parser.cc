@@ -105,47 +105,52 @@ void Http1Parser::fail(Reason reason, std::string message) {
   errorMessage_ = std::move(message);
 }
 
-bool Http1Parser::scanHead(const char* data, size_t len, size_t& headEnd) {
+const char* Http1Parser::scanHead(const char* data, size_t len, size_t& headEnd) {
   // llhttp takes "\r" followed by anything as the blank line that ends a head, so a request
   // with "\rTransfer-Encoding: chunked" would end early and its tail would be parsed as
   // the next request. Every CR and LF of a head must come as a CRLF pair; checking that
   // here, before llhttp sees the bytes, keeps such a request from being forwarded at all.
   // Line by line with memchr (vectorized in libc): the bytes between the line ends are
   // never looked at one by one.
+  constexpr const char* kBareLine = "bare CR or LF in the message head";
   headEnd = len;
   size_t i = 0;
   if (pendingCr_ && len > 0) {  // the last piece ended in CR
     pendingCr_ = false;
-    if (data[0] != '\n') return false;
+    if (data[0] != '\n') return kBareLine;
     i = 1;
     if (lineEmpty_) {
       headEnd = 1;
-      return true;
+      return nullptr;
     }
     lineEmpty_ = true;
   }
   while (i < len) {
+    // A line that starts with whitespace continues the one before (obs-fold, RFC 9112
+    // §5.2) or sits between the start line and the fields (§2.2): refused either way,
+    // even after an empty value, where llhttp reports no second value piece to catch it.
+    if (lineEmpty_ && (data[i] == ' ' || data[i] == '\t')) return "obsolete line folding";
     const auto* lf = static_cast<const char*>(std::memchr(data + i, '\n', len - i));
     size_t end = lf ? static_cast<size_t>(lf - data) : len;  // this line's bytes: [i, end)
     const auto* cr = static_cast<const char*>(std::memchr(data + i, '\r', end - i));
     if (!lf) {
       // The line goes on in the next piece; a CR may only be this piece's last byte.
-      if (cr && cr != data + len - 1) return false;
+      if (cr && cr != data + len - 1) return kBareLine;
       if (len - i > (cr ? 1u : 0u)) lineEmpty_ = false;
       pendingCr_ = cr != nullptr;
-      return true;
+      return nullptr;
     }
     // The LF must follow a CR, the line's only one.
-    if (end == i || cr != data + end - 1) return false;
+    if (end == i || cr != data + end - 1) return kBareLine;
     if (end - 1 > i) lineEmpty_ = false;
     if (lineEmpty_) {
       headEnd = end + 1;
-      return true;
+      return nullptr;
     }
     lineEmpty_ = true;
     i = end + 1;
   }
-  return true;
+  return nullptr;
 }
 
 Http1Parser::Result Http1Parser::execute(const char* data, size_t len) {
@@ -157,8 +162,8 @@ Http1Parser::Result Http1Parser::execute(const char* data, size_t len) {
     size_t feed = chunkLen;
     if (scanningHead_) {
       size_t headEnd;
-      if (!scanHead(chunk, chunkLen, headEnd)) {
-        fail(Reason::kBadRequest, "bare CR or LF in the message head");
+      if (const char* why = scanHead(chunk, chunkLen, headEnd)) {
+        fail(Reason::kBadRequest, why);
         r.status = Status::kError;
         return r;
       }
@@ -229,12 +234,67 @@ bool Http1Parser::countBytes(size_t len) {
   return true;
 }
 
+const char* Http1Parser::scanExtensionByte(unsigned char c) {
+  constexpr const char* kInvalid = "invalid chunk extension";
+  bool ws = c == ' ' || c == '\t';
+  bool tchar = kTokenLower[c] != 0;
+  switch (chunk_) {
+    case Chunk::kExtSemi:
+      if (ws) return nullptr;
+      if (c == ';')
+        chunk_ = Chunk::kExtNameStart;
+      else if (c == '\r' && chunkExtSeen_)
+        chunk_ = Chunk::kSizeLf;
+      else
+        return kInvalid;
+      return nullptr;
+    case Chunk::kExtNameStart:
+      if (ws) return nullptr;
+      if (!tchar) return kInvalid;
+      chunk_ = Chunk::kExtName;
+      chunkExtSeen_ = true;
+      return nullptr;
+    case Chunk::kExtName:
+    case Chunk::kExtAfterName:
+    case Chunk::kExtToken: {
+      // After a name or a value: more of it, then BWS, "=" (a name's value), ";" or CR.
+      bool value = chunk_ == Chunk::kExtToken;
+      if (tchar && chunk_ != Chunk::kExtAfterName) return nullptr;
+      if (c == '=' && !value) {
+        chunk_ = Chunk::kExtValueStart;
+      } else if (ws) {
+        chunk_ = value ? Chunk::kExtSemi : Chunk::kExtAfterName;
+      } else if (c == ';') {
+        chunk_ = Chunk::kExtNameStart;
+      } else if (c == '\r') {
+        chunk_ = Chunk::kSizeLf;
+      } else {
+        return kInvalid;
+      }
+      return nullptr;
+    }
+    case Chunk::kExtValueStart:
+      if (ws) return nullptr;
+      if (c != '"' && !tchar) return kInvalid;
+      chunk_ = c == '"' ? Chunk::kExtQuoted : Chunk::kExtToken;
+      return nullptr;
+    case Chunk::kExtQuoted:
+    case Chunk::kExtEscape:
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return kInvalid;
+      if (chunk_ == Chunk::kExtEscape)
+        chunk_ = Chunk::kExtQuoted;
+      else if (c == '"')
+        chunk_ = Chunk::kExtSemi;
+      else if (c == '\\')
+        chunk_ = Chunk::kExtEscape;
+      return nullptr;
+    default:
+      return kInvalid;
+  }
+}
+
 const char* Http1Parser::scanChunks(char* data, size_t len) {
   constexpr size_t kMaxExtensionBytes = 4096;
-  auto tchar = [](unsigned char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-  };
   for (size_t i = 0; i < len && chunk_ != Chunk::kOff; ++i) {
     auto c = static_cast<unsigned char>(data[i]);
     switch (chunk_) {
@@ -245,45 +305,28 @@ const char* Http1Parser::scanChunks(char* data, size_t len) {
           if (++chunkDigits_ > 15) return "chunk size too large";
           chunkLeft_ =
               chunkLeft_ * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-        } else if (chunkDigits_ > 0 && c == ';') {
-          chunk_ = Chunk::kExt;
+        } else if (chunkDigits_ > 0 && (c == ';' || c == ' ' || c == '\t')) {
+          // The extensions are checked here against the RFC 9110 grammar, then written as
+          // one long name for llhttp (which refuses some valid lists): ";xxxx".
+          chunk_ = c == ';' ? Chunk::kExtNameStart : Chunk::kExtSemi;
+          chunkExtSeen_ = false;
+          data[i] = ';';
         } else if (chunkDigits_ > 0 && c == '\r') {
           chunk_ = Chunk::kSizeLf;
         } else {
           return "invalid chunk size line";
         }
         break;
-      case Chunk::kExt:
-        // ext-name [ "=" ext-value ], ";"-separated, BWS around: checked, then written as
-        // one long name for llhttp (which refuses some valid lists).
-        if (c == '\r') {
-          chunk_ = Chunk::kSizeLf;
-          break;
-        }
-        if (c == '"') {
-          chunk_ = Chunk::kExtQuoted;
-        } else if (!tchar(c) && c != '=' && c != ';' && c != ' ' && c != '\t') {
-          return "invalid chunk extension";
-        }
-        if (++chunkExtBytes_ > kMaxExtensionBytes) return "chunk extension too long";
-        data[i] = 'x';
-        break;
+      case Chunk::kExtSemi:
+      case Chunk::kExtNameStart:
+      case Chunk::kExtName:
+      case Chunk::kExtAfterName:
+      case Chunk::kExtValueStart:
+      case Chunk::kExtToken:
       case Chunk::kExtQuoted:
-        if (c == '"') {
-          chunk_ = Chunk::kExt;
-        } else if (c == '\\') {
-          chunk_ = Chunk::kExtEscape;
-        } else if (c < 0x20 && c != '\t') {
-          return "invalid chunk extension";
-        } else if (c == 0x7f) {
-          return "invalid chunk extension";
-        }
-        if (++chunkExtBytes_ > kMaxExtensionBytes) return "chunk extension too long";
-        data[i] = 'x';
-        break;
       case Chunk::kExtEscape:
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return "invalid chunk extension";
-        chunk_ = Chunk::kExtQuoted;
+        if (const char* why = scanExtensionByte(c)) return why;
+        if (chunk_ == Chunk::kSizeLf) break;  // the CR stays
         if (++chunkExtBytes_ > kMaxExtensionBytes) return "chunk extension too long";
         data[i] = 'x';
         break;
@@ -373,6 +416,13 @@ int Http1Parser::commitField() {
     return -1;
   }
   trimOws(f.value);
+  if (headersDone_ && (std::string_view(f.name) == "content-length" ||
+                       std::string_view(f.name) == "transfer-encoding")) {
+    // RFC 9110 §6.5.1: framing is decided by the head; such a trailer is an attempt to
+    // make some next hop reframe (llhttp refuses Transfer-Encoding there already).
+    fail(Reason::kBadRequest, "framing field \"" + std::string(f.name) + "\" in the trailers");
+    return -1;
+  }
   return 0;
 }
 
@@ -496,6 +546,14 @@ int Http1Parser::onHeadersCompleteRaw() {
     message_.status = parser_.status_code;
   }
   if (validateFraming() != 0) return -1;
+  if (type_ == Type::kRequest && message_.upgrade &&
+      (message_.chunked || message_.contentLength > 0)) {
+    // The upstream gets the head of an upgrade without body framing (the connection turns
+    // into a tunnel after 101), so a body would reach it as bytes it parses as the next
+    // request: smuggled past every filter. CONNECT has no content either (RFC 9110 §9.3.6).
+    fail(Reason::kBadRequest, "Upgrade or CONNECT request with a body");
+    return -1;
+  }
   headersDone_ = true;
   scanningHead_ = false;
   if (type_ == Type::kRequest && message_.chunked && !message_.upgrade) {

@@ -97,13 +97,19 @@ class Http1Parser {
   void dropH2cUpgrade();
   int validateFraming();
   bool countBytes(size_t len);
-  bool scanHead(const char* data, size_t len, size_t& headEnd);
+  /// Checks a head's line ends (CRLF only) and line starts (no obs-fold) before llhttp
+  /// sees it; `headEnd` is where the head ends in `data` (or len). Returns an error
+  /// message, or nullptr.
+  const char* scanHead(const char* data, size_t len, size_t& headEnd);
   /// Checks the framing of a chunked request body in `data` before llhttp sees it, up to
   /// the body's end (RFC 9112 §7.1: every line ends in exactly CRLF, chunk data is followed
   /// by CRLF; llhttp 8 takes a CR followed by anything). Extensions are checked and then
   /// overwritten in place with a name llhttp accepts (they are not forwarded). Returns an
   /// error message, or nullptr.
   const char* scanChunks(char* data, size_t len);
+  /// One byte of a chunk line's extensions, against the RFC 9110 §7.1.1 grammar: moves
+  /// chunk_ on (to kSizeLf at the line's CR). Returns an error message, or nullptr.
+  const char* scanExtensionByte(unsigned char c);
 
   Type type_;
   Callbacks& callbacks_;
@@ -127,7 +133,13 @@ class Http1Parser {
   enum class Chunk : uint8_t {
     kOff,  // not in a chunked request body
     kSize,
-    kExt,
+    // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
+    kExtSemi,       // BWS, then ";" (or the line end, after an extension)
+    kExtNameStart,  // BWS, then a name
+    kExtName,
+    kExtAfterName,   // BWS, then "=", ";" or the line end
+    kExtValueStart,  // BWS, then a token or a quoted string
+    kExtToken,
     kExtQuoted,
     kExtEscape,
     kSizeLf,
@@ -143,6 +155,7 @@ class Http1Parser {
   uint64_t chunkLeft_ = 0;
   int chunkDigits_ = 0;
   size_t chunkExtBytes_ = 0;
+  bool chunkExtSeen_ = false;  // this chunk line has an extension (a line end may follow)
   Reason errorReason_ = Reason::kNone;
   std::string errorMessage_;
 };

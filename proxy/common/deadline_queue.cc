@@ -66,7 +66,7 @@ void DeadlineQueue::schedule() {
     if (l->head && (earliest == 0 || l->head->at_ < earliest)) earliest = l->head->at_;
   }
   scheduledAt_ = earliest;
-  if (earliest == 0) {
+  if (earliest == 0 || stopped_) {
     timer_.stop();
     return;
   }
@@ -74,7 +74,13 @@ void DeadlineQueue::schedule() {
   timer_.start(std::chrono::milliseconds(earliest > now ? earliest - now : 0));
 }
 
+void DeadlineQueue::stop() {
+  stopped_ = true;
+  timer_.stop();
+}
+
 void DeadlineQueue::fireExpired() {
+  if (stopped_) return;
   uint64_t now = static_cast<uint64_t>(clock_->loopMs(loop_));
   // By index: a callback may arm a deadline of a new duration, growing lists_.
   for (size_t i = 0; i < lists_.size(); ++i) {

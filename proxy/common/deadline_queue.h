@@ -61,6 +61,9 @@ class DeadlineQueue {
   /// Fires every deadline that is due by the clock. The loop's timer calls it; a test with
   /// a ManualClock calls it after moving time.
   void fireExpired();
+  /// Shutdown: nothing fires from now on. Arming and cancelling still work, for the
+  /// streams that end while their connections close.
+  void stop();
   /// Replaces the clock (tests, before any deadline is armed).
   void setClock(const Clock& clock) { clock_ = &clock; }
 
@@ -75,6 +78,7 @@ class DeadlineQueue {
   std::vector<std::unique_ptr<DeadlineList>> lists_;
   Timer timer_;
   uint64_t scheduledAt_ = 0;  // 0: not scheduled
+  bool stopped_ = false;
 };
 
 }  // namespace tether::proxy

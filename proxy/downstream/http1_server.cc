@@ -176,18 +176,36 @@ bool Http1ServerCodec::buildRequestHead(Http1Message& m, RequestHead& head) {
     if (host) head.authority = *host;
   } else {
     // absolute-form (RFC 9112 §3.2.2): the URI's authority wins over Host.
+    // Only http and https URIs name something a proxy can forward to.
     size_t scheme = m.url.find("://");
-    if (scheme == std::string::npos) {
+    std::string_view name = std::string_view(m.url).substr(0, scheme);
+    if (scheme == std::string::npos ||
+        !(equalsIgnoreCase(name, "http") || equalsIgnoreCase(name, "https"))) {
       parser_.fail(Reason::kBadRequest, "invalid request target");
       return false;
     }
-    size_t pathStart = m.url.find('/', scheme + 3);
+    // The authority ends at the path, the query or the fragment (RFC 3986 §3.2).
+    size_t pathStart = m.url.find_first_of("/?#", scheme + 3);
     head.authority = m.url.substr(
         scheme + 3, pathStart == std::string::npos ? std::string::npos : pathStart - scheme - 3);
-    head.path = pathStart == std::string::npos ? "/" : m.url.substr(pathStart);
+    if (pathStart == std::string::npos) {
+      head.path = "/";
+    } else if (m.url[pathStart] == '/') {
+      head.path = m.url.substr(pathStart);
+    } else {
+      head.path = "/" + m.url.substr(pathStart);  // "http://h?q" asks for "/?q"
+    }
   }
-  if (head.authority.empty() && m.versionMinor >= 1) {
+  // RFC 9112 §3.2: every HTTP/1.1 request has a Host, absolute-form and CONNECT too.
+  if ((head.authority.empty() || !host) && m.versionMinor >= 1) {
     parser_.fail(Reason::kBadRequest, "missing Host header");
+    return false;
+  }
+  // A Host with an invalid value is refused even when the target's authority wins over it
+  // (RFC 9110 §7.2), so no next hop that reads Host instead can be steered by it.
+  if ((host && !host->empty() && !validAuthority(*host, false)) ||
+      (!head.authority.empty() && !validAuthority(head.authority, head.method == "CONNECT"))) {
+    parser_.fail(Reason::kBadRequest, "invalid Host or request-target authority");
     return false;
   }
   toLowerInPlace(head.authority);

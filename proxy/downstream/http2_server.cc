@@ -417,6 +417,10 @@ void Http2ServerSession::dispatchHeaders(Stream& s, bool endStream) {
     return;
   }
   RequestHead& head = s.head_;
+  if (!head.authority.empty() && !validAuthority(head.authority, head.method == "CONNECT")) {
+    replyDirect(s, Reason::kBadRequest);
+    return;
+  }
   toLowerInPlace(head.authority);
   if (!s.cookies_.empty()) head.headers.add("cookie", s.cookies_);
   if (head.method == "CONNECT") {

@@ -17,11 +17,8 @@ struct WriteReq {
 };
 
 void allocCb(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-  auto* conn = static_cast<TcpConnection*>(handle->data);
-  (void)conn;
   // One read buffer per worker: reads are consumed synchronously in the read callback.
-  Worker* worker = Worker::current();
-  *buf = uv_buf_init(worker->readBuffer(), static_cast<unsigned>(Worker::kReadBufferSize));
+  *buf = static_cast<TcpConnection*>(handle->data)->readBuffer();
 }
 
 void readCb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -117,6 +114,10 @@ bool TcpConnection::readTls(const char* data, size_t len) {
     return false;
   }
   return true;
+}
+
+uv_buf_t TcpConnection::readBuffer() {
+  return uv_buf_init(worker_.readBuffer(), static_cast<unsigned>(Worker::kReadBufferSize));
 }
 
 int TcpConnection::adopt(int fd) {

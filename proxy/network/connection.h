@@ -87,6 +87,8 @@ class TcpConnection {
   void flush();
 
   // libuv callback bridges (free functions forward here).
+  /// Where the next read goes: the worker's read buffer.
+  uv_buf_t readBuffer();
   void onUvRead(ssize_t nread, const uv_buf_t* buf);
   void onUvWrite(int status);
   void onUvConnect(int status);

@@ -17,8 +17,6 @@ namespace tether::proxy {
 
 namespace {
 
-thread_local Worker* tCurrent = nullptr;
-
 void onCheckCb(uv_check_t* handle) { static_cast<Worker*>(handle->data)->onCheck(); }
 void onIdleCb(uv_idle_t*) {}
 
@@ -56,8 +54,6 @@ Worker::~Worker() {
   if (thread_.joinable()) thread_.join();
 }
 
-Worker* Worker::current() { return tCurrent; }
-
 void Worker::setClock(const Clock& clock) {
   clock_ = &clock;
   if (deadlines_) deadlines_->setClock(clock);
@@ -77,7 +73,6 @@ std::string Worker::start() {
   std::promise<std::string> started;
   auto ready = started.get_future();
   thread_ = std::thread([this, &started] {
-    tCurrent = this;
     for (auto& s : sockets_) {
       listeners_.push_back(std::make_unique<Listener>(*this, s));
       if (const std::string& error = listeners_.back()->error(); !error.empty()) {
@@ -108,12 +103,17 @@ void Worker::runLoop() {
     std::vector<std::unique_ptr<Deletable>> batch;
     batch.swap(deleteList_);
     batch.clear();
-    if (deleteList_.empty() && pools_) pools_.reset();  // no connection refers to a pool now
+    if (deleteList_.empty()) {
+      // No connection is left to refer to a pool, and no stream to a deadline (a stream
+      // still open at stop() cancels its deadline when its connection's close callback
+      // ends it, after stop() returned).
+      pools_.reset();
+      deadlines_.reset();
+    }
     if (uv_run(&loop_, UV_RUN_DEFAULT) == 0 && deleteList_.empty()) break;
   }
   int rc = uv_loop_close(&loop_);
   if (rc != 0) TETHER_LOG(kWarn, "worker " + std::to_string(index_) + ": loop not empty at exit");
-  tCurrent = nullptr;
 }
 
 void Worker::post(TaskQueue::Task task) { tasks_->post(std::move(task)); }
@@ -176,7 +176,7 @@ void Worker::abortStreams() {
 void Worker::stop() {
   stopping_ = true;
   sweep_.reset();
-  deadlines_.reset();  // every stream is gone or going: their deadlines were cancelled
+  deadlines_->stop();  // streams still open end quietly as their connections close
   accessLog_.reset();
   listeners_.clear();
   std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());

@@ -90,7 +90,6 @@ class Worker {
   void join();
 
   // Everything below is for code running on this worker's thread.
-  static Worker* current();
   uv_loop_t* loop() { return &loop_; }
   const SnapshotPtr& snapshot() const { return snapshot_; }
   const config::Bootstrap& bootstrap() const { return bootstrap_; }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs every fuzz target of a `make build-fuzz` tree for SECONDS each (libFuzzer, ASan+UBSan,
 # one process per target), starting from the repository's corpus (tests/fuzz/corpus/<target>)
-# and (http1_request) the desync corpus when ../shared has it. New inputs go to BUILD/corpus/<target>,
+# and (the HTTP/1 request targets) the desync corpus when ../shared has it. New inputs go to BUILD/corpus/<target>,
 # crashes to BUILD/artifacts/. Prints per target: executions, coverage (cov: edges,
 # ft: features), corpus size, and whether it found anything; exits 1 if any target did.
 #
@@ -31,7 +31,11 @@ for t in "${TARGETS[@]}"; do
   work="$BUILD/corpus/$t"
   mkdir -p "$work"
   seeds=("$HERE/corpus/$t")
-  if [ -n "$DESYNC_SEEDS" ] && [ "$t" = http1_request ]; then seeds+=("$DESYNC_SEEDS"); fi
+  # The HTTP/1 targets share their inputs' shape: the request corpus seeds the differential.
+  if [ "$t" = http1_differential ]; then seeds+=("$HERE/corpus/http1_request"); fi
+  if [ -n "$DESYNC_SEEDS" ] && [[ $t = http1_request || $t = http1_differential ]]; then
+    seeds+=("$DESYNC_SEEDS")
+  fi
   log="$BUILD/fuzz_$t.log"
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -4,6 +4,24 @@
 
 using tether::proxy::HeaderMap;
 using tether::proxy::stripHopByHop;
+using tether::proxy::validAuthority;
+
+TEST_CASE("Host and :authority values: reg-names, IP literals, ports; nothing else", "[proxy]") {
+  for (const char* ok : {"svc", "svc:8080", "Svc.NS.svc.cluster.local", "10.0.0.1:80", "[::1]:443",
+                         "[2001:db8::1]", "a_b-c~d", "x%41y", "svc:"}) {
+    INFO(ok);
+    CHECK(validAuthority(ok, false));
+  }
+  // Found by the differential fuzz target: Tether forwarded these as Host.
+  for (const char* bad : {"/ws http/1.1", "a b", "user@svc", "svc:80x", "[::1", "[]", ":80",
+                          "svc/evil", "x%4", "svc\\a", "{}", "a\tb"}) {
+    INFO(bad);
+    CHECK_FALSE(validAuthority(bad, false));
+  }
+  CHECK(validAuthority("svc:443", true));
+  CHECK_FALSE(validAuthority("svc", true));
+  CHECK_FALSE(validAuthority("svc:", true));
+}
 
 TEST_CASE("hop-by-hop fields and the ones Connection names are stripped", "[proxy]") {
   HeaderMap h;
