@@ -1,6 +1,7 @@
 #include "proxy/codec/headers.h"
 
 #include <algorithm>
+#include <array>
 
 namespace tether::proxy {
 
@@ -108,6 +109,20 @@ bool isGrpc(const HeaderMap& headers) {
   return ct && ct->compare(0, 16, "application/grpc") == 0;
 }
 
+namespace {
+
+// RFC 3986 reg-name bytes other than pct-encoded ones: unreserved and sub-delims.
+constexpr std::array<bool, 256> kRegName = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+}  // namespace
+
 bool validAuthority(std::string_view a, bool requirePort) {
   auto hex = [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -120,12 +135,9 @@ bool validAuthority(std::string_view a, bool requirePort) {
     if (i == a.size() || i == 1) return false;
     ++i;
   } else {
-    static constexpr std::string_view kOther = "-._~!$&'()*+,;=";
     for (; i < a.size() && a[i] != ':'; ++i) {
-      char c = a[i];
-      bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-      if (alnum || kOther.find(c) != std::string_view::npos) continue;
-      if (c != '%' || i + 2 >= a.size() || !hex(a[i + 1]) || !hex(a[i + 2])) return false;
+      if (kRegName[static_cast<unsigned char>(a[i])]) continue;
+      if (a[i] != '%' || i + 2 >= a.size() || !hex(a[i + 1]) || !hex(a[i + 2])) return false;
       i += 2;
     }
     if (i == 0) return false;  // no host

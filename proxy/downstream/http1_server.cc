@@ -171,6 +171,9 @@ bool Http1ServerCodec::buildRequestHead(Http1Message& m, RequestHead& head) {
   if (head.method == "CONNECT") {
     head.authority = m.url;  // authority-form
     head.path = m.url;
+  } else if (m.url == "*" && head.method != "OPTIONS") {
+    parser_.fail(Reason::kBadRequest, "asterisk-form target on a method other than OPTIONS");
+    return false;
   } else if (m.url[0] == '/' || m.url == "*") {
     head.path = std::move(m.url);
     if (host) head.authority = *host;

@@ -156,6 +156,48 @@ TEST_CASE("requests are forwarded in canonical form: Content-Length, underscores
   CHECK(*r.header("x-echo-target") == "/echo/again");
 }
 
+TEST_CASE("targets and Host values a next hop could read otherwise are refused", "[http1]") {
+  // Each found by the differential fuzz target (tests/fuzz/http1_differential_fuzz.cc).
+  FakeUpstream up;
+  TetherProcess t(routedBootstrap(up.port()));
+  REQUIRE(t.started());
+  const std::pair<const char*, std::string> bad[] = {
+      {"Upgrade with a body (smuggled as the next request)",
+       "GET /ws HTTP/1.1\r\nHost: up\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+       "Content-Length: 27\r\n\r\nGET /admin HTTP/1.1\r\nHost: up\r\n\r\n"},
+      {"a Host that is not a host", "GET / HTTP/1.1\r\nHost: /ws http/1.1\r\n\r\n"},
+      {"userinfo in Host", "GET / HTTP/1.1\r\nHost: user@up\r\n\r\n"},
+      {"absolute-form without Host", "GET http://up/x HTTP/1.1\r\n\r\n"},
+      {"absolute-form with a bad Host", "GET http://up/x HTTP/1.1\r\nHost: \"up\r\n\r\n"},
+      {"a scheme that is not http(s)", "GET ftp://up/x HTTP/1.1\r\nHost: up\r\n\r\n"},
+      {"asterisk-form on GET", "GET * HTTP/1.1\r\nHost: up\r\n\r\n"},
+      {"obs-fold after an empty value", "GET / HTTP/1.1\r\nHost: up\r\nX-A:\r\n b\r\n\r\n"},
+      {"Content-Length in the trailers",
+       "POST /echo HTTP/1.1\r\nHost: up\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+       "Content-Length: 5\r\n\r\n"},
+  };
+  size_t before = up.requestCount();
+  for (const auto& [what, request] : bad) {
+    INFO(what);
+    RawClient c(t.port("outbound"));
+    REQUIRE(c.send(request));
+    HttpResponse r;
+    REQUIRE(c.readResponse(r));
+    CHECK(r.status == 400);
+    CHECK(c.waitClosed(2000));
+  }
+  CHECK(up.requestCount() == before);
+  // The authority of an absolute-form target ends at "?": the query is the target's.
+  RawClient c(t.port("outbound"));
+  REQUIRE(c.send("GET http://UP?q=1 HTTP/1.1\r\nHost: other\r\n\r\n"));
+  HttpResponse r;
+  REQUIRE(c.readResponse(r));
+  CHECK(r.status == 200);
+  CHECK(up.lastRequest().target == "/?q=1");
+  REQUIRE(up.lastRequest().header("host"));
+  CHECK(*up.lastRequest().header("host") == "up");
+}
+
 TEST_CASE("headersWithUnderscores: allow keeps them, reject refuses the request", "[http1]") {
   FakeUpstream up;
   for (const char* policy : {"allow", "reject"}) {
