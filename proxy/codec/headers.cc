@@ -135,10 +135,11 @@ bool validAuthority(std::string_view a, bool requirePort) {
     if (i == a.size() || i == 1) return false;
     ++i;
   } else {
-    for (; i < a.size() && a[i] != ':'; ++i) {
-      if (kRegName[static_cast<unsigned char>(a[i])]) continue;
+    while (i < a.size()) {
+      while (i < a.size() && kRegName[static_cast<unsigned char>(a[i])]) ++i;  // the usual run
+      if (i == a.size() || a[i] == ':') break;
       if (a[i] != '%' || i + 2 >= a.size() || !hex(a[i + 1]) || !hex(a[i + 2])) return false;
-      i += 2;
+      i += 3;
     }
     if (i == 0) return false;  // no host
   }

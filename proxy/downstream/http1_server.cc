@@ -168,6 +168,7 @@ bool Http1ServerCodec::buildRequestHead(Http1Message& m, RequestHead& head) {
     parser_.fail(Reason::kBadRequest, "multiple Host headers");
     return false;
   }
+  bool authorityIsHost = false;  // else the target's (absolute-form, CONNECT)
   if (head.method == "CONNECT") {
     head.authority = m.url;  // authority-form
     head.path = m.url;
@@ -177,6 +178,7 @@ bool Http1ServerCodec::buildRequestHead(Http1Message& m, RequestHead& head) {
   } else if (m.url[0] == '/' || m.url == "*") {
     head.path = std::move(m.url);
     if (host) head.authority = *host;
+    authorityIsHost = true;
   } else {
     // absolute-form (RFC 9112 §3.2.2): the URI's authority wins over Host.
     // Only http and https URIs name something a proxy can forward to.
@@ -205,9 +207,11 @@ bool Http1ServerCodec::buildRequestHead(Http1Message& m, RequestHead& head) {
     return false;
   }
   // A Host with an invalid value is refused even when the target's authority wins over it
-  // (RFC 9110 §7.2), so no next hop that reads Host instead can be steered by it.
+  // (RFC 9110 §7.2), so no next hop that reads Host instead can be steered by it. In
+  // origin-form the authority is the Host: checked once.
   if ((host && !host->empty() && !validAuthority(*host, false)) ||
-      (!head.authority.empty() && !validAuthority(head.authority, head.method == "CONNECT"))) {
+      (!authorityIsHost && !head.authority.empty() &&
+       !validAuthority(head.authority, head.method == "CONNECT"))) {
     parser_.fail(Reason::kBadRequest, "invalid Host or request-target authority");
     return false;
   }
