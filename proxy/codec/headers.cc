@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace tether::proxy {
 
@@ -124,9 +125,7 @@ constexpr std::array<bool, 256> kRegName = [] {
 }  // namespace
 
 bool validAuthority(std::string_view a, bool requirePort) {
-  auto hex = [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-  };
+  auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
   size_t i = 0;
   if (!a.empty() && a[0] == '[') {
     for (i = 1; i < a.size() && a[i] != ']'; ++i) {

@@ -556,7 +556,7 @@ int Http1Parser::onHeadersCompleteRaw() {
   }
   headersDone_ = true;
   scanningHead_ = false;
-  if (type_ == Type::kRequest && message_.chunked && !message_.upgrade) {
+  if (type_ == Type::kRequest && message_.chunked) {  // (an upgrade has no body)
     chunk_ = Chunk::kSize;
     chunkLeft_ = 0;
     chunkDigits_ = 0;
